@@ -1,0 +1,1 @@
+"""Anatomy stage: CT or phantom -> airway segmentation -> meshes + centerline -> AirwayScene."""
