@@ -47,7 +47,8 @@ def discrete_transform(theta: float, phi: float, length: float, n: int) -> np.nd
 
     Placing the joints at the segment midpoints makes the chain's heading the trapezoid rule
     of the arc's heading, so the tip orientation is exact and the tip position error is
-    O(length * theta^2 / n^2) (about 1.6 mm for 30 mm, 180 degrees, 6 links)."""
+    O(length * theta^2 / n^2): 0.44 mm for 30 mm bent 180 degrees with 6 links, 0.11 mm with
+    12 (about ``length * theta^2 / (19 n^2)``)."""
     a = np.array([np.cos(phi), np.sin(phi), 0.0])
     seg = length / n
     step = make_T(_rot(a, theta / n))

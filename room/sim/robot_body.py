@@ -17,11 +17,6 @@ from room.transforms import make_T
 S = UNITS_PER_M
 
 
-def _T_from_pq(pos, quat) -> np.ndarray:
-    """4x4 in metres from an engine position (units) and quaternion (x, y, z, w)."""
-    return make_T(Rotation.from_quat(quat).as_matrix(), np.asarray(pos, float) / S)
-
-
 class RobotBody:
     """Loads the robot URDF with its base at ``T_world_base`` (metres) and drives it."""
 
@@ -58,15 +53,18 @@ class RobotBody:
 
     # ------------------------------------------------------------------------- actuation
     def set_targets(self, q: np.ndarray) -> None:
-        """Servo targets for the actuated joints (SI joint vector, see RobotConfig)."""
+        """Servo targets for the actuated joints (SI joint vector, see RobotConfig); the
+        motors approach them at most at the actuator speed limits."""
         cfg, c = self.cfg, self.c
         q = np.asarray(q, float)
         p.setJointMotorControl2(self.id, 0, p.POSITION_CONTROL, targetPosition=q[-1] * S,
                                 force=cfg.insertion_force_limit_N * S, positionGain=0.2,
-                                velocityGain=1.0, physicsClientId=c)
+                                velocityGain=1.0, maxVelocity=cfg.insertion_speed_max_m_s * S,
+                                physicsClientId=c)
         p.setJointMotorControl2(self.id, 1, p.POSITION_CONTROL, targetPosition=q[-2],
                                 force=cfg.roll_torque_limit_Nm * S * S, positionGain=0.2,
-                                velocityGain=1.0, physicsClientId=c)
+                                velocityGain=1.0, maxVelocity=cfg.roll_speed_max_rad_s,
+                                physicsClientId=c)
         n, tau = len(self.bend_ids), cfg.bend_torque_limit_Nm * S * S
         if cfg.bending_planes == 1:
             p.setJointMotorControlArray(
@@ -88,17 +86,17 @@ class RobotBody:
         p.setCollisionFilterPair(self.id, airway, link, -1, int(enable), physicsClientId=self.c)
 
     # --------------------------------------------------------------------------- readout
-    def link_poses(self) -> np.ndarray:
-        """(n_links, 4, 4) link frames (proximal joint, +z distal) in metres."""
-        states = p.getLinkStates(self.id, list(range(self.n_links)),
-                                 computeForwardKinematics=1, physicsClientId=self.c)
-        return np.stack([_T_from_pq(s[4], s[5]) for s in states])
-
-    def link_speeds(self) -> np.ndarray:
-        """(n_links,) linear speed of each link's centre of mass, m/s."""
+    def link_states(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n_links, 4, 4) link frames (proximal joint, +z distal) in metres and (n_links,)
+        linear speed of each link's centre of mass in m/s."""
         states = p.getLinkStates(self.id, list(range(self.n_links)), computeLinkVelocity=1,
-                                 physicsClientId=self.c)
-        return np.array([np.linalg.norm(s[6]) for s in states]) / S
+                                 computeForwardKinematics=1, physicsClientId=self.c)
+        pos = np.array([s[4] for s in states], float) / S
+        rot = Rotation.from_quat(np.array([s[5] for s in states], float)).as_matrix()
+        T = np.zeros((self.n_links, 4, 4))
+        T[:, :3, :3], T[:, :3, 3], T[:, 3, 3] = rot, pos, 1.0
+        speed = np.linalg.norm(np.array([s[6] for s in states], float), axis=1) / S
+        return T, speed
 
     def joint_vector(self, poses: np.ndarray) -> np.ndarray:
         """Measured joint vector (q1[, q1b], q2, q3) in SI units."""

@@ -17,7 +17,7 @@ from room.errors import ConfigError, SceneError, SimulationError
 from room.robot.config import RobotConfig
 from room.sim.config import SimConfig
 from room.sim.robot_body import RobotBody, contact_arrays
-from room.sim.world import World
+from room.sim.world import FORCE_TO_N, UNITS_PER_M, World
 from room.transforms import look_at, make_T
 
 ENTRY_MARGIN_M = 0.001
@@ -146,12 +146,12 @@ class Simulator:
         self.airway = self.world.load_airway(self._mesh_file)
         self.body = RobotBody(self.world, self.robot_cfg, self.cfg.friction, self.T_world_base)
         self._enabled = np.ones(self.body.n_links, bool)
-        self._update_collision_filter(self.body.link_poses())
+        self._update_collision_filter(self.body.link_states()[0])
         self._target = np.zeros(self.robot_cfg.n_q)
         self._servo = np.zeros(self.robot_cfg.n_q)
         self._step = 0
         self._q_prev = np.zeros(self.robot_cfg.n_q)
-        self._state = self._read_state(0.0, 0.0)
+        self._state = self._read_state(0.0, 0.0, [])
         return self._state
 
     def _update_collision_filter(self, poses: np.ndarray) -> None:
@@ -181,37 +181,38 @@ class Simulator:
         cfg, rc = self.cfg, self.robot_cfg
         lo, hi = np.array(rc.q_min), np.array(rc.q_max)
         vmax = np.array(rc.qdot_max)
-        dt = cfg.time_step_s
         if cmd.mode == "position":
             self._target = np.clip(cmd.values, lo, hi)
-        max_pen, max_force = 0.0, 0.0
+        period = cfg.control_period_s
+        if cmd.mode == "velocity":
+            v = np.clip(cmd.values, -vmax, vmax)
+            self._target = np.clip(self._target + v * period, lo, hi)
+        # the servo target moves towards the command at the actuator speed limits; the joint
+        # motors follow it (also speed limited) during the control step
+        self._servo += np.clip(self._target - self._servo, -vmax * period, vmax * period)
+        self.body.set_targets(self._servo)
+        max_pen, max_force, pts = 0.0, 0.0, []
         for _ in range(cfg.control_steps):
-            if cmd.mode == "velocity":
-                v = np.clip(cmd.values, -vmax, vmax)
-                self._target = np.clip(self._target + v * dt, lo, hi)
-            self._servo += np.clip(self._target - self._servo, -vmax * dt, vmax * dt)
-            self.body.set_targets(self._servo)
             self.world.step()
             pts = self.body.contacts(self.airway)
             if pts:
-                max_pen = max(max_pen, -min(c[8] for c in pts) / 1000.0)
-                max_force = max(max_force, sum(c[9] for c in pts) / 1000.0)
+                max_pen = max(max_pen, -min(c[8] for c in pts) / UNITS_PER_M)
+                max_force = max(max_force, sum(c[9] for c in pts) * FORCE_TO_N)
         self._step += 1
-        state = self._read_state(max_pen, max_force)
+        state = self._read_state(max_pen, max_force, pts)
         self._check(state)
         self._update_collision_filter(state.link_poses)
         self._state = state
         return state
 
-    def _read_state(self, max_pen: float, max_force: float) -> SimState:
-        poses = self.body.link_poses()
+    def _read_state(self, max_pen: float, max_force: float, pts: list) -> SimState:
+        poses, self._speeds = self.body.link_states()
         q = self.body.joint_vector(poses)
         t = self._step * self.cfg.control_period_s
         qdot = (q - self._q_prev) / self.cfg.control_period_s if self._step else np.zeros_like(q)
         self._q_prev = q
         T_tip = self.body.tip_pose(poses)
-        link, pos, nrm, f, pen, lf, lp = contact_arrays(self.body.contacts(self.airway),
-                                                        self.body.n_links)
+        link, pos, nrm, f, pen, lf, lp = contact_arrays(pts, self.body.n_links)
         contacts = Contacts(link, pos, nrm, f, pen, lf, lp)
         return SimState(
             time_s=t, step=self._step, q=q, qdot=qdot, q_target=self._servo.copy(),
@@ -227,7 +228,7 @@ class Simulator:
             raise SimulationError(
                 f"simulation became non-finite at t = {state.time_s:.3f} s; reduce "
                 "SimConfig.time_step_s or the robot's force/torque limits")
-        speed = self.body.link_speeds()
+        speed = self._speeds
         if speed.max() > cfg.max_speed_m_s:
             k = int(np.argmax(speed))
             raise SimulationError(
