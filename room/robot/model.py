@@ -26,9 +26,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from room.config import asdict
 from room.paths import cache_dir
 from room.robot.config import RobotConfig
-from room.config import asdict
 
 
 @dataclass(frozen=True)

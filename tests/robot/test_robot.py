@@ -100,9 +100,10 @@ def test_two_plane_equals_single_plane():
     # same arc as single-plane bending of 1.0 rad after rolling the plane by phi
     Tb = tip_pose([1.0, 0.3, 0.05], cfg1, start, discrete=True)
     assert not np.allclose(T2, Tb)  # different plane ...
+    from scipy.spatial.transform import Rotation
+
     from room.robot.kinematics import discrete_transform as dt
     from room.transforms import make_T
-    from scipy.spatial.transform import Rotation
 
     base = make_T(Rotation.from_rotvec([0, 0, 0.3]).as_matrix(), [0, 0, 0.05 - 0.03])
     np.testing.assert_allclose(T2, base @ dt(1.0, phi, 0.03, cfg2.bending_links), atol=1e-12)
