@@ -47,7 +47,7 @@ def silog_loss(pred: Tensor, gt: Tensor, mask: Tensor, lam: float = 0.85,
 
 
 def scale_shift(pred: Tensor, target: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-image least-squares ``s, t`` (each (B,1,1,1)) minimising ``sum_mask (s*pred+t-target)^2``.
+    """Per-image least squares: ``s, t`` (B,1,1,1) minimising ``sum_mask (s*pred+t-target)^2``.
 
     Closed form of the 2x2 normal equations (MiDaS ``compute_scale_and_shift``); images with a
     singular system get ``s = 0, t = 0``.
