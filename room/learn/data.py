@@ -140,12 +140,14 @@ class Transform:
     """Training: random crop -> resize -> flip -> colour jitter. Eval: resize only.
     Randomness from a torch.Generator seeded per (seed, epoch, item) for determinism."""
 
-    def __init__(self, size: tuple[int, int], augment: AugmentConfig | None = None) -> None:
-        self.size = tuple(size)
+    def __init__(self, size: tuple[int, int] | None, augment: AugmentConfig | None = None) -> None:
+        self.size = tuple(size) if size is not None else None
         self.augment = augment if augment is not None and augment.enabled else None
 
     def __call__(self, sample: dict[str, Any], seed: int = 0) -> dict[str, Any]:
         a = self.augment
+        if self.size is None:
+            return dict(sample)
         if a is None:
             return resize(sample, self.size)
         g = torch.Generator().manual_seed(seed)
@@ -279,9 +281,11 @@ def make_splits(cfg: DataConfig, seed: int = 0) -> dict[str, list[Path]]:
             (("train", cfg.train), ("val", cfg.val), ("test", cfg.test))}
 
 
-def frames_for(paths: list[Path], cfg: DataConfig, train: bool, seed: int = 0) -> DepthFrames:
-    """Dataset over sequence folders: augmented when ``train``, resized only otherwise."""
-    transform = Transform(cfg.size, cfg.augment if train else None)
+def frames_for(paths: list[Path], cfg: DataConfig, train: bool, seed: int = 0,
+               native: bool = False) -> DepthFrames:
+    """Dataset over sequence folders: augmented when ``train``, resized only otherwise
+    (``native``: frames at their stored resolution)."""
+    transform = Transform(None if native else cfg.size, cfg.augment if train else None)
     return DepthFrames([SequenceSource(p) for p in paths], transform, cfg.stride,
                        cfg.max_frames, seed)
 

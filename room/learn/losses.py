@@ -46,24 +46,25 @@ def silog_loss(pred: Tensor, gt: Tensor, mask: Tensor, lam: float = 0.85,
     return per_image[has].mean()
 
 
-def scale_shift(pred: Tensor, target: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+def scale_shift(pred: Tensor, target: Tensor, mask: Tensor,
+                eps: float = 1e-8) -> tuple[Tensor, Tensor]:
     """Per-image least squares: ``s, t`` (B,1,1,1) minimising ``sum_mask (s*pred+t-target)^2``.
 
-    Closed form of the 2x2 normal equations (MiDaS ``compute_scale_and_shift``); images with a
-    singular system get ``s = 0, t = 0``.
+    Centred closed form ``s = cov(pred, target) / (var(pred) + eps)``, ``t = mean(target) -
+    s * mean(pred)`` (the MiDaS normal equations, numerically stable). ``eps`` keeps a constant
+    prediction (e.g. a freshly initialised head) differentiable: its gradient then pushes the
+    prediction towards the target's shape instead of vanishing. Images without valid pixels get
+    ``s = t = 0``.
     """
     m = mask.to(pred.dtype)
-    a00 = (m * pred * pred).sum(_DIMS)
-    a01 = (m * pred).sum(_DIMS)
-    a11 = m.sum(_DIMS)
-    b0 = (m * pred * target).sum(_DIMS)
-    b1 = (m * target).sum(_DIMS)
-    det = a00 * a11 - a01 * a01
-    ok = det.abs() > 1e-12
-    safe = torch.where(ok, det, torch.ones_like(det))
-    s = torch.where(ok, (a11 * b0 - a01 * b1) / safe, torch.zeros_like(det))
-    t = torch.where(ok, (-a01 * b0 + a00 * b1) / safe, torch.zeros_like(det))
-    return s.view(-1, 1, 1, 1), t.view(-1, 1, 1, 1)
+    n = m.sum(_DIMS, keepdim=True).clamp_min(1.0)
+    mp = (m * pred).sum(_DIMS, keepdim=True) / n
+    mt = (m * target).sum(_DIMS, keepdim=True) / n
+    dp = (pred - mp) * m
+    var = (dp * dp).sum(_DIMS, keepdim=True) / n
+    cov = (dp * (target - mt)).sum(_DIMS, keepdim=True) / n
+    s = cov / (var + eps)
+    return s, mt - s * mp
 
 
 def ssi_loss(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:

@@ -13,6 +13,9 @@ Alignment modes (applied per frame before the metrics):
   take ``1 / (s/p + t)`` as the aligned depth (non-positive disparities become +inf, then
   clipped to ``max_depth``).
 
+- ``auto``: resolved by the evaluator from the model's mode (:func:`resolve_alignment`):
+  ``median`` for metric models, ``scale_shift_disparity`` for relative ones.
+
 After alignment the prediction is clipped to ``[min_depth, max_depth]``; pixels whose ground
 truth lies outside ``(min_depth, max_depth]`` are excluded (the depth cap).
 """
@@ -20,13 +23,13 @@ truth lies outside ``(min_depth, max_depth]`` are excluded (the depth cap).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from room.errors import ConfigError
 
-ALIGNMENTS = ("metric", "median", "scale_shift", "scale_shift_disparity")
+ALIGNMENTS = ("metric", "median", "scale_shift", "scale_shift_disparity", "auto")
 METRIC_NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "delta2", "delta3")
 
 
@@ -34,7 +37,7 @@ METRIC_NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "delta1", "delta2", "de
 class MetricsConfig:
     """Evaluation protocol. Depths in metres."""
 
-    alignment: str = "median"
+    alignment: str = "auto"
     min_depth: float = 1e-3
     max_depth: float = 0.15
 
@@ -45,6 +48,13 @@ class MetricsConfig:
             raise ConfigError(
                 f"need 0 < min_depth < max_depth, got {self.min_depth}, {self.max_depth}"
             )
+
+
+def resolve_alignment(cfg: MetricsConfig, mode: str) -> MetricsConfig:
+    """``cfg`` with ``auto`` replaced for a model of ``mode`` (metric | relative)."""
+    if cfg.alignment != "auto":
+        return cfg
+    return replace(cfg, alignment="median" if mode == "metric" else "scale_shift_disparity")
 
 
 def valid_mask(gt: np.ndarray, cfg: MetricsConfig, mask: np.ndarray | None = None) -> np.ndarray:
@@ -105,6 +115,8 @@ def frame_metrics(
     gt = np.asarray(gt)
     if pred.shape != gt.shape:
         raise ConfigError(f"prediction shape {pred.shape} != ground-truth shape {gt.shape}")
+    if cfg.alignment == "auto":
+        raise ConfigError("alignment=auto must be resolved first (resolve_alignment)")
     m = valid_mask(gt, cfg, mask)
     if not m.any():
         return None
