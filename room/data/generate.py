@@ -194,8 +194,7 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
     }
 
 
-def generate_dataset(job: GenerateJob, scene: Any = None,
-                     log: Callable[[str], None] = print) -> dict[str, Any]:
+def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
     """Generate (or resume) every sequence of ``job``; returns a summary dict (frames written,
     sequences, skipped, seconds, folders). ``scene`` overrides loading ``job.scene``."""
     from room.render import make_renderer
@@ -208,7 +207,7 @@ def generate_dataset(job: GenerateJob, scene: Any = None,
         scene = get_scene(job.scene)
     t_scene = time.perf_counter() - t0
     sid = scene_id(job, scene)
-    plans = plan_sequences(scene, job.trajectory, job.seed)
+    plans = plan_sequences(scene, job.trajectory, job.seed, job.robot, job.sim)
     sensor = None
     if job.noise is not None and getattr(job.noise, "enabled", True):
         from room.render.sensor import SensorModel

@@ -53,8 +53,10 @@ def coverage_targets(tree: CenterlineTree, cfg: TrajectoryConfig) -> list[int]:
     return sorted(ids)
 
 
-def plan_sequences(scene: Any, cfg: TrajectoryConfig, seed: int = 0) -> list[PlannedSequence]:
+def plan_sequences(scene: Any, cfg: TrajectoryConfig, seed: int = 0, robot: Any = None,
+                   sim: Any = None) -> list[PlannedSequence]:
     """Camera paths for a scene (an AirwayScene, or a bare CenterlineTree for kinematic paths).
+    ``robot`` / ``sim`` (RobotConfig / SimConfig) are used by the physical source.
 
     Deterministic in (tree, cfg, seed): each target's perturbations come from its own random
     stream seeded by (seed, target id)."""
@@ -69,7 +71,7 @@ def plan_sequences(scene: Any, cfg: TrajectoryConfig, seed: int = 0) -> list[Pla
     if cfg.source == "physical":
         from room.trajectory.physical import physical_sequences
 
-        return physical_sequences(scene, targets, cfg, seed)
+        return physical_sequences(scene, targets, cfg, seed, robot, sim)
     dist = CenterlineDistance(tree)
     out = []
     for k, target in enumerate(targets):
