@@ -33,12 +33,13 @@ def test_tree_matches_ground_truth(gt_tree, direction):
     pred = extract_centerline(vol, CenterlineConfig())
     r = compare_trees(pred, gt_tree, voxel_m=VOX)
     # issue targets: centerline within 0.5 voxel (median), radius within 15 %, same topology.
-    # On exact capsule masks the refined centerline is ~0.1 voxel off and radii ~1 %, so the
-    # bounds below leave room for the phantom's noisier masks while still catching a skeleton
-    # that is not refined (median ~0.26 voxel, radii -8..-20 %: see the unrefined test).
+    # On exact capsule masks the refined centerline is ~0.1 voxel off and radii within ~1 %;
+    # the bounds leave a margin over that and still catch a skeleton that is not refined
+    # (median ~0.26 voxel, radii ~4 % low: see the unrefined test).
     assert r["centerline_median_vox"] < 0.2
     assert r["centerline_p90_vox"] < 0.5
-    assert r["radius_rel_err_max"] < 0.06
+    assert r["radius_rel_err_median"] < 0.015
+    assert r["radius_rel_err_max"] < 0.03
     assert r["topology_match"], r
     assert r["branches_detected"] == 1.0
     assert pred.branches_per_generation() == gt_tree.branches_per_generation()
@@ -57,11 +58,12 @@ def test_tree_matches_ground_truth(gt_tree, direction):
 
 def test_unrefined_skeleton_is_worse(gt_tree):
     """The refinement matters, and compare_trees can tell: the plain smoothed skeleton is
-    quantized to the voxel grid and its radius from the distance map is biased low."""
+    quantized to the voxel grid, and its radius (distance to the nearest background voxel)
+    shrinks by the skeleton's offset from the axis."""
     vol = voxelize_tree(gt_tree, spacing=VOX)
     r = compare_trees(extract_centerline(vol, CenterlineConfig(refine=False)), gt_tree, VOX)
     assert r["centerline_median_vox"] > 0.2
-    assert r["radius_rel_err_max"] > 0.06
+    assert r["radius_rel_err_median"] > 0.02
 
 
 def test_surface_bumps_are_pruned(gt_tree):
