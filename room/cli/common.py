@@ -31,3 +31,19 @@ def cli_errors(fn: F) -> F:
             sys.exit(INTERRUPTED_EXIT_CODE)
 
     return wrapper  # type: ignore[return-value]
+
+
+def register_configs() -> None:
+    """Register the generated base configs in Hydra's ConfigStore (idempotent).
+
+    ``scene/base_scene`` holds every SceneConfig field with its default, generated from the
+    dataclass so YAML presets (``defaults: [base_scene]``) list only what they change and every
+    field can be overridden on the command line (``scene.mesh.target_faces=...``). Call it
+    before ``@hydra.main`` composes (at CLI module import) and before the Compose API in tests.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    from room.anatomy.prepare import SceneConfig
+    from room.config import asdict
+
+    ConfigStore.instance().store(group="scene", name="base_scene", node=asdict(SceneConfig()))
