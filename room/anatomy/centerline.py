@@ -68,18 +68,20 @@ class CenterlineConfig:
 
 def _voxel_graph(skel: np.ndarray, sp: np.ndarray) -> tuple[np.ndarray, nx.Graph]:
     """26-connected graph of skeleton voxels: nodes are row indices into the returned (N, 3)
-    voxel index array; edge weight = metric length."""
-    idx = np.argwhere(skel)
-    lab = np.full(skel.shape, -1, np.int64)
-    lab[tuple(idx.T)] = np.arange(len(idx))
+    voxel index array; edge weight = metric length. Neighbours are found by binary search in
+    the sorted linear indices (no dense label array). The skeleton must not touch the array
+    border (the caller pads the mask)."""
+    idx = np.argwhere(skel)  # row-major order: linear indices come out sorted
+    lin = np.ravel_multi_index(idx.T, skel.shape)
+    strides = np.array([skel.shape[1] * skel.shape[2], skel.shape[2], 1])
     g = nx.Graph()
     g.add_nodes_from(range(len(idx)))
-    padded = np.pad(lab, 1, constant_values=-1)
     for off in _HALF26:
-        nb = padded[tuple((idx + 1 + off).T)]
-        ok = nb >= 0
+        target = lin + int(off @ strides)
+        pos = np.minimum(np.searchsorted(lin, target), len(lin) - 1)
+        ok = lin[pos] == target
         w = float(np.linalg.norm(off * sp))
-        g.add_weighted_edges_from(zip(np.flatnonzero(ok).tolist(), nb[ok].tolist(),
+        g.add_weighted_edges_from(zip(np.flatnonzero(ok).tolist(), pos[ok].tolist(),
                                       [w] * int(ok.sum()), strict=True))
     return idx, g
 
@@ -206,7 +208,6 @@ def extract_centerline(mask: Volume, cfg: CenterlineConfig | None = None,
     Raises:
         SegmentationError: empty mask or no tree (a blob without a skeleton).
     """
-    from scipy import ndimage
     from skimage.morphology import skeletonize
 
     cfg = cfg or CenterlineConfig()
@@ -214,7 +215,7 @@ def extract_centerline(mask: Volume, cfg: CenterlineConfig | None = None,
     if not arr.any():
         raise SegmentationError("the airway mask is empty; nothing to extract a centerline from")
     crop, lo = crop_padded(arr, 1)
-    crop = ndimage.binary_fill_holes(crop)
+    crop = _fill_cavities(crop)
     sp = mask.spacing[::-1].copy()  # (z, y, x) metres
     voxel = float(sp.min())
     dist = _Distance(crop, sp)
@@ -237,6 +238,16 @@ def extract_centerline(mask: Volume, cfg: CenterlineConfig | None = None,
     sampler = _Sampler(crop, dist, sp, cfg)
     tree = _orient(g, root, sampler)
     return _to_world(tree, mask, lo, sp)
+
+
+def _fill_cavities(crop: np.ndarray) -> np.ndarray:
+    """Fill background pockets enclosed by the lumen (segmentation noise; they would make
+    skeleton loops). The crop has a background border, so the outside is the background
+    component of voxel (0, 0, 0); labelling is ~6x cheaper than ``binary_fill_holes``."""
+    from scipy import ndimage
+
+    lab, n = ndimage.label(~crop)
+    return crop if n <= 1 else lab != lab[0, 0, 0]
 
 
 class _Distance:
