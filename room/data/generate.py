@@ -283,9 +283,8 @@ def job_from_config(cfg: Any) -> GenerateJob:
     config_yaml = yaml.safe_dump(saved, sort_keys=True, default_flow_style=False)
 
     def conv(key: str, module: str, cls: str):
-        if d.get(key) is None:
-            return None
-        return to_dataclass(getattr(__import__(module, fromlist=[cls]), cls), d[key])
+        """The group as its dataclass; an absent group takes the dataclass defaults."""
+        return to_dataclass(getattr(__import__(module, fromlist=[cls]), cls), d.get(key) or {})
 
     traj = to_dataclass(TrajectoryConfig, d.get("trajectory") or {})
     return GenerateJob(
