@@ -35,7 +35,7 @@ class OutputConfig:
     """What to write (group ``conf/output``)."""
 
     modalities: tuple[str, ...] = schema.ALL_MODALITIES
-    pointcloud_stride: int = 2  # keep every n-th row and column of valid pixels in the PLY
+    pointcloud_stride: int = 4  # keep every n-th row and column of valid pixels in the PLY
     preview_size: int = 192  # edge of one panel of preview.mp4 in pixels; 0 = no preview
     preview_fps: int = 10
     progress: bool = True  # tqdm bars
