@@ -287,6 +287,7 @@ def job_from_config(cfg: Any) -> GenerateJob:
         return to_dataclass(getattr(__import__(module, fromlist=[cls]), cls), d.get(key) or {})
 
     traj = to_dataclass(TrajectoryConfig, d.get("trajectory") or {})
+    output = to_dataclass(OutputConfig, d.get("output") or {})
     return GenerateJob(
         out=Path(str(d.get("out", "room_dataset"))),
         seed=int(d.get("seed", 0)),
@@ -295,7 +296,7 @@ def job_from_config(cfg: Any) -> GenerateJob:
         render=conv("render", "room.render", "RenderConfig"),
         noise=conv("noise", "room.render.sensor", "SensorConfig"),
         trajectory=traj,
-        output=to_dataclass(OutputConfig, d.get("output") or {}),
+        output=output,
         robot=conv("robot", "room.robot", "RobotConfig") if traj.source == "physical" else None,
         sim=conv("sim", "room.sim", "SimConfig") if traj.source == "physical" else None,
         config_yaml=config_yaml,
