@@ -120,7 +120,7 @@ def _aligned(p: np.ndarray, g: np.ndarray, v: np.ndarray, m: MetricsConfig) -> n
     return np.clip(align(p, g, mask, m.alignment), m.min_depth, m.max_depth)
 
 
-def save_grid(examples: list[dict[str, Any]], path: Path, max_depth: float) -> None:
+def save_grid(examples: list[dict[str, Any]], path: str | Path, max_depth: float) -> None:
     """PNG: one row per example: RGB | GT depth | prediction (same colour scale, turbo, near =
     red... far = blue) | AbsRel error (0 black .. >= 0.5 white); invalid GT shown black."""
     import cv2
@@ -151,6 +151,13 @@ def save_grid(examples: list[dict[str, Any]], path: Path, max_depth: float) -> N
                            for r in rows], 0)
     scale = max(1, 256 // h)
     grid = np.kron(grid, np.ones((scale, scale, 1), np.uint8)) if scale > 1 else grid
+    col = grid.shape[1] // 4
+    header = np.full((18, grid.shape[1], 3), 255, np.uint8)
+    for i, text in enumerate(("RGB", "GT depth", "prediction", "AbsRel 0..0.5")):
+        cv2.putText(header, text, (i * col + 3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    grid = np.concatenate([header, grid], 0)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), np.ascontiguousarray(grid[..., ::-1]))
 
