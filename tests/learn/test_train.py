@@ -13,7 +13,7 @@ from room.learn.data import AugmentConfig, DataConfig, DepthFrames, Transform  #
 from room.learn.evaluate import evaluate_model, load_checkpoint, save_grid  # noqa: E402
 from room.learn.metrics import MetricsConfig  # noqa: E402
 from room.learn.models import ModelConfig, build_model  # noqa: E402
-from room.learn.train import Trainer, TrainConfig  # noqa: E402
+from room.learn.train import TrainConfig, Trainer  # noqa: E402
 
 from . import synth  # noqa: E402
 
