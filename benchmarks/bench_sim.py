@@ -46,9 +46,8 @@ def deepest_leaf(tree) -> int:
 
 def make_renderer(scene, size: int):
     try:
-        from room.render.camera import CameraConfig
-
         from room.render import RenderConfig, make_renderer
+        from room.render.camera import CameraConfig
     except ImportError:
         return None
     import dataclasses
