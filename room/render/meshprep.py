@@ -22,12 +22,11 @@ from room.anatomy.tree import CenterlineTree
 @dataclass
 class GPUMesh:
     """Arrays for upload. ``positions`` float64 world (m), ``normals`` unit shading normals,
-    ``tree`` (arclength m, ring weight), ``axis`` branch direction, ``faces`` (F, 3) indices."""
+    ``tree`` (see :func:`_tree_coordinates`), ``faces`` (F, 3) indices."""
 
     positions: np.ndarray
     normals: np.ndarray
     tree: np.ndarray
-    axis: np.ndarray
     faces: np.ndarray
 
 
@@ -65,15 +64,15 @@ def prepare(mesh: trimesh.Trimesh, face_branch: np.ndarray, tree: CenterlineTree
     uniq, inverse = np.unique(key, axis=0, return_inverse=True)
     verts = np.asarray(mesh.vertices, np.float64)[uniq[:, 0].astype(np.int64)]
     branch = uniq[:, 1].astype(np.int64)
-    tree_attr, axis = _tree_coordinates(tree, verts, branch, ring_max_generation)
-    return GPUMesh(positions=verts, normals=uniq[:, 2:5], tree=tree_attr, axis=axis,
+    tree_attr = _tree_coordinates(tree, verts, branch, ring_max_generation)
+    return GPUMesh(positions=verts, normals=uniq[:, 2:5], tree=tree_attr,
                    faces=inverse.reshape(-1, 3))
 
 
 def _tree_coordinates(tree: CenterlineTree, verts: np.ndarray, branch: np.ndarray,
-                      max_gen: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per vertex: (arclength along its own branch s, ring flag g, branch radius r, length of
-    ring-bearing branch L) and (branch direction, root flag).
+                      max_gen: int) -> np.ndarray:
+    """Per vertex: (arclength along its own branch s, flags, branch radius r, branch length L
+    or 1e3 for a leaf); flags = 1 if the generation bears rings + 2 for the root branch.
 
     The shader's ring weight is ``g * fade_in(s / r) * fade_out((L - s) / r)``: 1 in generations
     <= ``max_gen``, fading to 0 within about one radius of a branch end at a bifurcation (no
@@ -81,8 +80,6 @@ def _tree_coordinates(tree: CenterlineTree, verts: np.ndarray, branch: np.ndarra
     """
     tree_attr = np.zeros((len(verts), 4), np.float32)
     tree_attr[:, 2:] = 1.0
-    axis = np.zeros((len(verts), 4), np.float32)
-    axis[:, 2] = 1.0
     for b in tree:
         sel = np.flatnonzero(branch == b.id)
         if sel.size == 0:
@@ -97,9 +94,7 @@ def _tree_coordinates(tree: CenterlineTree, verts: np.ndarray, branch: np.ndarra
         _, i = cKDTree(p).query(verts[sel])
         # arclength of the vertex's projection on the local axis (exact for straight pieces)
         tree_attr[sel, 0] = t[i] + np.einsum("ij,ij->i", verts[sel] - p[i], d[i])
-        tree_attr[sel, 1] = float(b.generation <= max_gen)
+        tree_attr[sel, 1] = float(b.generation <= max_gen) + 2.0 * (b.parent < 0)
         tree_attr[sel, 2] = float(np.mean(b.radii))
         tree_attr[sel, 3] = s[-1] if b.children else 1e3
-        axis[sel, :3] = d[i]
-        axis[sel, 3] = float(b.parent < 0)
-    return tree_attr, axis
+    return tree_attr

@@ -38,7 +38,7 @@ class Raster:
     """GPU buffers of one mesh plus an offscreen framebuffer of a fixed size.
 
     ``attributes``: name -> (V, k) float32 arrays bound to the shader locations 0..3
-    (position, normal, tree, axis); ``faces`` (F, 3) vertex indices. Call with the context
+    (position, normal, tree); ``faces`` (F, 3) vertex indices. Call with the context
     current.
     """
 
@@ -160,9 +160,9 @@ class Raster:
         GL.glClearBufferfv(GL.GL_COLOR, 0, np.zeros(4, np.float32))
         GL.glClearBufferiv(GL.GL_COLOR, 1, np.full(4, -1, np.int32))
         GL.glClearBufferfv(GL.GL_DEPTH, 0, np.ones(1, np.float32))
-        for unit, name in enumerate(("u_tex_color", "u_tex_bump")):
+        for unit, (name, tex) in enumerate(self.textures.items()):
             GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
-            GL.glBindTexture(GL.GL_TEXTURE_3D, self.textures[name])
+            GL.glBindTexture(GL.GL_TEXTURE_3D, tex)
             GL.glUniform1i(self._loc(self.program, name), unit)
         GL.glDrawElements(GL.GL_TRIANGLES, self.n_index, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0))
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
