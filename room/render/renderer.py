@@ -84,7 +84,7 @@ class Renderer:
             self._gl_intr.width, self._gl_intr.height,
             [(gm.positions - self._origin).astype(np.float32), gm.normals.astype(np.float32),
              gm.tree],
-            gm.faces, make_textures(self.config),
+            gm.faces, gm.branches, make_textures(self.config),
         )
         self._proj = cam.gl_projection(self._gl_intr)
         self._static = {**light_uniforms(self.config.light),
@@ -129,15 +129,19 @@ class Renderer:
         T = check_rigid(T_world_cam, "T_world_cam")
         self._ctx.make_current()
         cw = self._cam_world(T)
+        g = self._gl_intr
         uniforms = {**self._static, "u_cam_world": cw, "u_world_cam": invert(cw),
-                    "u_proj": self._proj}
-        color, face = self._raster.draw(uniforms)
+                    "u_proj": self._proj, "u_intr": np.array([g.fx, g.fy, g.cx, g.cy]),
+                    "u_clip": np.array([g.near, g.far])}
+        color, ids = self._raster.draw(uniforms)
+        raw = ids[..., 0]
+        outside_px = raw < -1
+        face = np.where(outside_px, -2 - raw, raw)
         gain = self._gain(color, face)
         lut = np.round(255.0 * _srgb_encode(_F16_VALUES * gain)).astype(np.uint8)
         rgb_gl = np.take(lut, np.ascontiguousarray(color[..., :3]).view(np.uint16))
-        hit_gl = face >= 0
-        n_gl = int(hit_gl.sum())
-        outside = n_gl > 0 and float((color[..., 3][hit_gl] > 0.5).mean()) > OUTSIDE_FRACTION
+        n_gl = int((face >= 0).sum())
+        outside = n_gl > 0 and int(outside_px.sum()) > OUTSIDE_FRACTION * n_gl
         if self.intrinsics.is_distorted:
             rgb, depth, normals, face = self._resample(rgb_gl, face, T)
         else:
