@@ -29,13 +29,9 @@ TINY = ["scene=phantom_gt"] + [f"++{o}" for o in (  # ++: set whether or not a p
 
 
 def compose_job(out: Path, *extra: str):
-    from hydra import compose, initialize_config_dir
+    from room.data.generate import compose_generate
 
-    from room.data.generate import job_from_config
-
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="generate", overrides=[*TINY, f"out={out}", *extra])
-    return job_from_config(cfg)
+    return compose_generate([*TINY, f"out={out}", *extra])
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
