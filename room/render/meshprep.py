@@ -31,23 +31,24 @@ class GPUMesh:
     faces: np.ndarray
 
 
-def corner_normals(mesh: trimesh.Trimesh, crease_deg: float, chunk: int = 65536) -> np.ndarray:
+def corner_normals(mesh: trimesh.Trimesh, crease_deg: float) -> np.ndarray:
     """(F, 3, 3) area-weighted normals per face corner, averaged only over incident faces whose
     normal is within ``crease_deg`` of the corner's face."""
     fn = np.asarray(mesh.face_normals, np.float64)
     area = np.asarray(mesh.area_faces, np.float64)
-    vf = np.asarray(mesh.vertex_faces)  # (V, D) incident faces, -1 padded
-    faces = np.asarray(mesh.faces)
+    faces = np.asarray(mesh.faces, np.int64)
     cos_t = np.cos(np.deg2rad(crease_deg))
     cf = np.repeat(np.arange(len(faces)), 3)
     cv = faces.ravel()
-    out = np.empty((len(cf), 3))
-    for a in range(0, len(cf), chunk):
-        f, g = cf[a : a + chunk], vf[cv[a : a + chunk]]
-        gi = np.maximum(g, 0)
-        w = area[gi] * (g >= 0) * (np.einsum("cj,cdj->cd", fn[f], fn[gi]) >= cos_t)
-        n = np.einsum("cd,cdj->cj", w, fn[gi])
-        out[a : a + chunk] = n
+    order = np.argsort(cv, kind="stable")
+    deg = np.bincount(cv, minlength=len(mesh.vertices))
+    starts = np.concatenate([[0], np.cumsum(deg)[:-1]])
+    k = deg[cv]  # every (corner, face incident to the corner's vertex) pair
+    rep = np.repeat(np.arange(len(cv)), k)
+    offset = np.arange(len(rep)) - np.repeat(np.cumsum(k) - k, k)
+    g = cf[order][starts[cv[rep]] + offset]
+    w = area[g] * (np.einsum("ij,ij->i", fn[cf[rep]], fn[g]) >= cos_t)
+    out = np.stack([np.bincount(rep, w * fn[g, j], minlength=len(cv)) for j in range(3)], 1)
     out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-30
     return out.reshape(-1, 3, 3)
 

@@ -94,7 +94,6 @@ class Raster:
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
         self._rbs = []
         formats = [(GL.GL_RGBA16F, GL.GL_COLOR_ATTACHMENT0), (GL.GL_R32I, GL.GL_COLOR_ATTACHMENT1),
-                   (GL.GL_R32F, GL.GL_COLOR_ATTACHMENT2),
                    (GL.GL_DEPTH_COMPONENT24, GL.GL_DEPTH_ATTACHMENT)]
         for fmt, att in formats:
             rb = GL.glGenRenderbuffers(1)
@@ -106,8 +105,7 @@ class Raster:
         if status != GL.GL_FRAMEBUFFER_COMPLETE:
             raise RenderError(f"offscreen framebuffer incomplete (status {status:#x}); the GL "
                               "driver lacks float/integer render targets")
-        self._all_targets = [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1,
-                             GL.GL_COLOR_ATTACHMENT2]
+        self._all_targets = [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1]
 
     def _loc(self, program: int, name: str) -> int:
         key = f"{program}:{name}"
@@ -153,16 +151,14 @@ class Raster:
         self._set_uniforms(program, uniforms)
         GL.glBindVertexArray(self.vao)
 
-    def draw(self, uniforms: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def draw(self, uniforms: dict) -> tuple[np.ndarray, np.ndarray]:
         """Render every target. Returns (radiance RGBA float16 (H, W, 4), triangle id int32
-        (H, W) with -1 where nothing was hit, camera z-depth float32 (H, W), 0 = no hit);
-        row 0 = image top."""
+        (H, W) with -1 where nothing was hit); row 0 = image top."""
         GL = _gl()
         self._begin(self.program, uniforms)
-        GL.glDrawBuffers(3, self._all_targets)
+        GL.glDrawBuffers(2, self._all_targets)
         GL.glClearBufferfv(GL.GL_COLOR, 0, np.zeros(4, np.float32))
         GL.glClearBufferiv(GL.GL_COLOR, 1, np.full(4, -1, np.int32))
-        GL.glClearBufferfv(GL.GL_COLOR, 2, np.zeros(4, np.float32))
         GL.glClearBufferfv(GL.GL_DEPTH, 0, np.ones(1, np.float32))
         for unit, name in enumerate(("u_tex_color", "u_tex_bump")):
             GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
@@ -174,9 +170,7 @@ class Raster:
         color = self._read(GL.GL_RGBA, GL.GL_HALF_FLOAT, np.float16, 4)
         GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT1)
         face = self._read(GL.GL_RED_INTEGER, GL.GL_INT, np.int32, 1)[..., 0]
-        GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT2)
-        depth = self._read(GL.GL_RED, GL.GL_FLOAT, np.float32, 1)[..., 0]
-        return color, face, depth
+        return color, face
 
     def draw_depth(self, uniforms: dict) -> np.ndarray:
         """Depth only (the rasterization floor): window depth in [0, 1], float32 (H, W)."""

@@ -69,6 +69,7 @@ class Renderer:
         self._vertices = np.asarray(mesh.vertices, dtype=np.float64)
         self._faces = np.asarray(mesh.faces, dtype=np.int64)
         self._fnormals = np.asarray(mesh.face_normals, dtype=np.float64)
+        self._plane = np.einsum("ij,ij->i", self._fnormals, self._vertices[self._faces[:, 0]])
         self._origin = self._vertices.mean(axis=0)
         self._branch = np.append(np.asarray(scene.face_branch), BACKGROUND_ID).astype(np.int32)
         self._ctx = gl.Context()
@@ -127,7 +128,7 @@ class Renderer:
         self._ctx.make_current()
         cw = self._cam_world(T)
         uniforms = {**self._static, "u_cam_world": cw, "u_proj": self._proj, "u_R": T[:3, :3].T}
-        color, face, zbuf = self._raster.draw(uniforms)
+        color, face = self._raster.draw(uniforms)
         gain = self._gain(color, face)
         lut = np.round(255.0 * _srgb_encode(_F16_VALUES * gain)).astype(np.uint8)
         rgb_gl = lut[color[..., :3].view(np.uint16)]
@@ -137,8 +138,7 @@ class Renderer:
         if self.intrinsics.is_distorted:
             rgb, depth, normals, face = self._resample(rgb_gl, face, T)
         else:
-            depth = np.where(hit_gl, zbuf, np.float32(0.0))
-            normals = self._normals(face, T)
+            depth, normals = self._depth_normals(face, T)
             rgb = rgb_gl
         hit = face >= 0
         n_hit = int(hit.sum())
@@ -157,20 +157,30 @@ class Renderer:
                      intrinsics=self.intrinsics, index=int(index), time_s=float(time_s),
                      meta=meta)
 
-    def _normals(self, face: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """Camera-frame unit normals of the hit triangles, facing the camera; 0 where no hit."""
+    def _depth_normals(self, face: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact z-depth (float64 ray-plane intersection of each pixel's ray with its triangle)
+        and camera-frame unit triangle normals facing the camera; 0 where nothing was hit."""
         rays = self._pinhole_rays()
-        fn = np.append(self._fnormals, np.zeros((1, 3)), axis=0).astype(np.float32)
-        n = fn[face] @ T[:3, :3].astype(np.float32)  # world -> camera: n_c = R^T n_w
-        flip = np.einsum("hwj,hwj->hw", n[..., :2], rays) + n[..., 2] > 0
-        n[flip] *= -1.0
-        return n
+        hit = face >= 0
+        f = face[hit]
+        n = self._fnormals[f] @ T[:3, :3]  # world -> camera: n_c = R^T n_w
+        e = self._plane[f] - self._fnormals[f] @ T[:3, 3]  # plane n_c . p = e, camera frame
+        r = rays[hit]
+        nd = n[:, 0] * r[:, 0] + n[:, 1] * r[:, 1] + n[:, 2]
+        z = e / np.where(np.abs(nd) < 1e-12, 1e-12, nd)
+        n *= np.where(nd > 0, -1.0, 1.0)[:, None]
+        depth = np.zeros(face.shape, np.float32)
+        depth[hit] = np.maximum(z, 0.0)
+        normals = np.zeros(face.shape + (3,), np.float32)
+        normals[hit] = n
+        return depth, normals
 
     def _pinhole_rays(self) -> np.ndarray:
         if self._rays is None:
             i = self.intrinsics
             v, u = np.mgrid[0 : i.height, 0 : i.width].astype(np.float32)
-            self._rays = np.stack([(u - i.cx) / i.fx, (v - i.cy) / i.fy], axis=-1)
+            self._rays = np.stack([(u - i.cx) / i.fx, (v - i.cy) / i.fy], axis=-1).astype(
+                np.float64)
         return self._rays
 
     def _gain(self, color: np.ndarray, face: np.ndarray) -> float:

@@ -1,10 +1,9 @@
 """GLSL (3.30 core) of the renderer: one pass writes every modality (multiple render targets).
 
 Attachments: 0 linear radiance (RGBA16F; alpha 1 where the wall is seen from outside the
-airway), 1 triangle index ``gl_PrimitiveID`` (R32I, exact, no 24-bit packing limit), 2 the
-camera-frame z-depth in metres (R32F; perspective-correct interpolation of a camera-frame
-attribute is exact on a planar triangle up to float32 rounding). Ground-truth normals are the
-triangles' own normals, looked up by id outside GL.
+airway), 1 triangle index ``gl_PrimitiveID`` (R32I, exact, no 24-bit packing limit). Depth and
+normals are computed exactly from the triangle ids outside GL (float32 interpolation over long
+triangles errs by up to 1e-3 relative; ray-plane intersection in float64 does not).
 
 Shading (all in the OpenCV camera frame, metres): point LEDs at the tip with a smooth spot cone,
 inverse-square falloff and Lambert + normalized Blinn-Phong (Schlick Fresnel) for wet mucosa;
@@ -71,14 +70,12 @@ uniform float u_shininess;
 uniform float u_f0;
 layout(location = 0) out vec4 o_color;
 layout(location = 1) out int o_face;
-layout(location = 2) out float o_depth;
 const float PI = 3.14159265;
 void main() {
     vec3 view = normalize(-v_pcam);
     vec3 n = normalize(v_ncam);
     if (dot(n, view) < 0.0) n = -n;
     o_face = gl_PrimitiveID;
-    o_depth = v_pcam.z;
 
     // Mucosa albedo: mottling, vessels (dark red ridges of band-passed noise), rings.
     vec3 tc = texture(u_tex_color, v_pworld * u_color_freq).rgb;

@@ -36,7 +36,7 @@ class RobotConfig:
     max_bend_rad: float = math.pi  # 180 degrees, as on current robotic bronchoscopes
     bending_planes: int = 1  # 1: one plane set by roll; 2: two orthogonal tendon planes
     shaft_length_m: float = 0.20  # simulated part of the passive insertion tube
-    shaft_links: int = 20
+    shaft_links: int = 12  # 16.7 mm links: half the cost of 10 mm links in contact
     density_kg_m3: float = 1500.0
     # camera pose in the tip frame (x right, y down, z forward), metres; the tip frame sits on
     # the distal face of the scope, on its axis
@@ -44,7 +44,7 @@ class RobotConfig:
     # passive shaft joints: restoring-torque limit, position gain (0-1, fraction of the shape
     # error corrected per physics step), velocity gain (damping, 0-1)
     shaft_torque_limit_Nm: float = 0.004
-    shaft_position_gain: float = 0.02
+    shaft_position_gain: float = 0.3
     shaft_velocity_gain: float = 0.5
     # actuated bending-section joints (tendon drive)
     bend_torque_limit_Nm: float = 0.02

@@ -97,7 +97,12 @@ class PathTracker:
         return float(self.s[k]), float(d[k]), float(self.radii[k])
 
     def point_at(self, s: float) -> np.ndarray:
-        s = float(np.clip(s, 0.0, self.length))
+        """Point at arc length ``s``; beyond the end, the path continues straight along its
+        last direction (a stable aim point while the tip reaches the branch end)."""
+        if s > self.length:
+            d = self.points[-1] - self.points[-2]
+            return self.points[-1] + (s - self.length) * d / np.linalg.norm(d)
+        s = max(float(s), 0.0)
         return np.array([np.interp(s, self.s, self.points[:, k]) for k in range(3)])
 
 

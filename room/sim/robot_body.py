@@ -115,6 +115,13 @@ class RobotBody:
         """``T_world_tip``: distal face of the scope, on the axis (OpenCV axes)."""
         return poses[self.tip_link] @ make_T(t=[0.0, 0.0, self.tip_length_m])
 
+    def wall_gap(self, airway: int, link: int, search_m: float = 0.002) -> float:
+        """Smallest signed distance (m) between a link and the airway wall (negative =
+        overlap), ``search_m`` when nothing is closer than that."""
+        pts = p.getClosestPoints(self.id, airway, search_m * S, linkIndexA=link,
+                                 physicsClientId=self.c)
+        return min((c[8] for c in pts), default=search_m * S) / S
+
     def contacts(self, airway: int) -> list[tuple]:
         return p.getContactPoints(self.id, airway, physicsClientId=self.c)
 

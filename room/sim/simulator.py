@@ -20,7 +20,7 @@ from room.sim.robot_body import RobotBody, contact_arrays
 from room.sim.world import FORCE_TO_N, UNITS_PER_M, World
 from room.transforms import look_at, make_T
 
-ENTRY_MARGIN_M = 0.001
+ENTRY_MARGIN_M = 0.003
 """A link collides with the airway once its proximal cap is this far past the entry cap
 (links still outside the airway, behind the entry, do not collide with the closing cap)."""
 
@@ -155,10 +155,18 @@ class Simulator:
         return self._state
 
     def _update_collision_filter(self, poses: np.ndarray) -> None:
-        s = (poses[:, :3, 3] - self._entry) @ self._dir
-        on = s - self.robot_cfg.radius_m > self._s_cap + ENTRY_MARGIN_M
+        """Links collide with the airway only when both ends of their capsule are past the
+        entry cap (so the closing cap of the airway mesh never catches a link from behind),
+        and a link is switched on only when it does not already overlap the wall."""
+        ends = poses[:, :3, 3, None] + poses[:, :3, 2, None] * np.array(
+            [0.0, 1.0]) * np.array([sp.length_m for sp in self.body.layout])[:, None, None]
+        s = np.einsum("kij,i->kj", ends - self._entry[None, :, None], self._dir)
+        on = s.min(axis=1) - self.robot_cfg.radius_m > self._s_cap + ENTRY_MARGIN_M
         on[0] = False  # the slider has no shape
         for k in np.flatnonzero(on != self._enabled):
+            if on[k] and self.body.wall_gap(self.airway, int(k)) < 0.0:
+                on[k] = False  # wait until it is clear of the wall
+                continue
             self.body.set_airway_collision(self.airway, int(k), bool(on[k]))
         self._enabled = on
 

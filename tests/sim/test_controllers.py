@@ -51,13 +51,13 @@ def test_follower_enters_each_child(saved_yscene, target):
 
 
 def test_scripted_teleop_replays_targets(saved_tube):
-    script = [(0.0, [0.0, 0.0, 0.0]), (1.0, [0.8, 0.5, 0.01]), (2.0, [0.8, 0.5, 0.01])]
+    script = [(0.0, [0.0, 0.0, 0.0]), (1.0, [0.4, 0.5, 0.01]), (2.0, [0.4, 0.5, 0.01])]
     with Simulator(saved_tube) as sim:
         tele = ScriptedTeleop(script, dt=sim.dt)
         s = sim.state
         for _ in range(int(2.0 / sim.dt)):
             s = sim.step(tele.command(s))
-        assert np.all(np.abs(s.q - [0.8, 0.5, 0.01]) < [0.01, 0.01, 2e-4]), s.q
+        assert np.all(np.abs(s.q - [0.4, 0.5, 0.01]) < [0.01, 0.01, 2e-4]), s.q
     with Simulator(saved_tube) as sim:  # a callable script
         tele = ScriptedTeleop(lambda t: [0.0, 0.0, min(0.01 * t, 0.005)], dt=sim.dt)
         s = sim.state
