@@ -27,7 +27,7 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def folders(value: Any) -> tuple[str, ...]:
-    """A command-line folder list: None, ``DIR``, ``DIR1,DIR2`` or a YAML list -> tuple."""
+    """A command-line folder list: None, ``DIR``, ``"DIR1,DIR2"`` or a list ``[DIR1,DIR2]``."""
     if value is None:
         return ()
     if isinstance(value, str):

@@ -53,7 +53,8 @@ class MaterialConfig:
     ring_pitch_m: float = 0.004
     ring_max_generation: int = 1
     ring_color: tuple[float, float, float] = (0.80, 0.62, 0.56)
-    bump_strength: float = 0.35  # slope of the surface bumps (normal perturbation)
+    ring_bump: float = 0.08  # ring ridge height as a fraction of the pitch
+    bump_strength: float = 1.0  # relative height of the mucosal bumps
     bump_scale_m: float = 0.004
     roughness: float = 0.25  # of the specular lobe; wet mucosa is glossy
     specular: float = 0.05  # reflectance at normal incidence (water 0.02; a bit of sheen)

@@ -47,8 +47,8 @@ def point_cloud(frame: Frame, world: bool = False) -> tuple[np.ndarray, np.ndarr
     col = frame.rgb[valid]
     if world:
         R, t = frame.T_world_cam[:3, :3], frame.T_world_cam[:3, 3]
-        pts = pts @ R.T + t
-        nrm = (nrm @ R.T.astype(np.float32)).astype(np.float32)
+        pts = np.einsum("ij,kj->ik", pts, R) + t
+        nrm = np.einsum("ij,kj->ik", nrm, R.astype(np.float32))
     return pts, col, nrm
 
 
@@ -72,7 +72,7 @@ def optical_flow(frame_a: Frame, frame_b: Frame,
         return flow, valid
     pa = backproject(frame_a.depth, ia).reshape(-1, 3)[idx]
     T_b_a = invert(frame_b.T_world_cam) @ frame_a.T_world_cam
-    pb = pa @ T_b_a[:3, :3].T + T_b_a[:3, 3]
+    pb = np.einsum("ij,kj->ik", pa, T_b_a[:3, :3]) + T_b_a[:3, 3]  # no BLAS: see renderer
     front = pb[:, 2] > ib.near
     uvb = np.full((idx.size, 2), -1e9)
     uvb[front] = project(pb[front], ib)

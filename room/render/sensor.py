@@ -32,14 +32,18 @@ import numpy as np
 from room.errors import ConfigError
 from room.render import sensor_stages as st
 from room.render.sensor_profile import SensorProfile, load_profile
-from room.render.sensor_random import AppearanceRandomization, AppearanceSample
+from room.render.sensor_random import (
+    AppearanceRandomization,
+    AppearanceSample,
+    apply_render_overrides,
+)
 from room.types import Frame, Intrinsics
 
 __all__ = [
     "SensorConfig", "SensorModel", "SensorProfile", "load_profile", "ExposureConfig",
     "VignettingConfig", "NoiseConfig", "BayerConfig", "ColourConfig", "ToneConfig",
     "JpegConfig", "MotionBlurConfig", "BloomConfig", "AppearanceRandomization",
-    "AppearanceSample", "randomize",
+    "AppearanceSample", "randomize", "apply_render_overrides",
 ]
 
 
@@ -125,7 +129,7 @@ class MotionBlurConfig:
 
     enabled: bool = True
     shutter: float = 0.5
-    max_samples: int = 16
+    max_samples: int = 8
 
 
 @dataclass(frozen=True)
@@ -225,8 +229,11 @@ class SensorModel:
         rng = self._rng(frame.index, seed, rng)
         motion = None
         if self.cfg.motion_blur.enabled and prev_frame is not None:
+            key = ("rays", frame.intrinsics)
+            if key not in self._cache:
+                self._cache[key] = st.pixel_rays(frame.intrinsics)
             motion = st.image_motion(frame.depth, frame.intrinsics, frame.T_world_cam,
-                                     prev_frame.T_world_cam)
+                                     prev_frame.T_world_cam, rays=self._cache[key])
         prev_log_gain = None
         if prev_frame is not None:
             prev_log_gain = prev_frame.meta.get("sensor", {}).get("log_gain")

@@ -7,9 +7,11 @@ sequence, say). A sample changes two things:
 - the sensor: ``sample.apply_to_sensor(sensor_cfg)`` -> a new SensorConfig (noise level,
   defocus blur, motion-blur shutter, exposure target, colour gains, JPEG quality);
 - the render: ``sample.render_overrides`` -> a dict of *multiplicative* factors for settings
-  that the render stage owns. Keys (agreed by name with room.render.RenderConfig's owner):
-  ``mucosa_color_scale`` (R, G, B factors on the mucosa base colour), ``specular_scale`` (on the
-  specular strength) and ``light_power_scale`` (on the light intensity).
+  that the render stage owns: ``mucosa_color_scale`` (R, G, B factors on
+  ``RenderConfig.material.base_color``), ``specular_scale`` (on ``material.specular``) and
+  ``light_power_scale`` (on ``light.intensity``); :func:`apply_render_overrides` applies them
+  to a RenderConfig by those field names. (With the renderer's auto-exposure on, the light
+  power changes only noise and the exposure the sensor meters, not the mean brightness.)
 """
 
 from __future__ import annotations
@@ -110,3 +112,24 @@ class AppearanceSample:
                                                zip(gains, self.colour_gain_scale, strict=True))),
             jpeg=rep(cfg.jpeg, quality=self.jpeg_quality),
         )
+
+
+def apply_render_overrides(render_cfg: Any, overrides: dict[str, Any]) -> Any:
+    """A copy of ``render_cfg`` (room.render.RenderConfig) with the multiplicative overrides
+    of :attr:`AppearanceSample.render_overrides` applied to ``material.base_color``,
+    ``material.specular`` and ``light.intensity``. Unknown keys raise ConfigError."""
+    unknown = set(overrides) - set(RENDER_OVERRIDE_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown render overrides {sorted(unknown)}; "
+                          f"known: {list(RENDER_OVERRIDE_KEYS)}")
+    rep = dataclasses.replace
+    mat, light = render_cfg.material, render_cfg.light
+    if "mucosa_color_scale" in overrides:
+        scale = overrides["mucosa_color_scale"]
+        mat = rep(mat, base_color=tuple(float(min(c * k, 1.0)) for c, k in
+                                        zip(mat.base_color, scale, strict=True)))
+    if "specular_scale" in overrides:
+        mat = rep(mat, specular=float(mat.specular * overrides["specular_scale"]))
+    if "light_power_scale" in overrides:
+        light = rep(light, intensity=float(light.intensity * overrides["light_power_scale"]))
+    return rep(render_cfg, material=mat, light=light)

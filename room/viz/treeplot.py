@@ -92,7 +92,7 @@ def plot_robot(ax, link_positions: np.ndarray, plane: str = "coronal") -> None:
     ax.plot(p[-1:, 0], p[-1:, 1], "o", color="tab:red", ms=4, zorder=5)
 
 
-def _style(ax, plane: str, compact: bool = False) -> None:
+def style_axes(ax, plane: str, compact: bool = False) -> None:
     _, _, flip, xl, yl = PLANES[plane]
     ax.set_aspect("equal", adjustable="datalim")
     if not compact:
@@ -126,9 +126,9 @@ def trajectory_figure(tree=None, positions: np.ndarray | None = None,
             plot_trajectory(ax, positions, plane, times, marks)
         if robot_links is not None:
             plot_robot(ax, robot_links, plane)
-        _style(ax, plane, compact)
+        style_axes(ax, plane, compact)
         if zoom_margin_m is not None and positions is not None:
-            _zoom(ax, project(positions, plane), zoom_margin_m * 1e3)
+            zoom_to(ax, project(positions, plane), zoom_margin_m * 1e3)
     if tree is not None and legend:
         axes[-1].legend(fontsize=6, loc="best", framealpha=0.7)
     if title:
@@ -140,7 +140,8 @@ def trajectory_figure(tree=None, positions: np.ndarray | None = None,
     return fig
 
 
-def _zoom(ax, p: np.ndarray, margin_mm: float) -> None:
+def zoom_to(ax, p: np.ndarray, margin_mm: float) -> None:
+    """Square view of the plotted points ``p`` (N, 2) mm plus ``margin_mm``."""
     lo, hi = p.min(0) - margin_mm, p.max(0) + margin_mm
     c, half = (lo + hi) / 2, (hi - lo).max() / 2
     ax.set_aspect("equal", adjustable="box")

@@ -230,6 +230,39 @@ def test_randomization_is_seeded_and_in_range():
         dataclasses.replace(r, noise_scale=(2.0, 1.0))
 
 
+def test_render_overrides_scale_render_settings():
+    from room.render.sensor import apply_render_overrides
+
+    @dataclasses.dataclass(frozen=True)
+    class Mat:  # the field names of room.render.config.MaterialConfig / LightConfig
+        base_color: tuple = (0.6, 0.3, 0.3)
+        specular: float = 0.05
+
+    @dataclasses.dataclass(frozen=True)
+    class Light:
+        intensity: float = 1.0
+
+    @dataclasses.dataclass(frozen=True)
+    class Render:
+        material: Mat = Mat()
+        light: Light = Light()
+
+    try:  # the real RenderConfig when the render stage is present
+        from room.render.config import RenderConfig as Render  # noqa: F811
+    except ImportError:
+        pass
+    base = Render()
+    out = apply_render_overrides(base, {"mucosa_color_scale": (1.1, 1.0, 0.5),
+                                        "specular_scale": 2.0, "light_power_scale": 0.5})
+    assert out.material.base_color == pytest.approx(
+        (base.material.base_color[0] * 1.1, base.material.base_color[1],
+         base.material.base_color[2] * 0.5))
+    assert out.material.specular == pytest.approx(2 * base.material.specular)
+    assert out.light.intensity == pytest.approx(0.5 * base.light.intensity)
+    with pytest.raises(ConfigError, match="unknown render overrides"):
+        apply_render_overrides(base, {"fog": 1.0})
+
+
 def test_noise_presets_compose():
     from hydra import compose, initialize_config_dir
 
