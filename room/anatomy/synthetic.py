@@ -9,38 +9,17 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from room.anatomy.mesh import face_branch_ids
 from room.anatomy.scene import AirwayScene
 from room.anatomy.tree import NO_PARENT, Branch, CenterlineTree
+
+__all__ = ["face_branch_ids", "tube_scene", "y_scene"]
 
 
 def _segment_mesh(a: np.ndarray, b: np.ndarray, radius: float, sections: int) -> trimesh.Trimesh:
     """Closed cylinder of ``radius`` from point a to point b (outward normals)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     return trimesh.creation.cylinder(radius=radius, segment=np.stack([a, b]), sections=sections)
-
-
-def face_branch_ids(mesh: trimesh.Trimesh, tree: CenterlineTree) -> np.ndarray:
-    """Branch id per face: the branch whose centerline is nearest to the face centroid,
-    measured relative to the local radius so thin branches are not swallowed by wide ones."""
-    pts, rad, ids = tree.all_points()
-    # densify each branch polyline so nearest-sample is close to nearest-segment
-    dense_p, dense_r, dense_i = [], [], []
-    for b in tree:
-        s = b.arclength()
-        n = max(2, int(np.ceil(s[-1] / (0.25 * b.radii.min()))) + 1)
-        t = np.linspace(0.0, s[-1], n)
-        dense_p.append(np.stack([np.interp(t, s, b.points[:, k]) for k in range(3)], axis=1))
-        dense_r.append(np.interp(t, s, b.radii))
-        dense_i.append(np.full(n, b.id))
-    p, r, i = np.concatenate(dense_p), np.concatenate(dense_r), np.concatenate(dense_i)
-    from scipy.spatial import cKDTree
-
-    kd = cKDTree(p)
-    c = mesh.triangles_center
-    dist, idx = kd.query(c, k=min(16, len(p)))
-    score = dist / r[idx]
-    best = idx[np.arange(len(c)), np.argmin(score, axis=1)]
-    return i[best].astype(np.int32)
 
 
 def tube_scene(radius: float = 0.009, length: float = 0.12, sections: int = 256,

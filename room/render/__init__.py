@@ -1,1 +1,38 @@
-"""render stage."""
+"""Render stage: an airway scene and a camera pose -> one multi-modal :class:`~room.types.Frame`.
+
+Public API (imports are lazy: nothing touches OpenGL until a renderer is made):
+
+- :class:`~room.render.camera.CameraConfig` (Hydra group ``camera``),
+- :class:`~room.render.config.RenderConfig` (group ``render``: lights, material, exposure),
+- :func:`make_renderer` -> :class:`~room.render.renderer.Renderer` (``render(T_world_cam)``),
+- :mod:`room.render.geometry`: back-projection, point clouds, optical flow (pure numpy).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from room.render.camera import CameraConfig
+from room.render.config import LightConfig, MaterialConfig, RenderConfig
+
+if TYPE_CHECKING:
+    from room.anatomy.scene import AirwayScene
+    from room.render.renderer import Renderer
+
+__all__ = ["CameraConfig", "LightConfig", "MaterialConfig", "RenderConfig", "make_renderer"]
+
+
+def make_renderer(scene: AirwayScene, camera: CameraConfig | None = None,
+                  render: RenderConfig | None = None) -> Renderer:
+    """A renderer of ``scene`` (defaults: the bronchoscope camera, the default look)."""
+    from room.render.renderer import Renderer
+
+    return Renderer(scene, camera, render)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Renderer":
+        from room.render.renderer import Renderer
+
+        return Renderer
+    raise AttributeError(f"module 'room.render' has no attribute {name!r}")

@@ -1,1 +1,6 @@
-"""trajectory stage."""
+"""Camera trajectories covering the airway tree (kinematic splines or the simulated robot)."""
+
+from room.trajectory.config import TrajectoryConfig
+from room.trajectory.plan import PlannedSequence, coverage_targets, plan_sequences
+
+__all__ = ["PlannedSequence", "TrajectoryConfig", "coverage_targets", "plan_sequences"]

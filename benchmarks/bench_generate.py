@@ -1,0 +1,82 @@
+"""Generation throughput: the default 600 x 600 all-modality dataset on the built-in phantom.
+
+Runs the same job (different seeds) in one worker process, then two concurrently (joblib/loky),
+and prints frames per second, the 2-process scaling ratio (target >= 1.6) and the peak resident
+memory of each worker (target < 2 GB). The scene is prepared (cached) before timing; fps counts
+rendering + writing, not scene preparation.
+
+    python benchmarks/bench_generate.py [--frames 24] [--width 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _job(seed: int, out: str, frames: int, width: int):
+    from room.data.generate import compose_generate
+
+    return compose_generate([f"seed={seed}", f"out={out}", "output.progress=false",
+                             f"trajectory.max_frames={frames}", f"++camera.width={width}",
+                             f"++camera.height={width}"])
+
+
+def worker(seed: int, out: str, frames: int, width: int) -> dict:
+    """Generate in this (fresh) process; report timings and this process's peak RSS."""
+    from room.data.generate import generate_dataset
+
+    t0 = time.perf_counter()
+    s = generate_dataset(_job(seed, out, frames, width))
+    render_s = time.perf_counter() - t0 - s["scene_seconds"]
+    s["t_end_wall"] = time.time()
+    s["t_start_wall"] = s["t_end_wall"] - render_s
+    s["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return s
+
+
+def run(n_proc: int, out: str, frames: int, width: int) -> tuple[float, list[dict]]:
+    from joblib import Parallel, delayed
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)  # fresh workers: clean peak-memory figures
+    res = Parallel(n_jobs=n_proc, backend="loky")(
+        delayed(worker)(100 + k + 10 * n_proc, out, frames, width) for k in range(n_proc))
+    get_reusable_executor().shutdown(wait=True)
+    # aggregate throughput over the window where the workers were rendering
+    window = max(r["t_end_wall"] for r in res) - min(r["t_start_wall"] for r in res)
+    return sum(r["frames_written"] for r in res) / window, res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=24, help="frames per process")
+    ap.add_argument("--width", type=int, default=600)
+    a = ap.parse_args()
+    from room.anatomy.prepare import get_scene
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        get_scene(_job(0, tmp, a.frames, a.width).scene)  # warm the scene cache
+        print(f"scene ready in {time.perf_counter() - t:.1f} s (cached for the workers)")
+        fps1, r1 = run(1, f"{tmp}/one", a.frames, a.width)
+        fps2, r2 = run(2, f"{tmp}/two", a.frames, a.width)
+    print(f"\n{a.width} x {a.width}, all modalities, {a.frames} frames per process")
+    print(f"{'processes':>9} {'frames/s':>9} {'ms/frame/proc':>14} {'peak RSS MB/proc':>17}")
+    for n, fps, r in ((1, fps1, r1), (2, fps2, r2)):
+        mem = ", ".join(f"{x['peak_rss_mb']:.0f}" for x in r)
+        print(f"{n:>9} {fps:>9.2f} {1000 * n / fps:>14.0f} {mem:>17}")
+    ratio = fps2 / fps1
+    print(f"scaling 2 procs / 1 proc: {ratio:.2f}x (target >= 1.6x)")
+    print(f"peak memory per process: {max(x['peak_rss_mb'] for x in r1 + r2):.0f} MB "
+          "(target < 2048 MB)")
+
+
+if __name__ == "__main__":
+    main()

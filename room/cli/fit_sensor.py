@@ -1,0 +1,86 @@
+"""room-fit-sensor: fit a sensor/appearance profile from real frames or their statistics.
+
+    room-fit-sensor frames=DIR out=assets/sensor/NAME.json
+    room-fit-sensor reference=bronchoscopy_appearance.json calibrate=CLEAN_DIR out=default
+
+Settings: conf/fit_sensor.yaml. Library code: room.render.sensor_fit / sensor_calib.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from room.config import to_dataclass
+from room.errors import ConfigError, RoomError
+
+
+@dataclass(frozen=True)
+class FitSensorConfig:
+    """See conf/fit_sensor.yaml."""
+
+    out: str
+    frames: str | None = None
+    reference: str | None = None
+    name: str | None = None
+    calibrate: str | None = None
+    tone_gamma: float = 1.0
+    tone_shoulder: float = 0.0
+    read_fraction: float = 0.3
+    vignetting_strength: float = 0.0
+    vignetting_tan_half_width: float = 0.787
+    iterations: int = 6
+    seed: int = 0
+
+
+def run(cfg: FitSensorConfig) -> Path:
+    """Fit (and optionally calibrate) a profile; returns the JSON path written."""
+    from room.render import sensor_calib as sc
+    from room.render import sensor_fit as sf
+    from room.render.sensor import SensorConfig
+    from room.render.sensor_profile import profile_path
+
+    if (cfg.frames is None) == (cfg.reference is None):
+        raise ConfigError("give exactly one of frames=DIR (real frames) or reference=JSON "
+                          "(image_stats.py summary)")
+    out = profile_path(cfg.out)
+    name = cfg.name or out.stem
+    if cfg.frames is not None:
+        frames = sf.read_frames(cfg.frames)
+        prof = sf.fit_profile(frames, name, tone_gamma=cfg.tone_gamma,
+                              tone_shoulder=cfg.tone_shoulder,
+                              source={"kind": "frames", "folder": Path(cfg.frames).name,
+                                      "frames": len(frames)})
+    else:
+        knobs = sc.ReferenceKnobs(read_fraction=cfg.read_fraction, tone_gamma=cfg.tone_gamma,
+                                  tone_shoulder=cfg.tone_shoulder,
+                                  vignetting_strength=cfg.vignetting_strength,
+                                  vignetting_tan_half_width=cfg.vignetting_tan_half_width)
+        prof = sc.profile_from_reference(cfg.reference, name, knobs)
+    if cfg.calibrate is not None:
+        clean = sf.read_frames(cfg.calibrate)
+        prof = sc.calibrate_profile(prof, clean, SensorConfig(), cfg.iterations, seed=cfg.seed)
+        prof = dataclasses.replace(prof, calibration={
+            **prof.calibration, "clean_renders": f"{len(clean)} frames from "
+            f"{Path(cfg.calibrate).name}", "sensor_config": "SensorConfig() defaults"})
+    path = prof.save(out)
+    print(f"wrote sensor profile {name!r} to {path}")
+    return path
+
+
+@hydra.main(version_base=None, config_path="../../conf", config_name="fit_sensor")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(to_dataclass(FitSensorConfig, cfg))
+    except RoomError as e:
+        print(f"room-fit-sensor: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""``room-validate DIR``: check a dataset (completeness, encodings, ground-truth consistency).
+
+Exit status 0 only when every sequence under DIR is valid; 1 with a report otherwise; 2 when
+DIR is not a readable dataset. Settings: ``room-validate DIR check_every=1 scene_dir=...``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from room.paths import REPO_ROOT
+
+CONF_DIR = str(REPO_ROOT / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="validate")
+def _main(cfg: DictConfig) -> None:
+    from room.config import to_dataclass
+    from room.data.validate import ValidateConfig, validate_dataset
+    from room.errors import RoomError
+
+    try:
+        vc = to_dataclass(ValidateConfig, cfg)
+        if not vc.path:
+            raise RoomError("usage: room-validate DIR (the dataset folder given to "
+                            "room-generate out=DIR)")
+        report = validate_dataset(vc.path, vc)
+    except RoomError as e:
+        print(f"room-validate: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    print(report.text())
+    sys.exit(0 if report.ok else 1)
+
+
+def main() -> None:
+    # `room-validate DIR` -> Hydra override path=DIR (a bare first argument is the folder)
+    args = sys.argv[1:]
+    if args and "=" not in args[0] and not args[0].startswith("-"):
+        args = [f"path={args[0]}", *args[1:]]
+    sys.argv = [sys.argv[0], "hydra.run.dir=.", "hydra.output_subdir=null",
+                "hydra/job_logging=disabled", "hydra/hydra_logging=disabled", *args]
+    _main()
+
+
+if __name__ == "__main__":
+    main()

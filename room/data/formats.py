@@ -1,0 +1,156 @@
+"""File formats the ecosystem reads without glue: PNG (8/16-bit), Middlebury .flo, PLY point
+clouds, TUM trajectories. Encoders return bytes (the writer stores them atomically); decoders
+take bytes or paths. All encoders are deterministic: same array -> same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from room.errors import DatasetError
+from room.transforms import from_tum, to_tum
+
+FLO_MAGIC = 202021.25  # Middlebury "PIEH" tag as a float32
+PNG_COMPRESSION = 3  # zlib level: 3 is ~2x faster than cv2's default and a few % larger
+
+
+def _read(src: str | Path | bytes) -> bytes:
+    return src if isinstance(src, bytes) else Path(src).read_bytes()
+
+
+# --- PNG ---------------------------------------------------------------------------------
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    """(H, W) grey or (H, W, 3) RGB, uint8 or uint16 -> PNG bytes (channel order R, G, B)."""
+    if img.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"PNG takes uint8 or uint16, got {img.dtype}")
+    if img.ndim == 3:
+        img = np.ascontiguousarray(img[..., ::-1])  # cv2 writes BGR
+    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+    if not ok:
+        raise DatasetError(f"PNG encoding failed for an array of {img.shape} {img.dtype}")
+    return buf.tobytes()
+
+
+def decode_png(src: str | Path | bytes) -> np.ndarray:
+    """PNG -> array with the file's bit depth; colour images come back as RGB."""
+    data = np.frombuffer(_read(src), np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise DatasetError(f"not a readable PNG: {src if not isinstance(src, bytes) else 'bytes'}")
+    if img.ndim == 3:
+        img = np.ascontiguousarray(img[..., ::-1])
+    return img
+
+
+# --- Middlebury .flo ---------------------------------------------------------------------
+
+
+def encode_flo(flow: np.ndarray) -> bytes:
+    """(H, W, 2) float32 (du, dv) -> Middlebury .flo bytes (cv2.readOpticalFlow reads them)."""
+    flow = np.asarray(flow, np.float32)
+    if flow.ndim != 3 or flow.shape[2] != 2:
+        raise ValueError(f"flow must be (H, W, 2), got {flow.shape}")
+    h, w = flow.shape[:2]
+    header = np.array([FLO_MAGIC], "<f4").tobytes() + np.array([w, h], "<i4").tobytes()
+    return header + flow.astype("<f4").tobytes()
+
+
+def decode_flo(src: str | Path | bytes) -> np.ndarray:
+    data = _read(src)
+    if len(data) < 12 or np.frombuffer(data[:4], "<f4")[0] != np.float32(FLO_MAGIC):
+        raise DatasetError(f"not a Middlebury .flo file: {str(src)[:80]}")
+    w, h = np.frombuffer(data[4:12], "<i4")
+    if len(data) != 12 + 8 * int(w) * int(h):
+        raise DatasetError(f".flo file truncated: expected {w}x{h}x2 floats")
+    return np.frombuffer(data[12:], "<f4").reshape(int(h), int(w), 2).astype(np.float32)
+
+
+# --- PLY point clouds --------------------------------------------------------------------
+
+_PLY_DTYPE = np.dtype([
+    ("x", "<f4"), ("y", "<f4"), ("z", "<f4"),
+    ("nx", "<f4"), ("ny", "<f4"), ("nz", "<f4"),
+    ("red", "u1"), ("green", "u1"), ("blue", "u1"),
+])
+
+
+def encode_ply(points: np.ndarray, colors: np.ndarray, normals: np.ndarray,
+               comment: str = "") -> bytes:
+    """Binary little-endian PLY of N points (metres), uint8 colours and unit normals."""
+    n = len(points)
+    rec = np.empty(n, _PLY_DTYPE)
+    for i, k in enumerate("xyz"):
+        rec[k] = points[:, i]
+        rec["n" + k] = normals[:, i]
+    for i, k in enumerate(("red", "green", "blue")):
+        rec[k] = colors[:, i]
+    lines = ["ply", "format binary_little_endian 1.0"]
+    if comment:
+        lines.append(f"comment {comment}")
+    lines.append(f"element vertex {n}")
+    lines += [f"property float {k}" for k in ("x", "y", "z", "nx", "ny", "nz")]
+    lines += [f"property uchar {k}" for k in ("red", "green", "blue")]
+    lines.append("end_header")
+    return ("\n".join(lines) + "\n").encode("ascii") + rec.tobytes()
+
+
+def decode_ply(src: str | Path | bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inverse of :func:`encode_ply`: (points float32 (N,3), colors uint8, normals float32)."""
+    data = _read(src)
+    end = data.find(b"end_header\n")
+    if not data.startswith(b"ply\n") or end < 0:
+        raise DatasetError("not a PLY file written by room (missing header)")
+    header = data[:end].decode("ascii").splitlines()
+    n = next(int(line.split()[2]) for line in header if line.startswith("element vertex"))
+    rec = np.frombuffer(data[end + len(b"end_header\n"):], _PLY_DTYPE, count=n)
+    pts = np.stack([rec[k] for k in "xyz"], axis=1)
+    nrm = np.stack([rec["n" + k] for k in "xyz"], axis=1)
+    col = np.stack([rec[k] for k in ("red", "green", "blue")], axis=1)
+    return pts, col, nrm
+
+
+# --- TUM trajectories --------------------------------------------------------------------
+
+
+def tum_line(time_s: float, T_world_cam: np.ndarray) -> str:
+    """``timestamp tx ty tz qx qy qz qw`` (metres, Hamilton quaternion), fixed precision."""
+    v = to_tum(T_world_cam)
+    return f"{time_s:.6f} " + " ".join(f"{x:.9f}" for x in v)
+
+
+def encode_tum(times: np.ndarray, poses: np.ndarray) -> bytes:
+    header = "# timestamp tx ty tz qx qy qz qw (T_world_cam, metres, OpenCV camera)\n"
+    return (header + "".join(tum_line(t, T) + "\n" for t, T in zip(times, poses, strict=True))
+            ).encode("ascii")
+
+
+def decode_tum(src: str | Path | bytes) -> tuple[np.ndarray, np.ndarray]:
+    rows = [line.split() for line in _read(src).decode("ascii").splitlines()
+            if line.strip() and not line.startswith("#")]
+    arr = np.array(rows, dtype=float).reshape(-1, 8)
+    return arr[:, 0], np.stack([from_tum(r[1:]) for r in arr]) if len(arr) else np.zeros((0, 4, 4))
+
+
+# --- atomic writes -----------------------------------------------------------------------
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary sibling and os.replace, so a reader never
+    sees a partial file. OSErrors propagate (the writer turns them into DatasetError)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise

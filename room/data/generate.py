@@ -1,0 +1,317 @@
+"""Dataset generation: scene -> planned camera paths -> renderer (+ sensor) -> writer.
+
+Library side of ``room-generate``. :class:`GenerateJob` holds the typed configs of every stage;
+:func:`generate_dataset` writes ``<out>/<scene>/<sequence>/`` folders and returns a summary.
+
+Determinism and resumption: every frame is a pure function of (config, seed, frame index, the
+previous frame). The previous frame is exactly what the reader returns for it (the canonical
+frame, with the sensor's metadata), so an interrupted run resumes from the files on disk and
+ends byte-identical to an uninterrupted one. Flow and point clouds are computed from canonical
+frames (depth on the 16-bit grid), so they agree exactly with what a reader gets back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from room.data import schema
+from room.data.reader import SequenceReader
+from room.data.writer import SequenceWriter
+from room.errors import ConfigError
+from room.types import Frame
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """What to write (group ``conf/output``)."""
+
+    modalities: tuple[str, ...] = schema.ALL_MODALITIES
+    pointcloud_stride: int = 4  # keep every n-th row and column of valid pixels in the PLY
+    preview_size: int = 192  # edge of one panel of preview.mp4 in pixels; 0 = no preview
+    preview_fps: int = 10
+    progress: bool = True  # tqdm bars
+
+    def __post_init__(self) -> None:
+        bad = set(self.modalities) - set(schema.ALL_MODALITIES)
+        if bad:
+            raise ConfigError(f"output.modalities: unknown {sorted(bad)}; "
+                              f"choose from {list(schema.ALL_MODALITIES)}")
+        if self.pointcloud_stride < 1 or self.preview_fps < 1 or self.preview_size < 0:
+            raise ConfigError("output: pointcloud_stride >= 1, preview_fps >= 1, "
+                              "preview_size >= 0")
+
+
+@dataclass(frozen=True)
+class GenerateJob:
+    """Typed configuration of one generation run (one scene, one seed)."""
+
+    out: Path
+    seed: int
+    scene: Any  # room.anatomy.prepare.SceneConfig
+    camera: Any  # room.render.camera.CameraConfig
+    render: Any  # room.render.RenderConfig
+    noise: Any  # room.render.sensor.SensorConfig, or None for clean images
+    trajectory: Any  # room.trajectory.TrajectoryConfig
+    output: OutputConfig = field(default_factory=OutputConfig)
+    robot: Any = None  # room.robot.RobotConfig (physical trajectories)
+    sim: Any = None  # room.sim.SimConfig
+    config_yaml: str = ""  # resolved config as saved in every sequence (no output paths)
+
+
+def short_hash(text: str, n: int = 8) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def software_versions() -> dict[str, str]:
+    import cv2
+    import scipy
+
+    import room
+
+    out = {"room": getattr(room, "__version__", "0.1.0"), "python": platform.python_version(),
+           "numpy": np.__version__, "scipy": scipy.__version__, "opencv": cv2.__version__}
+    for mod in ("pyrender", "trimesh", "pybullet"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except (ImportError, AttributeError):
+            pass
+    return out
+
+
+def load_scene(cfg: Any) -> Any:
+    """The prepared scene of a recipe, always as loaded from its cache folder: a scene fresh
+    out of preparation holds float64 vertices that the saved mesh.ply rounds, and renders of
+    the two differ in the last bits; datasets must not depend on whether the cache was warm."""
+    from room.anatomy.prepare import get_scene, scene_cache_path
+    from room.anatomy.scene import AirwayScene
+
+    fresh = not scene_cache_path(cfg).is_dir()
+    scene = get_scene(cfg)
+    return AirwayScene.load(scene.path) if fresh and scene.path is not None else scene
+
+
+def scene_id(job: GenerateJob, scene: Any) -> str:
+    """Folder name of a scene: its recipe name (if any) plus a hash of the recipe."""
+    from room.config import asdict
+
+    name = str(getattr(job.scene, "name", "") or scene.metadata.get("name", "") or "scene")
+    recipe = json.dumps(asdict(job.scene), sort_keys=True) if job.scene is not None else ""
+    return f"{name}-{short_hash(recipe)}" if recipe else name
+
+
+class FrameSource:
+    """Renders frame i of a planned sequence: renderer -> canonical frame -> sensor model."""
+
+    def __init__(self, renderer, sensor, planned, seed: int, seq_key: int):
+        self.renderer, self.sensor, self.planned = renderer, sensor, planned
+        self.seed, self.seq_key = seed, seq_key
+
+    def __call__(self, i: int, prev: Frame | None) -> Frame:
+        p = self.planned
+        f = self.renderer.render(p.poses[i], index=i, time_s=float(p.times[i]))
+        f = schema.canonical_frame(f)
+        if self.sensor is not None:
+            rng = np.random.default_rng([self.seed, self.seq_key, i])
+            f = self.sensor.apply(f, prev_frame=prev, rng=rng)
+        # JSON round trip: the in-memory meta is exactly what the reader will return
+        return f.replace(meta=json.loads(json.dumps(f.meta, sort_keys=True)))
+
+
+def strided_cloud(frame: Frame, stride: int):
+    """Point cloud of the frame's valid pixels on every ``stride``-th row and column (camera
+    frame), via room.render.geometry.point_cloud (valid pixels in row-major order)."""
+    from room.render.geometry import point_cloud
+
+    pts, col, nrm = point_cloud(frame)
+    if stride > 1:
+        valid = frame.valid
+        rows, cols = np.nonzero(valid)
+        keep = (rows % stride == 0) & (cols % stride == 0)
+        pts, col, nrm = pts[keep], col[keep], nrm[keep]
+    return (pts.astype(np.float32), col.astype(np.uint8), nrm.astype(np.float32))
+
+
+def write_sequence(writer: SequenceWriter, source: Callable[[int, Frame | None], Frame],
+                   planned, stride: int, progress: Callable[[int], None] | None = None) -> int:
+    """Render and write the frames of one sequence from where the folder left off.
+
+    Frame i is committed once frame i+1 exists (its forward flow needs it). On resume the
+    previous frame comes from disk, identical to the one the interrupted run held in memory.
+    Returns the number of frames written now."""
+    from room.render.geometry import optical_flow
+
+    n = len(planned)
+    start = writer.open()
+    if progress:
+        progress(start)
+    if start >= n:
+        return 0
+    prev = SequenceReader(writer.path)[start - 1] if start > 0 else None
+    cur = source(start, prev)
+    mods = writer.modalities
+    want_fwd = bool({"flow_fwd", "flow_fwd_valid"} & set(mods))
+    want_bwd = bool({"flow_bwd", "flow_bwd_valid"} & set(mods))
+    for i in range(start, n):
+        nxt = source(i + 1, cur) if i + 1 < n else None
+        fwd = optical_flow(cur, nxt) if nxt is not None and want_fwd else None
+        bwd = optical_flow(cur, prev) if prev is not None and want_bwd else None
+        cloud = strided_cloud(cur, stride) if "pointcloud" in mods else None
+        writer.write_frame(cur, fwd, bwd, cloud, extra=planned.frame_extra(i))
+        if progress:
+            progress(1)
+        prev, cur = cur, nxt
+    return n - start
+
+
+def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
+                  renderer) -> dict[str, Any]:
+    """info.json of one sequence: format facts, intrinsics, scene, seed, software, GL.
+    Nothing time-dependent (wall-clock timings go to <out>/run.json)."""
+    from room.config import asdict
+
+    mods = [m for m in schema.ALL_MODALITIES if m in job.output.modalities]
+    return {
+        "format_version": schema.FORMAT_VERSION,
+        "units": schema.UNITS,
+        "conventions": schema.CONVENTIONS,
+        "encodings": {m: schema.ENCODINGS[m] for m in mods},
+        "depth_scale_m": schema.DEPTH_SCALE_M,
+        "normal_scale": schema.NORMAL_SCALE,
+        "path_templates": {m: f"{schema.ENCODINGS[m]['dir']}/{{index:06d}}."
+                              f"{schema.ENCODINGS[m]['ext']}" for m in mods},
+        "intrinsics": renderer.intrinsics.to_dict(),
+        "scene": {
+            "id": sid,
+            "recipe": asdict(job.scene) if job.scene is not None else None,
+            "faces": int(len(scene.mesh.faces)),
+            "metadata_source": str(scene.metadata.get("source", "")),
+            "branch_table": scene.branch_table(),
+        },
+        "sequence": name,
+        "seed": int(job.seed),
+        "trajectory": {"source": job.trajectory.source, "target_branch": int(planned.target),
+                       "frame_rate_hz": float(job.trajectory.frame_rate_hz)},
+        "sensor_model": job.noise is not None and bool(getattr(job.noise, "enabled", True)),
+        "software": software_versions(),
+        "renderer": {"gl": dict(getattr(renderer, "gl_info", {}))},
+    }
+
+
+def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
+    """Generate (or resume) every sequence of ``job``; returns a summary dict (frames written,
+    sequences, skipped, seconds, folders). ``scene`` overrides loading ``job.scene``."""
+    from room.render import make_renderer
+    from room.trajectory import plan_sequences
+
+    t0 = time.perf_counter()
+    if scene is None:
+        scene = load_scene(job.scene)
+    t_scene = time.perf_counter() - t0
+    sid = scene_id(job, scene)
+    plans = plan_sequences(scene, job.trajectory, job.seed, job.robot, job.sim)
+    sensor = None
+    if job.noise is not None and getattr(job.noise, "enabled", True):
+        from room.render.sensor import SensorModel
+
+        sensor = SensorModel(job.noise)
+    tag = short_hash(job.config_yaml, 6)
+    total = sum(len(p) for p in plans)
+    bar = _progress(total, job.output.progress)
+    written, skipped, folders = 0, 0, []
+    try:
+        with make_renderer(scene, job.camera, job.render) as renderer:
+            for planned in plans:
+                name = f"{planned.name}_seed{job.seed}_{tag}"
+                path = Path(job.out) / sid / name
+                info = sequence_info(job, scene, sid, name, planned, renderer)
+                w = SequenceWriter(path, info, job.config_yaml, len(planned),
+                                   job.output.modalities, job.output.pointcloud_stride,
+                                   job.output.preview_size, job.output.preview_fps)
+                folders.append(str(path))
+                bar.set_description(name)
+                if w.open() == len(planned) and w.finished:
+                    skipped += 1
+                    bar.update(len(planned))
+                    continue
+                source = FrameSource(renderer, sensor, planned, job.seed, planned.target)
+                written += write_sequence(w, source, planned, job.output.pointcloud_stride,
+                                          progress=bar.update)
+                w.finish()
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t0
+    return {"frames_written": written, "frames_total": total, "sequences": len(plans),
+            "sequences_skipped": skipped, "seconds": seconds, "scene_seconds": t_scene,
+            "fps": written / max(seconds - t_scene, 1e-9), "scene": sid, "out": str(job.out),
+            "folders": folders}
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", disable=not enabled, dynamic_ncols=True,
+                smoothing=0.1)
+
+
+def job_from_config(cfg: Any) -> GenerateJob:
+    """GenerateJob from the composed ``conf/generate.yaml`` (DictConfig or dict): each group is
+    converted to its stage's dataclass (unknown keys raise ConfigError)."""
+    import yaml
+    from omegaconf import DictConfig, OmegaConf
+
+    from room.config import to_dataclass
+    from room.trajectory import TrajectoryConfig
+
+    d = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    d.pop("hydra", None)
+    known = {"out", "seed", "scene", "camera", "render", "noise", "robot", "sim", "trajectory",
+             "output"}
+    unknown = set(d) - known
+    if unknown:
+        raise ConfigError(f"unknown top-level setting(s) {sorted(unknown)}; accepted: "
+                          f"{sorted(known)}")
+    saved = {k: v for k, v in d.items() if k != "out"}  # output paths never enter the data
+    config_yaml = yaml.safe_dump(saved, sort_keys=True, default_flow_style=False)
+
+    def conv(key: str, module: str, cls: str):
+        """The group as its dataclass; an absent group takes the dataclass defaults."""
+        return to_dataclass(getattr(__import__(module, fromlist=[cls]), cls), d.get(key) or {})
+
+    traj = to_dataclass(TrajectoryConfig, d.get("trajectory") or {})
+    output = to_dataclass(OutputConfig, d.get("output") or {})
+    return GenerateJob(
+        out=Path(str(d.get("out", "room_dataset"))),
+        seed=int(d.get("seed", 0)),
+        scene=conv("scene", "room.anatomy.prepare", "SceneConfig"),
+        camera=conv("camera", "room.render.camera", "CameraConfig"),
+        render=conv("render", "room.render", "RenderConfig"),
+        noise=conv("noise", "room.render.sensor", "SensorConfig"),
+        trajectory=traj,
+        output=output,
+        robot=conv("robot", "room.robot", "RobotConfig") if traj.source == "physical" else None,
+        sim=conv("sim", "room.sim", "SimConfig") if traj.source == "physical" else None,
+        config_yaml=config_yaml,
+    )
+
+
+def compose_generate(overrides: list[str] | tuple[str, ...] = ()) -> GenerateJob:
+    """GenerateJob from ``conf/generate.yaml`` plus Hydra overrides, via the Compose API (for
+    notebooks, tests, benchmarks and custom launchers such as Ray)."""
+    from hydra import compose, initialize_config_dir
+
+    from room.cli.common import register_configs
+    from room.paths import REPO_ROOT
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="generate", overrides=list(overrides))
+    return job_from_config(cfg)

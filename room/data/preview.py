@@ -1,0 +1,103 @@
+"""preview.mp4: the modalities of a sequence side by side (RGB | depth | normals |
+segmentation | forward flow), H.264 via imageio-ffmpeg with bit-exact, single-threaded
+settings so the same frames give the same bytes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+PREVIEW_PANELS = ("rgb", "depth", "normals", "segmentation", "flow_fwd")
+# bitexact flags drop encoder version strings and timestamps; one thread keeps x264's
+# decisions independent of the machine's core count.
+FFMPEG_PARAMS = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1",
+                 "-threads", "1", "-x264-params", "threads=1"]
+
+
+def colorize_depth(depth: np.ndarray, far: float) -> np.ndarray:
+    """Turbo colour map of depth over the fixed range 0..far (black = no hit)."""
+    v = np.clip(depth / far, 0, 1)
+    img = cv2.applyColorMap((255 * (1 - v) ** 2).astype(np.uint8), cv2.COLORMAP_TURBO)[..., ::-1]
+    img = img.copy()
+    img[depth == 0] = 0
+    return img
+
+
+def colorize_normals(n: np.ndarray) -> np.ndarray:
+    img = ((n + 1.0) * 127.5).astype(np.uint8)
+    img[~np.any(n != 0, axis=-1)] = 0
+    return img
+
+
+def colorize_labels(seg: np.ndarray) -> np.ndarray:
+    """Stable pseudo-random colour per id (golden-ratio hue walk); background black."""
+    ids = seg.astype(np.int64)
+    hue = ((ids * 0.61803398875) % 1.0 * 179).astype(np.uint8)
+    hsv = np.stack([hue, np.full_like(hue, 200), np.full_like(hue, 230)], axis=-1)
+    img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    img[seg < 0] = 0
+    return img
+
+
+def colorize_flow(flow: np.ndarray, valid: np.ndarray, max_px: float | None = None) -> np.ndarray:
+    """Middlebury-style HSV: hue = direction, value = magnitude (max_px saturates)."""
+    mag, ang = cv2.cartToPolar(flow[..., 0].astype(np.float32), flow[..., 1].astype(np.float32))
+    scale = max_px or max(float(mag[valid].max(initial=0.0)), 1e-6)
+    hsv = np.stack([(ang * 90 / np.pi).astype(np.uint8), np.full(mag.shape, 255, np.uint8),
+                    (np.clip(mag / scale, 0, 1) * 255).astype(np.uint8)], axis=-1)
+    img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    img[~valid] = 0
+    return img
+
+
+def preview_panels(reader, i: int, size: int) -> np.ndarray:
+    """One preview row for frame i: each available modality resized to size x size."""
+    mods = [m for m in PREVIEW_PANELS if m in reader.modalities]
+    d = reader.read(i, mods + (["flow_fwd_valid"] if "flow_fwd" in mods else []))
+    far = reader.intrinsics.far
+    panels = []
+    for m in mods:
+        if m == "rgb":
+            img = d[m]
+        elif m == "depth":
+            img = colorize_depth(d[m], far)
+        elif m == "normals":
+            img = colorize_normals(d[m])
+        elif m == "segmentation":
+            img = colorize_labels(d[m])
+        else:
+            img = colorize_flow(d[m], d["flow_fwd_valid"], max_px=0.05 * reader.intrinsics.width)
+        panels.append(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA))
+    return np.concatenate(panels, axis=1)
+
+
+def write_preview(seq_path: Path, out_file: Path, size: int = 192, fps: int = 10) -> None:
+    """Render the preview of a written sequence to ``out_file`` atomically."""
+    import imageio_ffmpeg
+
+    from room.data.reader import SequenceReader
+
+    reader = SequenceReader(seq_path)
+    size = max(16, int(size) // 16 * 16)  # H.264 macroblocks: no rescaling by the encoder
+    tmp = out_file.with_name(f".{out_file.stem}.tmp.mp4")
+    first = preview_panels(reader, 0, size)
+    h, w = first.shape[:2]
+    gen = imageio_ffmpeg.write_frames(
+        str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
+        quality=None, bitrate=None, macro_block_size=16, ffmpeg_log_level="error",
+        output_params=["-crf", "23", "-preset", "veryfast", *FFMPEG_PARAMS],
+    )
+    try:
+        gen.send(None)
+        for i in range(len(reader)):
+            frame = first if i == 0 else preview_panels(reader, i, size)
+            gen.send(np.ascontiguousarray(frame))
+        gen.close()
+        os.replace(tmp, out_file)
+    except BaseException:
+        gen.close()
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,321 @@
+"""Dataset validation: completeness, encodings, ground-truth consistency.
+
+Checks per sequence (``check`` names in the report):
+
+- ``files``: info.json / config.yaml / frames.jsonl / poses_tum.txt / preview present; frames
+  committed = ``n_frames``, indices 0..N-1; every file a frame lists exists and decodes to the
+  intrinsics' shape; no uncommitted stray files.
+- ``poses``: rigid; poses_tum.txt agrees with frames.jsonl; continuity (translation and rotation
+  between consecutive frames below ``max_step_m`` / ``max_step_rad``); times increasing.
+- ``depth``: 0 or inside [near, far]; ``normals`` unit length where depth > 0, zero elsewhere,
+  facing the camera; ``segmentation``: ids in the branch table, background exactly where depth
+  is 0.
+- ``flow``: stored forward/backward flow and masks equal room.render.geometry.optical_flow of the
+  read-back frames (depth + poses).
+- ``pointcloud``: equals the back-projection of the stored depth; its points, moved to the world
+  frame, lie on the scene mesh.
+
+Expensive checks run on every ``check_every``-th frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from room.data import formats, schema
+from room.data.reader import SequenceReader, find_sequences, read_records
+from room.errors import DatasetError
+from room.transforms import is_rigid
+
+RIGID_TOL = 1e-6  # poses are stored as exact float64 in frames.jsonl
+TUM_TOL = 1e-7  # poses_tum.txt keeps 9 decimals: 1e-9 m, quaternion 1e-9
+UNIT_TOL = 2e-4  # 16-bit normals: each component within 1/65534 -> |n| within ~1e-4 of 1
+FLOW_TOL_PX = 1e-3  # the same function on the same inputs: bit-equal here, 1e-3 px elsewhere
+FLOW_MASK_TOL = 1e-3  # fraction of pixels whose validity may flip on another BLAS / CPU
+MESH_TOL_M = 1e-5  # depth grid: a point moves <= 5 um along its ray; + float32 storage (~1e-8)
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    """Settings of ``room-validate`` (conf/validate.yaml)."""
+
+    path: str = ""
+    scene_dir: str | None = None  # scene folder for the mesh check (default: from info.json)
+    max_step_m: float = 0.01  # continuity: largest translation between consecutive frames
+    max_step_rad: float = 0.5  # and largest rotation
+    check_every: int = 5  # flow / point-cloud / mesh checks on every n-th frame
+    mesh_samples: int = 2000  # points per checked cloud tested against the mesh
+    require_preview: bool = True
+
+
+@dataclass
+class Issue:
+    sequence: str
+    check: str
+    message: str
+    frame: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.sequence}" + (f" frame {self.frame}" if self.frame is not None else "")
+        return f"[{self.check}] {where}: {self.message}"
+
+
+@dataclass
+class Report:
+    sequences: list[str] = field(default_factory=list)
+    frames: int = 0
+    issues: list[Issue] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.sequences) and not self.issues
+
+    def text(self) -> str:
+        lines = [f"{len(self.sequences)} sequence(s), {self.frames} frame(s) checked"]
+        lines += [f"note: {n}" for n in self.notes]
+        lines += [str(i) for i in self.issues[:200]]
+        if len(self.issues) > 200:
+            lines.append(f"... and {len(self.issues) - 200} more issues")
+        lines.append("VALID" if self.ok else f"INVALID: {len(self.issues)} issue(s)")
+        return "\n".join(lines)
+
+
+def validate_dataset(root: str | Path, cfg: ValidateConfig | None = None,
+                     scene: Any = None) -> Report:
+    """Check every sequence under ``root`` (complete or not); never raises for a bad dataset,
+    only for a missing folder."""
+    cfg = cfg or ValidateConfig()
+    rep = Report()
+    seqs = find_sequences(root, include_incomplete=True)
+    if not seqs:
+        rep.issues.append(Issue(str(root), "files", "no sequence folder (info.json) found"))
+        return rep
+    scenes: dict[str, Any] = {}
+    for seq in seqs:
+        rep.sequences.append(str(seq))
+        try:
+            _validate_sequence(seq, cfg, rep, scene, scenes)
+        except (DatasetError, ValueError, KeyError, OSError) as e:
+            rep.issues.append(Issue(str(seq), "files", f"unreadable: {e}"))
+    return rep
+
+
+def _validate_sequence(seq: Path, cfg: ValidateConfig, rep: Report, scene, scenes) -> None:
+    name = str(seq)
+    add = rep.issues.append
+    r = SequenceReader(seq)
+    for f in (schema.CONFIG_FILE, schema.FRAMES_FILE, schema.POSES_FILE):
+        if not (seq / f).exists():
+            add(Issue(name, "files", f"{f} missing"))
+    if cfg.require_preview and not (seq / schema.PREVIEW_FILE).exists():
+        add(Issue(name, "files", f"{schema.PREVIEW_FILE} missing (sequence not finished)"))
+    if len(read_records(seq)) != r.n_frames:
+        add(Issue(name, "files", f"{len(r)} of {r.n_frames} frames committed; rerun the same "
+                                 "room-generate command to finish it"))
+    _check_files(r, name, add)
+    _check_poses(r, cfg, name, add)
+    K = r.intrinsics
+    table = {int(b["id"]) for b in r.info.get("scene", {}).get("branch_table", [])}
+    mesh_scene = _scene_for(r, cfg, scene, scenes, rep)
+    frames: dict[int, Any] = {}
+
+    def frame(i):  # decoded frames i-1, i, i+1 are each needed up to three times
+        if i not in frames:
+            for k in [k for k in frames if abs(k - i) > 2]:
+                del frames[k]
+            frames[i] = r[i]
+        return frames[i]
+
+    for i in range(len(r)):
+        rep.frames += 1
+        for check in ("frame", "pointcloud", "flow"):
+            try:
+                f = frame(i)
+                if check == "frame":
+                    _check_frame(f, K, table, name, add)
+                elif i % max(1, cfg.check_every) == 0:
+                    if check == "flow":
+                        _check_flow(r, i, frame, name, add)
+                    elif "pointcloud" in r.modalities:
+                        _check_cloud(r, i, f, mesh_scene, cfg, name, add)
+            except (DatasetError, ValueError, KeyError, OSError) as e:
+                add(Issue(name, "files", f"unreadable ({check} check): {e}", i))
+                if check == "frame":
+                    break
+
+
+def _check_files(r: SequenceReader, name: str, add) -> None:
+    for k, rec in enumerate(r.records):
+        if rec.get("index") != k:
+            add(Issue(name, "files", f"line {k} of frames.jsonl has index {rec.get('index')}"))
+            return
+        for m in r.modalities:
+            if schema.has_file(m, k, r.n_frames):
+                f = r.path / schema.rel_path(m, k)
+                if not f.exists():
+                    add(Issue(name, "files", f"{f.relative_to(r.path)} missing", k))
+    for m in r.modalities:
+        d = r.path / schema.ENCODINGS[m]["dir"]
+        extra = [p.name for p in d.iterdir() if p.is_file() and
+                 (p.name.startswith(".") or int(p.stem) >= len(r))] if d.is_dir() else []
+        if extra:
+            add(Issue(name, "files", f"{len(extra)} uncommitted file(s) in {d.name}/, e.g. "
+                                     f"{extra[0]}"))
+
+
+def _check_poses(r: SequenceReader, cfg: ValidateConfig, name: str, add) -> None:
+    P = r.poses
+    for k, T in enumerate(P):
+        if not is_rigid(T, RIGID_TOL):
+            add(Issue(name, "poses", "T_world_cam is not a rigid transform", k))
+    if len(P) > 1:
+        step = np.linalg.norm(np.diff(P[:, :3, 3], axis=0), axis=1)
+        rel = np.einsum("nji,njk->nik", P[:-1, :3, :3], P[1:, :3, :3])
+        ang = np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1, 1))
+        for k in np.flatnonzero(step > cfg.max_step_m):
+            add(Issue(name, "poses", f"jump of {1e3 * step[k]:.2f} mm to the next frame "
+                                     f"(max {1e3 * cfg.max_step_m} mm)", int(k)))
+        for k in np.flatnonzero(ang > cfg.max_step_rad):
+            add(Issue(name, "poses", f"rotation of {ang[k]:.3f} rad to the next frame", int(k)))
+        if np.any(np.diff(r.times) <= 0):
+            add(Issue(name, "poses", "time stamps are not strictly increasing"))
+    tum = r.path / schema.POSES_FILE
+    if tum.exists():
+        _, Q = formats.decode_tum(tum)
+        if len(Q) != len(P) or (len(P) and np.abs(Q - P).max() > TUM_TOL):
+            add(Issue(name, "poses", "poses_tum.txt disagrees with frames.jsonl"))
+
+
+def _check_frame(f, K, table, name: str, add) -> None:
+    i = f.index
+    d = f.depth
+    hit = d > 0
+    q = 0.5 * schema.DEPTH_SCALE_M  # a depth on the grid may sit half a step outside
+    if np.any(d[hit] < K.near - q) or np.any(d[hit] > K.far + q):
+        add(Issue(name, "depth", f"depth outside [near, far] = [{K.near}, {K.far}] m "
+                                 f"(min {d[hit].min():.6f}, max {d[hit].max():.6f})", i))
+    n = f.normals
+    norm = np.linalg.norm(n, axis=-1)
+    if hit.any() and np.abs(norm[hit] - 1).max() > UNIT_TOL:
+        add(Issue(name, "normals", f"non-unit normals (max |n|-1 = "
+                                   f"{np.abs(norm[hit] - 1).max():.2e})", i))
+    if np.any(norm[~hit] != 0):
+        add(Issue(name, "normals", "non-zero normals where nothing was hit", i))
+    if hit.any():
+        from room.render.geometry import backproject
+
+        p = backproject(d, K)[hit]
+        facing = np.sum(p * n[hit], axis=1) < 0
+        if facing.mean() < 0.99:  # grazing angles on a 16-bit grid may flip a few
+            add(Issue(name, "normals", f"{100 * (1 - facing.mean()):.1f}% of normals face "
+                                       "away from the camera", i))
+    seg = f.segmentation
+    if np.any((seg == -1) != ~hit):
+        add(Issue(name, "segmentation", "background (-1) does not match depth == 0", i))
+    if table:
+        unknown = set(np.unique(seg[hit]).tolist()) - table
+        if unknown:
+            add(Issue(name, "segmentation", f"ids {sorted(unknown)[:5]} not in branch_table", i))
+
+
+def _check_flow(r: SequenceReader, i: int, frame, name: str, add) -> None:
+    from room.render.geometry import optical_flow
+
+    for kind, j in (("flow_fwd", i + 1), ("flow_bwd", i - 1)):
+        if kind not in r.modalities or not schema.has_file(kind, i, r.n_frames) or \
+                not 0 <= j < len(r):
+            continue
+        mods = [kind] + ([f"{kind}_valid"] if f"{kind}_valid" in r.modalities else [])
+        stored = r.read(i, mods)
+        flow, valid = optical_flow(frame(i), frame(j))
+        m = valid
+        if f"{kind}_valid" in stored:
+            flip = np.mean(stored[f"{kind}_valid"] != valid)
+            if flip > FLOW_MASK_TOL:
+                add(Issue(name, "flow", f"{kind}_valid differs from depth+poses on "
+                                        f"{100 * flip:.2f}% of pixels", i))
+            m = valid & stored[f"{kind}_valid"]
+        if m.any():
+            err = np.abs(stored[kind][m] - flow[m]).max()
+            if err > FLOW_TOL_PX:
+                add(Issue(name, "flow", f"{kind} differs from depth+poses by up to "
+                                        f"{err:.4f} px", i))
+
+
+def _check_cloud(r: SequenceReader, i: int, f, mesh_scene, cfg: ValidateConfig, name: str,
+                 add) -> None:
+    from room.data.generate import strided_cloud
+
+    d = r.read(i, ("pointcloud",))
+    pts = d["pointcloud"]
+    ref = strided_cloud(f, int(r.info.get("pointcloud_stride", 1)))[0]
+    if pts.shape != ref.shape or (len(pts) and np.abs(pts - ref).max() > 1e-6):
+        add(Issue(name, "pointcloud", "point cloud differs from the back-projected depth", i))
+    if mesh_scene is None or not len(pts):
+        return
+    rng = np.random.default_rng(i)
+    pick = rng.choice(len(pts), min(cfg.mesh_samples, len(pts)), replace=False)
+    sel = pts[pick].astype(np.float64)
+    world = sel @ f.T_world_cam[:3, :3].T + f.T_world_cam[:3, 3]
+    faces = None
+    if "face_id" in r.modalities:  # the triangle each pixel saw: an exact O(N) check
+        stride = int(r.info.get("pointcloud_stride", 1))
+        rows, cols = np.nonzero(f.valid)
+        keep = (rows % stride == 0) & (cols % stride == 0)
+        faces = f.face_id[rows[keep], cols[keep]][pick]
+    dist = mesh_distance(mesh_scene.mesh, world, faces)
+    if dist.max() > MESH_TOL_M:
+        add(Issue(name, "pointcloud", f"points off the scene mesh by up to "
+                                      f"{1e3 * dist.max():.4f} mm (tolerance "
+                                      f"{1e3 * MESH_TOL_M} mm)", i))
+
+
+def mesh_distance(mesh, points: np.ndarray, faces: np.ndarray | None = None) -> np.ndarray:
+    """Distance (m) from world points to the mesh, or to given faces of it (one per point).
+
+    Computed in millimetres: trimesh's closest-point code has absolute tolerances that make it
+    err by ~0.1 mm on sub-millimetre triangles in metre units."""
+    import trimesh
+
+    tri_mm = np.asarray(mesh.triangles, np.float64) * 1e3
+    p_mm = np.asarray(points, np.float64) * 1e3
+    if faces is not None and np.all(faces >= 0) and np.all(faces < len(tri_mm)):
+        cp = trimesh.triangles.closest_point(tri_mm[faces], p_mm)
+    else:
+        scaled = trimesh.Trimesh(tri_mm.reshape(-1, 3), np.arange(3 * len(tri_mm)).reshape(-1, 3),
+                                 process=False)
+        cp = trimesh.proximity.closest_point(scaled, p_mm)[0]
+    return np.linalg.norm(cp - p_mm, axis=1) * 1e-3
+
+
+def _scene_for(r: SequenceReader, cfg: ValidateConfig, scene, cache, rep: Report):
+    """The scene for the mesh check: given, ``scene_dir``, or rebuilt from the recipe."""
+    if scene is not None:
+        return scene
+    key = cfg.scene_dir or str(r.info.get("scene", {}).get("id"))
+    if key in cache:
+        return cache[key]
+    found = None
+    try:
+        if cfg.scene_dir:
+            from room.anatomy.scene import AirwayScene
+
+            found = AirwayScene.load(cfg.scene_dir)
+        elif r.info.get("scene", {}).get("recipe") is not None:
+            from room.anatomy.prepare import SceneConfig
+            from room.config import to_dataclass
+            from room.data.generate import load_scene
+
+            found = load_scene(to_dataclass(SceneConfig, r.info["scene"]["recipe"]))
+    except Exception as e:  # noqa: BLE001 - any failure only disables the mesh check
+        rep.notes.append(f"scene for {r.path.name} unavailable ({e}); mesh check skipped")
+    if found is None and not any("mesh check skipped" in n for n in rep.notes):
+        rep.notes.append(f"no scene recipe for {r.path.name}: pass scene_dir=DIR to check "
+                         "point clouds against the mesh")
+    cache[key] = found
+    return found

@@ -1,0 +1,223 @@
+"""Sequence writer: atomic per-frame files, ``frames.jsonl`` appended last, resumable.
+
+Crash safety: every file goes to a temporary sibling first and is renamed into place
+(``os.replace``); a frame's line is appended to ``frames.jsonl`` only after all its files exist,
+so a frame listed there is complete. :meth:`SequenceWriter.open` on an existing folder keeps the
+committed frames, drops a torn last line and stray temporaries, and returns where to resume.
+A sequence is finished when ``preview.mp4`` (written last) exists.
+
+Disk full (ENOSPC), read-only or permission errors become :class:`DatasetError` with a message
+saying what to do; what was committed before stays valid.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from room.data import formats, schema
+from room.data.preview import write_preview
+from room.errors import DatasetError
+from room.types import Frame
+
+
+@contextmanager
+def dataset_io(what: Path | str) -> Iterator[None]:
+    """Turn OSErrors raised while writing ``what`` into DatasetError with a clear remedy."""
+    try:
+        yield
+    except DatasetError:
+        raise
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            msg = (f"disk full while writing {what}: free some space (or choose another out=) "
+                   "and rerun the same command; frames already written are complete and the "
+                   "run resumes after the last one")
+        elif e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            msg = (f"cannot write {what}: the folder is read-only or not writable "
+                   f"({e.strerror}); choose a writable output folder with out=DIR")
+        else:
+            msg = f"could not write {what}: {e}"
+        raise DatasetError(msg) from e
+
+
+def frame_record(frame: Frame, files: dict[str, str], extra: dict[str, Any] | None) -> dict:
+    """The frames.jsonl line of one frame (exact pose as 16 floats, row-major)."""
+    rec = {
+        "index": int(frame.index),
+        "time_s": float(frame.time_s),
+        "T_world_cam": [float(x) for x in frame.T_world_cam.reshape(-1)],
+        "files": files,
+        "meta": frame.meta,
+    }
+    rec.update(extra or {})
+    return rec
+
+
+class SequenceWriter:
+    """Writes one sequence folder. Usage::
+
+        w = SequenceWriter(path, info, config_yaml, n_frames, modalities)
+        start = w.open()            # frames already committed (0 for a new folder)
+        for ...: w.write_frame(canonical_frame, flows..., extra=...)
+        w.finish()                  # poses_tum.txt + preview.mp4
+    """
+
+    def __init__(self, path: str | Path, info: dict, config_yaml: str, n_frames: int,
+                 modalities: tuple[str, ...] = schema.ALL_MODALITIES,
+                 pointcloud_stride: int = 1, preview_size: int = 0, preview_fps: int = 10):
+        unknown = set(modalities) - set(schema.ALL_MODALITIES)
+        if unknown:
+            raise DatasetError(f"unknown modalities {sorted(unknown)}; "
+                               f"choose from {schema.ALL_MODALITIES}")
+        missing = set(schema.REQUIRED_MODALITIES) - set(modalities)
+        if missing:
+            raise DatasetError(f"modalities {sorted(missing)} are required in every dataset")
+        self.path = Path(path)
+        self.n_frames = int(n_frames)
+        self.modalities = tuple(m for m in schema.ALL_MODALITIES if m in modalities)
+        self.stride = int(pointcloud_stride)
+        self.preview_size = int(preview_size)
+        self.preview_fps = int(preview_fps)
+        self.info = dict(info, n_frames=self.n_frames, modalities=list(self.modalities),
+                         pointcloud_stride=self.stride)
+        self.config_yaml = config_yaml
+        self.n_done = 0
+
+    # --- state -----------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return (self.path / schema.PREVIEW_FILE).exists() or (
+            self.preview_size <= 0 and (self.path / schema.POSES_FILE).exists()
+            and self._count_lines() == self.n_frames)
+
+    def _count_lines(self) -> int:
+        f = self.path / schema.FRAMES_FILE
+        if not f.exists():
+            return 0
+        return sum(1 for line in f.read_bytes().split(b"\n") if line.strip())
+
+    def open(self) -> int:
+        """Create or resume the folder; returns the number of committed frames."""
+        with dataset_io(self.path):
+            self.path.mkdir(parents=True, exist_ok=True)
+            info_text = json.dumps(self.info, indent=1, sort_keys=True) + "\n"
+            self._check_or_write(schema.CONFIG_FILE, self.config_yaml)
+            self._check_or_write(schema.INFO_FILE, info_text)
+            for m in self.modalities:
+                d = self.path / schema.ENCODINGS[m]["dir"]
+                d.mkdir(exist_ok=True)
+                for tmp in d.glob(".*.tmp"):
+                    tmp.unlink()
+            self.n_done = self._recover_frames()
+        return self.n_done
+
+    def _check_or_write(self, name: str, text: str) -> None:
+        f = self.path / name
+        if f.exists():
+            if f.read_text() != text:
+                raise DatasetError(
+                    f"{self.path} already holds a sequence made with different settings "
+                    f"({name} differs); choose another out=DIR or delete that folder")
+        else:
+            formats.write_atomic(f, text.encode())
+
+    def _recover_frames(self) -> int:
+        f = self.path / schema.FRAMES_FILE
+        if not f.exists():
+            return 0
+        raw = f.read_bytes()
+        lines = raw.split(b"\n")
+        good = []
+        for k, line in enumerate(lines[:-1]):  # the part after the last newline is torn
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                break
+            if rec.get("index") != k:
+                break
+            good.append(line)
+        kept = b"".join(x + b"\n" for x in good)
+        if kept != raw:
+            formats.write_atomic(f, kept)
+        return len(good)
+
+    # --- frames ----------------------------------------------------------------------
+
+    def write_frame(self, frame: Frame, flow_fwd: tuple[np.ndarray, np.ndarray] | None = None,
+                    flow_bwd: tuple[np.ndarray, np.ndarray] | None = None,
+                    pointcloud: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                    extra: dict[str, Any] | None = None) -> None:
+        """Write frame ``self.n_done`` (must be canonical, see schema.canonical_frame), then
+        commit it by appending its line to frames.jsonl. ``flow_*`` = (flow, valid)."""
+        i = self.n_done
+        if frame.index != i:
+            raise DatasetError(f"frames must be written in order: expected {i}, got {frame.index}")
+        if float(frame.depth.max(initial=0.0)) > schema.DEPTH_MAX_M:
+            raise DatasetError(f"depth beyond {schema.DEPTH_MAX_M} m cannot be stored in 16-bit "
+                               "PNG; lower the camera far plane")
+        blobs = self._encode(frame, flow_fwd, flow_bwd, pointcloud)
+        files = {}
+        with dataset_io(self.path):
+            for m, data in blobs.items():
+                rel = schema.rel_path(m, i)
+                formats.write_atomic(self.path / rel, data)
+                files[m] = rel
+            line = json.dumps(frame_record(frame, files, extra), sort_keys=True) + "\n"
+            with open(self.path / schema.FRAMES_FILE, "ab") as f:
+                f.write(line.encode())
+        self.n_done += 1
+
+    def _encode(self, frame, flow_fwd, flow_bwd, pointcloud) -> dict[str, bytes]:
+        i, n = frame.index, self.n_frames
+        want = [m for m in self.modalities if schema.has_file(m, i, n)]
+        out: dict[str, bytes] = {}
+        for m in want:
+            if m == "rgb":
+                out[m] = formats.encode_png(frame.rgb)
+            elif m == "rgb_clean":
+                out[m] = formats.encode_png(frame.rgb_clean)
+            elif m == "depth":
+                out[m] = formats.encode_png(schema.encode_depth(frame.depth))
+            elif m == "normals":
+                out[m] = formats.encode_png(schema.encode_normals(frame.normals))
+            elif m == "segmentation":
+                out[m] = formats.encode_png(schema.encode_segmentation(frame.segmentation))
+            elif m == "face_id":
+                out[m] = formats.encode_png(schema.encode_face_id(frame.face_id))
+            elif m in ("flow_fwd", "flow_bwd", "flow_fwd_valid", "flow_bwd_valid"):
+                pair = flow_fwd if m.startswith("flow_fwd") else flow_bwd
+                if pair is None:
+                    raise DatasetError(f"frame {i} needs {m} but none was given")
+                out[m] = (formats.encode_png(pair[1].astype(np.uint8) * np.uint8(255))
+                          if m.endswith("valid") else formats.encode_flo(pair[0]))
+            elif m == "pointcloud":
+                if pointcloud is None:
+                    raise DatasetError(f"frame {i} needs a point cloud but none was given")
+                out[m] = formats.encode_ply(*pointcloud)
+        return out
+
+    # --- end of sequence -------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Regenerate poses_tum.txt from frames.jsonl and write the preview (last)."""
+        from room.data.reader import read_records
+
+        with dataset_io(self.path):
+            recs = read_records(self.path)
+            if len(recs) != self.n_frames:
+                raise DatasetError(f"{self.path}: finish() after {len(recs)} of "
+                                   f"{self.n_frames} frames")
+            times = np.array([r["time_s"] for r in recs])
+            poses = np.array([np.reshape(r["T_world_cam"], (4, 4)) for r in recs])
+            formats.write_atomic(self.path / schema.POSES_FILE, formats.encode_tum(times, poses))
+            if self.preview_size > 0:
+                write_preview(self.path, self.path / schema.PREVIEW_FILE, self.preview_size,
+                              self.preview_fps)

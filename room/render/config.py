@@ -1,0 +1,136 @@
+"""Render settings (Hydra group ``render``): endoscope lights, wet-mucosa material, exposure.
+
+Every appearance knob is here so a dataset can randomize it (domain randomization); the same
+config and seed always give the same images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from room.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LightConfig:
+    """Light sources at the scope tip, in the camera frame (OpenCV axes, metres).
+
+    ``count`` LEDs sit on a circle of radius ``offset_m`` around the lens (two LEDs: left and
+    right of it), in the lens plane, pointing along +z. Irradiance falls off with the inverse
+    square of the distance, times a smooth spot cone (full until ``inner_cone_deg``, zero at
+    ``outer_cone_deg`` from the axis), times the cosine of incidence.
+    """
+
+    count: int = 2
+    offset_m: float = 0.0012
+    angle_deg: float = 0.0  # rotation of the LED pair about the optical axis
+    intensity: float = 1.0  # relative; the exposure maps it to pixel values
+    inner_cone_deg: float = 35.0
+    outer_cone_deg: float = 75.0
+    ambient: float = 0.004  # stand-in for inter-reflections, relative to a wall 10 mm away
+    color: tuple[float, float, float] = (1.0, 0.97, 0.92)  # slightly warm white LED
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= 4:
+            raise ConfigError(f"render.light.count={self.count}: between 1 and 4 lights")
+        if not 0 <= self.inner_cone_deg < self.outer_cone_deg <= 90:
+            raise ConfigError("render.light: need 0 <= inner_cone_deg < outer_cone_deg <= 90")
+        if self.intensity <= 0 or self.offset_m < 0 or self.ambient < 0:
+            raise ConfigError("render.light: intensity > 0, offset_m >= 0, ambient >= 0")
+
+
+@dataclass(frozen=True)
+class MaterialConfig:
+    """Procedural wet mucosa (linear albedo, before exposure and sRGB encoding)."""
+
+    base_color: tuple[float, float, float] = (0.66, 0.27, 0.29)
+    color_variation: float = 0.35  # amplitude of the large-scale reddish/pale mottling
+    color_scale_m: float = 0.012  # size of one mottling period
+    vessel_density: float = 1.0  # 0 disables vessels
+    vessel_contrast: float = 0.55
+    vessel_scale_m: float = 0.008  # period of the large vessels; capillaries are 3x finer
+    ring_contrast: float = 0.35  # cartilage rings in generations <= ring_max_generation
+    ring_pitch_m: float = 0.004
+    ring_max_generation: int = 1
+    ring_color: tuple[float, float, float] = (0.80, 0.62, 0.56)
+    ring_bump: float = 0.03  # ring ridge height as a fraction of the pitch
+    bump_strength: float = 1.0  # relative height of the mucosal bumps
+    bump_scale_m: float = 0.004
+    roughness: float = 0.25  # of the specular lobe; wet mucosa is glossy
+    specular: float = 0.05  # reflectance at normal incidence (water 0.02; a bit of sheen)
+
+    def __post_init__(self) -> None:
+        if not 0.02 <= self.roughness <= 1.0:
+            raise ConfigError(f"render.material.roughness={self.roughness} not in [0.02, 1]")
+        for name in ("color_scale_m", "vessel_scale_m", "ring_pitch_m", "bump_scale_m"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"render.material.{name} must be positive (metres)")
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """Everything about how a frame looks (not where the camera is: that is CameraConfig).
+
+    ``exposure``: ``auto`` scales each frame so the median lit pixel reaches ``target_gray``
+    (sRGB, 0..1) as a scope's auto-exposure does (deterministic: a function of the frame alone);
+    ``fixed`` applies ``gain`` to the linear radiance. ``texture_size`` is the edge of the tiling
+    3D noise textures that carry the mucosa pattern.
+    """
+
+    seed: int = 0
+    light: LightConfig = field(default_factory=LightConfig)
+    material: MaterialConfig = field(default_factory=MaterialConfig)
+    exposure: str = "auto"
+    target_gray: float = 0.5
+    gain: float = 1.0
+    max_gain: float = 64.0
+    texture_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.exposure not in ("auto", "fixed"):
+            raise ConfigError(f"render.exposure={self.exposure!r}: use 'auto' or 'fixed'")
+        if not 0 < self.target_gray < 1 or self.gain <= 0 or self.max_gain <= 0:
+            raise ConfigError("render: need 0 < target_gray < 1, gain > 0, max_gain > 0")
+        if self.texture_size not in (16, 32, 64, 128):
+            raise ConfigError(f"render.texture_size={self.texture_size}: 16, 32, 64 or 128")
+
+
+def randomized(cfg: RenderConfig, seed: int) -> RenderConfig:
+    """A copy of ``cfg`` with appearance knobs drawn around their values (domain
+    randomization): texture seed, mucosa colour, vessel and ring contrast, bumps, gloss, LED
+    layout and cone, exposure target. Same ``cfg`` and ``seed`` -> same result."""
+    import dataclasses
+
+    import numpy as np
+
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x72656E64]))
+    m, li = cfg.material, cfg.light
+
+    def jitter(x: float, rel: float) -> float:
+        return float(x * np.exp(rng.normal(0.0, rel)))
+
+    base = np.clip(np.asarray(m.base_color) * np.exp(rng.normal(0.0, 0.08, 3)), 0.05, 0.95)
+    mat = dataclasses.replace(
+        m, base_color=tuple(float(c) for c in base),
+        color_variation=float(np.clip(jitter(m.color_variation, 0.3), 0.0, 0.8)),
+        color_scale_m=jitter(m.color_scale_m, 0.3),
+        vessel_density=float(np.clip(jitter(m.vessel_density, 0.3), 0.0, 3.0)),
+        vessel_contrast=float(np.clip(jitter(m.vessel_contrast, 0.3), 0.0, 0.95)),
+        vessel_scale_m=jitter(m.vessel_scale_m, 0.3),
+        ring_contrast=float(np.clip(jitter(m.ring_contrast, 0.3), 0.0, 0.9)),
+        ring_pitch_m=jitter(m.ring_pitch_m, 0.15),
+        bump_strength=jitter(m.bump_strength, 0.4),
+        roughness=float(np.clip(jitter(m.roughness, 0.3), 0.05, 1.0)),
+        specular=float(np.clip(jitter(m.specular, 0.3), 0.01, 0.2)),
+    )
+    inner = float(np.clip(jitter(li.inner_cone_deg, 0.2), 5.0, 80.0))
+    light = dataclasses.replace(
+        li, offset_m=jitter(li.offset_m, 0.2), angle_deg=float(rng.uniform(0.0, 360.0)),
+        inner_cone_deg=inner,
+        outer_cone_deg=float(np.clip(jitter(li.outer_cone_deg, 0.1), inner + 5.0, 90.0)),
+        ambient=jitter(li.ambient, 0.5),
+    )
+    return dataclasses.replace(
+        cfg, seed=int(rng.integers(0, 2**31 - 1)), material=mat, light=light,
+        target_gray=float(np.clip(jitter(cfg.target_gray, 0.12), 0.2, 0.7)),
+    )

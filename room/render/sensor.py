@@ -1,0 +1,376 @@
+"""Sensor model: a camera pipeline that turns the clean render into a bronchoscope's image.
+
+``SensorModel(cfg, profile).apply(frame, prev_frame)`` returns the frame with ``rgb`` replaced by
+the sensor image; ``rgb_clean`` and every ground-truth field stay untouched. Stages, in order,
+all in linear light (the clean sRGB render is decoded first), each optional:
+
+1. motion blur along each pixel's image motion since ``prev_frame`` (depth + both poses),
+   over the exposure time (scaled by the frames' time step);
+2. defocus blur (Gaussian);
+3. vignetting (fitted radial profile, or cos^4 from the intrinsics);
+4. exposure: a fixed gain, or auto-gain aiming the output mean luminance at a target, smoothed
+   across frames in the log domain (the previous gain is read from ``prev_frame.meta``);
+5. highlight bloom (threshold + Gaussian glow);
+6. noise with variance ``a * signal + b`` (Gaussian approximation of shot + read noise) whose
+   spatial correlation follows the profile's radial power spectrum (white noise filtered in the
+   Fourier domain);
+7. saturation clip, optional Bayer mosaic + bilinear demosaic (OpenCV);
+8. colour-balance gains, tone curve (gamma, highlight shoulder, sRGB), 8-bit quantisation;
+9. optional JPEG compression.
+
+Fitted quantities come from a :class:`SensorProfile` (``assets/sensor/<name>.json``); every
+``None`` in the config means "take it from the profile". Same config + seed -> same image: the
+default random stream is seeded from ``(cfg.seed, frame.index)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from room.errors import ConfigError
+from room.render import sensor_stages as st
+from room.render.sensor_profile import SensorProfile, load_profile
+from room.render.sensor_random import (
+    AppearanceRandomization,
+    AppearanceSample,
+    apply_render_overrides,
+)
+from room.types import Frame, Intrinsics
+
+__all__ = [
+    "SensorConfig", "SensorModel", "SensorProfile", "load_profile", "ExposureConfig",
+    "VignettingConfig", "NoiseConfig", "BayerConfig", "ColourConfig", "ToneConfig",
+    "JpegConfig", "MotionBlurConfig", "BloomConfig", "AppearanceRandomization",
+    "AppearanceSample", "randomize", "apply_render_overrides",
+]
+
+
+@dataclass(frozen=True)
+class ExposureConfig:
+    """Exposure gain. ``target_mean_luminance`` None -> the profile's; ``smoothing`` in [0, 1)
+    is the weight of the previous frame's log-gain (0: every frame meters on its own)."""
+
+    enabled: bool = True
+    auto: bool = True
+    target_mean_luminance: float | None = None
+    smoothing: float = 0.5
+    gain: float = 1.0
+    min_gain: float = 0.01
+    max_gain: float = 1000.0
+
+
+@dataclass(frozen=True)
+class VignettingConfig:
+    """``mode``: "profile" (fitted radial gain) or "cos4" (natural falloff from intrinsics);
+    ``strength`` blends between none (0) and full (1)."""
+
+    enabled: bool = True
+    mode: str = "profile"
+    strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Variance ``a * s + b`` in linear light (None -> profile), std times ``scale``.
+    ``spectrum``: "profile" (fitted power spectrum) or "white". ``channel_correlation``: share
+    of the noise common to R, G and B (0 = independent channels)."""
+
+    enabled: bool = True
+    shot_a: float | None = None
+    read_b: float | None = None
+    scale: float = 1.0
+    spectrum: str = "profile"
+    channel_correlation: float = 0.8
+
+
+@dataclass(frozen=True)
+class BayerConfig:
+    """Colour filter array mosaic + bilinear demosaic; ``pattern`` is the top-left 2x2."""
+
+    enabled: bool = False
+    pattern: str = "RGGB"
+
+
+@dataclass(frozen=True)
+class ColourConfig:
+    """Linear white-balance gains (R, G, B); None -> the profile's calibrated gains."""
+
+    enabled: bool = True
+    gains: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.gains is not None:
+            if len(self.gains) != 3 or min(self.gains) <= 0:
+                raise ConfigError(f"colour.gains must be 3 positive numbers, got {self.gains}")
+            object.__setattr__(self, "gains", tuple(float(g) for g in self.gains))
+
+
+@dataclass(frozen=True)
+class ToneConfig:
+    """Display tone curve (see sensor_stages.tone_curve); None -> the profile's values.
+    Disabled: plain sRGB encoding."""
+
+    enabled: bool = True
+    gamma: float | None = None
+    shoulder: float | None = None
+
+
+@dataclass(frozen=True)
+class JpegConfig:
+    enabled: bool = False
+    quality: int = 90
+
+
+@dataclass(frozen=True)
+class MotionBlurConfig:
+    """Exposure time ``exposure_s`` (seconds; the blur covers the image motion during it,
+    scaled from the motion between the two frames' ``time_s``). When the frames carry no
+    time step, ``shutter`` (exposure as a fraction of the frame interval) is used."""
+
+    enabled: bool = True
+    exposure_s: float = 0.004
+    shutter: float = 0.5
+    max_samples: int = 8
+
+
+@dataclass(frozen=True)
+class BloomConfig:
+    """Glow of highlights above ``threshold`` (linear, 1 = saturation)."""
+
+    enabled: bool = True
+    threshold: float = 0.9
+    sigma_px: float = 4.0
+    strength: float = 0.3
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """Sensor model settings (Hydra group ``conf/noise``). ``enabled`` False: rgb = rgb_clean."""
+
+    enabled: bool = True
+    profile: str = "default"
+    seed: int = 0
+    defocus_sigma_px: float = 0.0
+    motion_blur: MotionBlurConfig = field(default_factory=MotionBlurConfig)
+    vignetting: VignettingConfig = field(default_factory=VignettingConfig)
+    exposure: ExposureConfig = field(default_factory=ExposureConfig)
+    bloom: BloomConfig = field(default_factory=BloomConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    bayer: BayerConfig = field(default_factory=BayerConfig)
+    colour: ColourConfig = field(default_factory=ColourConfig)
+    tone: ToneConfig = field(default_factory=ToneConfig)
+    jpeg: JpegConfig = field(default_factory=JpegConfig)
+    randomization: AppearanceRandomization = field(default_factory=AppearanceRandomization)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.vignetting.mode not in ("profile", "cos4"):
+            problems.append(f"vignetting.mode {self.vignetting.mode!r} not 'profile' or 'cos4'")
+        if self.noise.spectrum not in ("profile", "white"):
+            problems.append(f"noise.spectrum {self.noise.spectrum!r} not 'profile' or 'white'")
+        if not 0 <= self.noise.channel_correlation <= 1:
+            problems.append("noise.channel_correlation must lie in [0, 1]")
+        if self.noise.scale < 0 or self.defocus_sigma_px < 0:
+            problems.append("noise.scale and defocus_sigma_px must be >= 0")
+        if self.bayer.pattern not in st.BAYER_PATTERNS:
+            problems.append(f"bayer.pattern {self.bayer.pattern!r} not in {st.BAYER_PATTERNS}")
+        if not 1 <= self.jpeg.quality <= 100:
+            problems.append(f"jpeg.quality {self.jpeg.quality} not in 1..100")
+        if not 0 <= self.exposure.smoothing < 1:
+            problems.append("exposure.smoothing must lie in [0, 1)")
+        if not 0 < self.exposure.min_gain <= self.exposure.gain <= self.exposure.max_gain:
+            problems.append("need 0 < exposure.min_gain <= exposure.gain <= exposure.max_gain")
+        mb = self.motion_blur
+        if not 0 <= mb.shutter <= 1 or mb.max_samples < 1 or mb.exposure_s < 0:
+            problems.append("motion_blur: need shutter in [0, 1], exposure_s >= 0, "
+                            "max_samples >= 1")
+        if problems:
+            raise ConfigError("SensorConfig: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """Config values with the profile's filled in (internal)."""
+
+    target: float
+    shot_a: float
+    read_b: float
+    gains: np.ndarray
+    gamma: float
+    shoulder: float
+
+
+class SensorModel:
+    """Applies the sensor pipeline (module docstring) to frames or bare uint8 images."""
+
+    def __init__(self, cfg: SensorConfig | None = None,
+                 profile: SensorProfile | str | None = None) -> None:
+        self.cfg = cfg if cfg is not None else SensorConfig()
+        self.profile = load_profile(profile if profile is not None else self.cfg.profile)
+        c, p = self.cfg, self.profile
+        self._r = _Resolved(
+            target=_pick(c.exposure.target_mean_luminance, p.target_mean_luminance),
+            shot_a=_pick(c.noise.shot_a, p.noise_shot_a),
+            read_b=_pick(c.noise.read_b, p.noise_read_b),
+            gains=np.asarray(_pick(c.colour.gains, p.colour_gains), dtype=np.float32),
+            gamma=_pick(c.tone.gamma, p.tone_gamma) if c.tone.enabled else 1.0,
+            shoulder=_pick(c.tone.shoulder, p.tone_shoulder) if c.tone.enabled else 0.0,
+        )
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ public API
+    def apply(self, frame: Frame, prev_frame: Frame | None = None, seed: int | None = None,
+              rng: np.random.Generator | None = None) -> Frame:
+        """The frame with ``rgb`` = sensor image; ``rgb_clean`` and ground truth untouched.
+
+        ``prev_frame`` (the previous frame of the same sequence) enables motion blur and
+        auto-exposure smoothing. Randomness: ``rng`` if given, else ``seed``, else a stream
+        seeded from ``(cfg.seed, frame.index)``.
+        """
+        if not self.cfg.enabled:
+            return frame.replace(rgb=frame.rgb_clean.copy())
+        rng = self._rng(frame.index, seed, rng)
+        motion, shutter = None, 0.0
+        if self.cfg.motion_blur.enabled and prev_frame is not None:
+            mb = self.cfg.motion_blur
+            dt = frame.time_s - prev_frame.time_s
+            shutter = min(mb.exposure_s / dt, 1.0) if dt > 0 else mb.shutter
+            key = ("rays", frame.intrinsics)
+            if key not in self._cache:
+                self._cache[key] = st.pixel_rays(frame.intrinsics)
+            motion = st.image_motion(frame.depth, frame.intrinsics, frame.T_world_cam,
+                                     prev_frame.T_world_cam, rays=self._cache[key])
+        prev_log_gain = None
+        if prev_frame is not None:
+            prev_log_gain = prev_frame.meta.get("sensor", {}).get("log_gain")
+        rgb, info = self.process(frame.rgb_clean, rng, intrinsics=frame.intrinsics,
+                                 motion=motion, shutter=shutter, prev_log_gain=prev_log_gain)
+        return frame.replace(rgb=rgb, meta={**frame.meta, "sensor": info})
+
+    def process(self, rgb_clean: np.ndarray, rng: np.random.Generator, *,
+                intrinsics: Intrinsics | None = None, motion: np.ndarray | None = None,
+                shutter: float | None = None, prev_log_gain: float | None = None
+                ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Array-level pipeline: uint8 sRGB (H, W, 3) -> (uint8 sensor image, info dict).
+
+        ``motion``: (H, W, 2) pixel displacement to the previous frame (sensor_stages.
+        image_motion), None for no motion blur; ``shutter``: the fraction of it swept during
+        the exposure (default ``cfg.motion_blur.shutter``). ``intrinsics`` is needed for cos^4
+        vignetting.
+        """
+        c = self.cfg
+        if rgb_clean.dtype != np.uint8 or rgb_clean.ndim != 3 or rgb_clean.shape[2] != 3:
+            raise ConfigError(f"sensor input must be uint8 (H, W, 3), got {rgb_clean.dtype} "
+                              f"{rgb_clean.shape}")
+        x = st.uint8_to_linear(rgb_clean)
+        info: dict[str, Any] = {"profile": self.profile.name, "motion_blur_px": 0.0}
+        shutter = c.motion_blur.shutter if shutter is None else shutter
+        if motion is not None and shutter > 0:
+            x, info["motion_blur_px"] = st.motion_blur(x, motion, shutter,
+                                                       c.motion_blur.max_samples)
+        x = st.gaussian_blur(x, c.defocus_sigma_px)
+        if c.vignetting.enabled:
+            x = x * self._vignette(x.shape[:2], intrinsics)[..., None]
+        log_gain = self._log_gain(x, prev_log_gain)
+        info["log_gain"] = log_gain
+        x = x * np.float32(np.exp(log_gain))
+        if c.bloom.enabled:
+            x = st.bloom(x, c.bloom.threshold, c.bloom.sigma_px, c.bloom.strength)
+        if c.noise.enabled and c.noise.scale > 0:
+            x = x + self._noise(np.clip(x, 0.0, 1.0), rng)
+        x = np.clip(x, 0.0, 1.0)
+        if c.bayer.enabled:
+            x = st.demosaic(st.bayer_mosaic(x, c.bayer.pattern), c.bayer.pattern)
+        out = st.to_uint8(self._develop(x))
+        if c.jpeg.enabled:
+            out = st.jpeg_roundtrip(out, c.jpeg.quality)
+        return out, info
+
+    def noise_variance(self, signal: np.ndarray | float) -> np.ndarray:
+        """Model noise variance in linear light at linear ``signal``: scale^2 (a s + b)."""
+        s = np.clip(np.asarray(signal, dtype=np.float64), 0.0, 1.0)
+        return self.cfg.noise.scale ** 2 * (self._r.shot_a * s + self._r.read_b)
+
+    # ------------------------------------------------------------------ stages
+    def _rng(self, index: int, seed: int | None,
+             rng: np.random.Generator | None) -> np.random.Generator:
+        if rng is not None:
+            return rng
+        return np.random.default_rng(seed if seed is not None else [self.cfg.seed, int(index)])
+
+    def _develop(self, x: np.ndarray) -> np.ndarray:
+        """Linear sensor values -> output values: colour gains, clip, tone curve."""
+        if self.cfg.colour.enabled:
+            x = np.clip(x * self._r.gains, 0.0, 1.0)
+        return st.tone_curve(x, self._r.gamma, self._r.shoulder)
+
+    def _vignette(self, shape: tuple[int, int], intr: Intrinsics | None) -> np.ndarray:
+        v = self.cfg.vignetting
+        key = ("vig", shape, v.mode, v.strength, intr)
+        if key not in self._cache:
+            if v.mode == "cos4":
+                if intr is None:
+                    raise ConfigError("cos4 vignetting needs the camera intrinsics; pass "
+                                      "intrinsics= or use vignetting.mode=profile")
+                self._cache[key] = st.vignetting_cos4(intr, v.strength)
+            else:
+                p = self.profile
+                self._cache[key] = st.vignetting_profile(
+                    *shape, p.vignetting_radius, p.vignetting_gain, v.strength)
+        return self._cache[key]
+
+    def _log_gain(self, x: np.ndarray, prev: float | None) -> float:
+        """Natural-log exposure gain: fixed, or metered so the developed image's mean luma
+        inside the image circle hits the target, then smoothed with the previous frame's."""
+        e = self.cfg.exposure
+        if not e.enabled:
+            return 0.0
+        if not e.auto:
+            return float(np.log(e.gain))
+        h, w = x.shape[:2]
+        step = max(1, min(h, w) // 96)  # meter on a ~96-px subsample: same mean, 40x faster
+        sub = x[::step, ::step][st.normalised_radius(h, w)[::step, ::step] <= 1.0]
+        lo, hi = np.log(e.min_gain), np.log(e.max_gain)
+        target = self._r.target
+        for _ in range(24):  # bisection: mean output luma is monotone in the gain
+            mid = 0.5 * (lo + hi)
+            lum = float(st.luminance(self._develop(sub * np.float32(np.exp(mid)))).mean())
+            lo, hi = (mid, hi) if lum < target else (lo, mid)
+        g = 0.5 * (lo + hi)
+        if prev is not None and e.smoothing > 0:
+            g = e.smoothing * float(prev) + (1 - e.smoothing) * g
+        return float(g)
+
+    def _noise(self, s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Zero-mean noise with per-pixel std sqrt(var(s)) and the profile's spectrum."""
+        c = self.cfg.noise
+        h, w = s.shape[:2]
+        amp = None
+        if c.spectrum == "profile":
+            key = ("psd", h, w)
+            if key not in self._cache:
+                p = self.profile
+                self._cache[key] = st.psd_filter(h, w, p.noise_psd_freq, p.noise_psd_log10)
+            amp = self._cache[key]
+        rho = np.float32(c.channel_correlation)
+        n = np.sqrt(1 - rho) * st.correlated_noise(rng, (h, w, 3), amp)
+        if rho > 0:
+            n += np.sqrt(rho) * st.correlated_noise(rng, (h, w), amp)[..., None]
+        std = np.sqrt(self.noise_variance(s)).astype(np.float32)
+        return std * n
+
+
+def randomize(cfg: SensorConfig, seed: int) -> tuple[SensorConfig, dict[str, Any]]:
+    """Per-sequence appearance: (sensor config, render overrides) drawn from
+    ``cfg.randomization`` with ``seed``; ``(cfg, {})`` when randomization is disabled."""
+    if not cfg.randomization.enabled:
+        return cfg, {}
+    sample = cfg.randomization.sample(seed)
+    return sample.apply_to_sensor(cfg), dict(sample.render_overrides)
+
+
+def _pick(value: Any, default: Any) -> Any:
+    return default if value is None else value

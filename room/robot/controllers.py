@@ -1,0 +1,209 @@
+"""Controllers that turn a :class:`room.sim.SimState` into a :class:`room.sim.JointCommand`.
+
+- :class:`CenterlineFollower`: drives the scope along the centerline path from the trachea to a
+  target branch (insert, roll, bend), pure-pursuit style: at every control step the tip is
+  aimed at a look-ahead point on the path, the bending plane is set by roll and the bending
+  angle solved on the constant-curvature arc; insertion slows for large steering errors,
+  near bifurcations and with wall force, and backs off when the tip has left the path.
+- :class:`ScriptedTeleop`: joint-space teleoperation from timed joint targets or a callable.
+
+Lengths in metres, angles in radians, the world frame as in the scene.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from room.anatomy.tree import CenterlineTree
+from room.errors import ConfigError
+from room.robot.config import RobotConfig
+
+
+@dataclass(frozen=True)
+class FollowerConfig:
+    """Tuning of :class:`CenterlineFollower` (SI units)."""
+
+    lookahead_m: float = 0.010  # aim point this far ahead of the tip along the path
+    insertion_speed_m_s: float = 0.015
+    slow_factor: float = 0.5  # speed factor within slow_zone_m of a bifurcation
+    slow_zone_m: float = 0.012
+    force_soft_N: float = 0.15  # insertion slows down above this total wall force
+    force_max_N: float = 0.5  # ... stops and backs off above this
+    roll_deadband_m: float = 0.0005  # no roll change while the aim point is this close to axis
+    goal_margin_m: float = 0.004  # done when the tip is this close to the target branch end
+
+    def __post_init__(self) -> None:
+        for k, v in vars(self).items():
+            if not (np.isfinite(v) and v >= 0):
+                raise ConfigError(f"FollowerConfig.{k} must be finite and >= 0, got {v!r}")
+        if self.force_max_N <= self.force_soft_N:
+            raise ConfigError("FollowerConfig.force_max_N must exceed force_soft_N")
+
+
+def _wrap(a: float) -> float:
+    return float((a + np.pi) % (2 * np.pi) - np.pi)
+
+
+def solve_bend(lateral: float, axial: float, length: float, theta_max: float) -> float:
+    """Bending angle (>= 0) that points the tip of a constant-curvature section of ``length``
+    at the point (``lateral`` towards the bending direction, ``axial`` along the base z axis),
+    by bisection on ``atan2(point - tip(theta)) = theta``, clipped to ``theta_max``."""
+    def f(th: float) -> float:
+        if th < 1e-9:
+            tl, ta = 0.0, length
+        else:
+            tl, ta = length / th * (1 - np.cos(th)), length / th * np.sin(th)
+        return np.arctan2(lateral - tl, axial - ta) - th
+
+    if f(0.0) <= 0.0:
+        return 0.0
+    if f(theta_max) >= 0.0:
+        return theta_max
+    lo, hi = 0.0, theta_max
+    for _ in range(30):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+class PathTracker:
+    """Arc-length bookkeeping along the centerline path to a target branch."""
+
+    def __init__(self, tree: CenterlineTree, target_branch_id: int, spacing_m: float = 5e-4):
+        if target_branch_id not in tree.branches:
+            raise ConfigError(f"target branch {target_branch_id} is not in the tree (ids "
+                              f"{sorted(tree.branches)[:20]}...)")
+        pts, rad = tree.polyline_to(target_branch_id)
+        seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
+        s = np.concatenate([[0.0], np.cumsum(seg)])
+        n = max(2, int(np.ceil(s[-1] / spacing_m)) + 1)
+        self.s = np.linspace(0.0, s[-1], n)
+        self.points = np.stack([np.interp(self.s, s, pts[:, k]) for k in range(3)], axis=1)
+        self.radii = np.interp(self.s, s, rad)
+        self.length = float(self.s[-1])
+        ids = tree.path_to(target_branch_id)
+        self.branch_ids = ids
+        # arc length of each bifurcation on the path (end of every branch but the last)
+        ends = np.cumsum([tree[b].length_m for b in ids])
+        self.bifurcations_s = ends[:-1]
+
+    def project(self, p: np.ndarray) -> tuple[float, float, float]:
+        """(arc length, distance to the path, lumen radius there) of the closest path sample."""
+        d = np.linalg.norm(self.points - p, axis=1)
+        k = int(np.argmin(d))
+        return float(self.s[k]), float(d[k]), float(self.radii[k])
+
+    def point_at(self, s: float) -> np.ndarray:
+        """Point at arc length ``s``; beyond the end, the path continues straight along its
+        last direction (a stable aim point while the tip reaches the branch end)."""
+        if s > self.length:
+            d = self.points[-1] - self.points[-2]
+            return self.points[-1] + (s - self.length) * d / np.linalg.norm(d)
+        s = max(float(s), 0.0)
+        return np.array([np.interp(s, self.s, self.points[:, k]) for k in range(3)])
+
+
+class CenterlineFollower:
+    """Follow the centerline to ``target_branch_id``; ``command(state)`` returns position
+    targets. ``done`` is True once the tip is within ``goal_margin_m`` of the branch end."""
+
+    def __init__(self, tree: CenterlineTree, target_branch_id: int,
+                 robot: RobotConfig | None = None, cfg: FollowerConfig | None = None,
+                 dt: float = 1.0 / 60.0):
+        self.tree, self.target = tree, int(target_branch_id)
+        self.robot = robot or RobotConfig()
+        self.cfg = cfg or FollowerConfig()
+        if not (np.isfinite(dt) and dt > 0):
+            raise ConfigError(f"control period dt must be > 0 s, got {dt!r}")
+        self.dt = dt
+        self.path = PathTracker(tree, self.target)
+        self.done = False
+        self.last: dict = {}
+
+    def _bend_base(self, state) -> np.ndarray:
+        """Frame at the start of the bending section (the tip frame walked back along the
+        measured arc) -- taken from the simulated links when available."""
+        rc = self.robot
+        n_bend = rc.bending_links
+        T = state.link_poses[len(state.link_poses) - n_bend - 1].copy()
+        T[:3, 3] = T[:3, :3] @ [0, 0, rc.shaft_length_m / rc.shaft_links] + T[:3, 3]
+        return T
+
+    def command(self, state):
+        from room.sim.simulator import JointCommand
+
+        rc, cfg = self.robot, self.cfg
+        q = np.asarray(state.q, float)
+        tip = state.T_world_tip[:3, 3]
+        s_tip, d_path, r_here = self.path.project(tip)
+        self.done = self.done or s_tip >= self.path.length - cfg.goal_margin_m
+        lost = d_path > r_here
+        T_B = self._bend_base(state)
+        look = self.path.point_at(s_tip + cfg.lookahead_m)
+        w = T_B[:3, :3].T @ (look - T_B[:3, 3])
+        lateral = float(np.hypot(w[0], w[1]))
+        # roll so that the bending direction (-y of the base frame) faces the aim point
+        q1, q2 = q[0], q[-2]
+        roll_err, sign = 0.0, 1.0 if q1 >= 0 else -1.0
+        if lateral > cfg.roll_deadband_m:
+            psi = np.arctan2(w[1], w[0])
+            d = _wrap(psi + np.pi / 2)  # roll for positive bending
+            cands = [(d, 1.0), (_wrap(d - np.pi), -1.0)]
+            ok = [(a, sg) for a, sg in cands if abs(q2 + a) <= rc.roll_limit_rad]
+            # prefer the smaller roll; keep the current bending sign when it is about as good
+            roll_err, sign = min(ok or cands, key=lambda c: abs(c[0]) + (0.3 if c[1] != sign
+                                                                          else 0.0))
+        theta = solve_bend(lateral * np.cos(roll_err), w[2], rc.bending_length_m,
+                           rc.max_bend_rad)
+        q1_t = sign * theta
+        q2_t = float(np.clip(q2 + roll_err, -rc.roll_limit_rad, rc.roll_limit_rad))
+        # insertion speed
+        v = cfg.insertion_speed_m_s
+        near = np.abs(self.path.bifurcations_s - s_tip)
+        if near.size and near.min() < cfg.slow_zone_m:
+            v *= cfg.slow_factor
+        v *= max(0.0, 1.0 - abs(roll_err) / (np.pi / 4))  # wait for the roll to settle
+        v *= max(0.0, 1.0 - abs(q1_t - q1) / 0.5)  # ... and for the bend
+        f = state.max_force_N
+        if f > cfg.force_soft_N:
+            v *= max(0.0, (cfg.force_max_N - f) / (cfg.force_max_N - cfg.force_soft_N))
+        if f > cfg.force_max_N or lost:
+            v = -0.5 * cfg.insertion_speed_m_s
+        if self.done:
+            v = 0.0
+        q3_t = float(np.clip(q[-1] + v * self.dt * 2.0, 0.0, rc.insertion_max_m))
+        self.last = {"s_tip": s_tip, "d_path": d_path, "radius": r_here, "lost": lost,
+                     "roll_err": roll_err, "theta": theta, "v": v}
+        vals = [q1_t] if rc.bending_planes == 1 else [q1_t, 0.0]
+        return JointCommand(np.array([*vals, q2_t, q3_t]), "position")
+
+    __call__ = command
+
+
+class ScriptedTeleop:
+    """Joint-space teleoperation: ``script`` is a list of ``(time_s, q)`` waypoints
+    (linearly interpolated, held after the last) or a callable ``f(time_s) -> q``.
+    ``command(state)`` returns the position target for the end of the next control step."""
+
+    def __init__(self, script: Sequence[tuple[float, Sequence[float]]] | Callable,
+                 dt: float = 1.0 / 60.0):
+        self.dt = dt
+        if callable(script):
+            self.f = script
+            return
+        ts = np.array([float(t) for t, _ in script])
+        qs = np.array([np.asarray(q, float) for _, q in script])
+        if len(ts) == 0 or np.any(np.diff(ts) <= 0) or not np.all(np.isfinite(qs)):
+            raise ConfigError("teleop script needs waypoints with strictly increasing times "
+                              "and finite joint values")
+        self.f = lambda t: np.array([np.interp(t, ts, qs[:, k]) for k in range(qs.shape[1])])
+
+    def command(self, state):
+        from room.sim.simulator import JointCommand
+
+        return JointCommand(np.asarray(self.f(state.time_s + self.dt), float), "position")
+
+    __call__ = command

@@ -1,0 +1,83 @@
+"""Constant-curvature kinematics of the bending section and the straight-shaft robot.
+
+Frames: every link frame has +z along the scope (distal direction); the tip frame sits on the
+distal face, on the axis, with OpenCV camera axes (x right, y down, z forward). Bending about
+the axis ``a = (cos phi, sin phi, 0)`` by ``theta`` turns the tip towards
+``d = a x z = (sin phi, -cos phi, 0)``: with ``phi = 0`` a positive angle bends towards -y (the
+top of the camera image). Two-plane bending ``(theta_a, theta_b)`` (towards -y and +x) is the
+same arc with ``theta = hypot(theta_a, theta_b)`` in the plane ``phi = atan2(theta_b, theta_a)``.
+
+Lengths in metres, angles in radians, transforms 4 x 4 ``T_parent_child``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from room.robot.config import RobotConfig
+from room.transforms import make_T
+
+
+def _rot(axis: np.ndarray, angle: float) -> np.ndarray:
+    return Rotation.from_rotvec(np.asarray(axis, float) * angle).as_matrix()
+
+
+def two_plane_to_single(theta_a: float, theta_b: float) -> tuple[float, float]:
+    """(theta, phi) of the single-plane arc equivalent to two-plane bending angles."""
+    return float(np.hypot(theta_a, theta_b)), float(np.arctan2(theta_b, theta_a))
+
+
+def cc_transform(theta: float, phi: float, length: float) -> np.ndarray:
+    """``T_base_end`` of a constant-curvature arc of ``length`` bent by ``theta`` in the plane
+    ``phi`` (continuous model)."""
+    a = np.array([np.cos(phi), np.sin(phi), 0.0])
+    d = np.array([np.sin(phi), -np.cos(phi), 0.0])
+    z = np.array([0.0, 0.0, 1.0])
+    if abs(theta) < 1e-9:
+        p = length * z
+    else:
+        p = length / theta * ((1.0 - np.cos(theta)) * d + np.sin(theta) * z)
+    return make_T(_rot(a, theta), p)
+
+
+def discrete_transform(theta: float, phi: float, length: float, n: int) -> np.ndarray:
+    """``T_base_end`` of the simulated bending section: ``n`` joints of ``theta / n`` each at
+    arc positions ``(j - 1/2) * length / n`` (j = 1..n), straight links between them.
+
+    Placing the joints at the segment midpoints makes the chain's heading the trapezoid rule
+    of the arc's heading, so the tip orientation is exact and the tip position error is
+    O(length * theta^2 / n^2): 0.44 mm for 30 mm bent 180 degrees with 6 links, 0.11 mm with
+    12 (about ``length * theta^2 / (19 n^2)``)."""
+    a = np.array([np.cos(phi), np.sin(phi), 0.0])
+    seg = length / n
+    step = make_T(_rot(a, theta / n))
+    T = make_T(t=[0.0, 0.0, 0.5 * seg])
+    for j in range(n):
+        T = T @ step @ make_T(t=[0.0, 0.0, seg if j < n - 1 else 0.5 * seg])
+    return T
+
+
+def bend_angles(q: np.ndarray, cfg: RobotConfig) -> tuple[float, float]:
+    """(theta, phi) of the bending section from the joint vector."""
+    q = np.asarray(q, float)
+    if cfg.bending_planes == 1:
+        return float(q[0]), 0.0
+    return two_plane_to_single(q[0], q[1])
+
+
+def tip_pose(q: np.ndarray, cfg: RobotConfig, T_world_start: np.ndarray,
+             discrete: bool = True) -> np.ndarray:
+    """``T_world_cam`` of the camera for joint vector ``q`` with a straight passive shaft.
+
+    ``T_world_start`` is the tip frame at ``q = 0`` (straight scope, no roll, no insertion);
+    insertion moves along its z axis and roll turns about it.
+    """
+    q = np.asarray(q, float)
+    theta, phi = bend_angles(q, cfg)
+    q2, q3 = q[-2], q[-1]
+    L = cfg.bending_length_m
+    T_start_bendbase = make_T(_rot([0, 0, 1], q2), [0.0, 0.0, q3]) @ make_T(t=[0, 0, -L])
+    bend = (discrete_transform(theta, phi, L, cfg.bending_links) if discrete
+            else cc_transform(theta, phi, L))
+    return T_world_start @ T_start_bendbase @ bend @ make_T(t=cfg.camera_offset_m)
