@@ -341,7 +341,9 @@ def _grow(sm: np.ndarray, seed, cfg: SegmentConfig, vox_m3: float, spacing_zyx):
             history.append((float(t), n_acc, leaked))
             log.info("segment: explosion of >%.1f mL at %.0f HU: stop", leaked * vox_m3 * 1e6, t)
             break
-        coords = np.argwhere(region & ~accepted[box])
+        new = region & ~accepted[box]
+        idx = np.flatnonzero(new)  # 1D scan, then unravel only the (few) new voxels
+        coords = np.stack(np.unravel_index(idx, new.shape), axis=1)
         if len(coords) == 0:
             history.append((float(t), n_acc, 0))
             last_safe = float(t)
@@ -375,7 +377,8 @@ def _refine_boundary(mask: np.ndarray, sm: np.ndarray, spacing_zyx, cfg: Segment
     Sparse: only the one-voxel ring around the mask is examined, per iteration."""
     if cfg.refine_iterations <= 0 or not mask.any():
         return mask
-    m = mask.copy()
+    bb = _bbox(mask, pad=cfg.refine_iterations + 1)
+    m, sm = mask[bb].copy(), sm[bb]
     shape = np.array(m.shape)
     air = float(np.median(sm[m]))
     half = np.maximum(1, np.round(cfg.refine_window_m / 2 / np.asarray(spacing_zyx)).astype(int))
@@ -401,7 +404,9 @@ def _refine_boundary(mask: np.ndarray, sm: np.ndarray, spacing_zyx, cfg: Segment
         if not add.any():
             break
         m[tuple(c[add].T)] = True
-    return m
+    out = mask.copy()
+    out[bb] = m
+    return out
 
 
 def _cleanup(mask: np.ndarray, cfg: SegmentConfig) -> np.ndarray:
