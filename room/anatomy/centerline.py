@@ -163,18 +163,27 @@ def _merge_chains(g: nx.MultiGraph) -> None:
         _add_edge(g, a, b, np.vstack([pa, pb[1:]]))
 
 
-def _prune(g: nx.MultiGraph, dist_at, cfg: CenterlineConfig, voxel: float) -> None:
-    """Remove spurs (short terminal edges) and merge chains until nothing changes."""
+def _prune(g: nx.MultiGraph, dist, cfg: CenterlineConfig, voxel: float,
+           keep: frozenset[int] = frozenset()) -> None:
+    """Remove spurs and merge chains until nothing changes (in place).
+
+    A spur is a terminal edge shorter than ``spur_factor`` x the width (median radius) of the
+    widest other edge at its junction: a measure of the local lumen that is not fooled by a
+    junction node sitting near a wall or an end face. End nodes in ``keep`` (open ends where
+    the airway leaves the field of view) stay."""
     while True:
         _merge_chains(g)
         spurs = []
         for n in list(g.nodes):
-            if g.degree(n) != 1:
+            if g.degree(n) != 1 or n in keep:
                 continue
-            (_, j, d), = g.edges(n, data=True)
+            (_, j, k0, d), = g.edges(n, keys=True, data=True)
             if g.degree(j) < 3:
                 continue
-            limit = max(cfg.spur_factor * dist_at(g.nodes[j]["pos"]), cfg.min_branch_vox * voxel)
+            others = [float(np.median(dist(e["path"])))
+                      for _, v, k, e in g.edges(j, keys=True, data=True)
+                      if not (v == n and k == k0)]
+            limit = max(cfg.spur_factor * max(others), cfg.min_branch_vox * voxel)
             if d["length"] < limit:
                 spurs.append((d["length"], n, j))
         if not spurs:
@@ -186,6 +195,31 @@ def _prune(g: nx.MultiGraph, dist_at, cfg: CenterlineConfig, voxel: float) -> No
             g.remove_node(n)
             done_j.add(j)
     g.remove_nodes_from([n for n in list(g.nodes) if g.degree(n) == 0])
+
+
+def _open_ends(crop: np.ndarray, lo: np.ndarray, shape: tuple[int, ...],
+               sp: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """Where the lumen leaves the volume: (centroid in scaled crop coordinates, equivalent
+    radius in metres) of each patch of lumen voxels on a face of the original volume."""
+    from scipy import ndimage
+
+    out = []
+    for ax in range(3):
+        for c in (-lo[ax], shape[ax] - 1 - lo[ax]):
+            if not 0 <= c < crop.shape[ax]:
+                continue
+            face = np.take(crop, c, axis=ax)
+            lab, n = ndimage.label(face)
+            if n == 0:
+                continue
+            px_area = float(np.prod(np.delete(sp, ax)))
+            for k, sl in enumerate(ndimage.find_objects(lab), start=1):
+                ij = np.argwhere(lab[sl] == k) + [s.start for s in sl]
+                if len(ij) < 3:
+                    continue
+                cen = np.insert(ij.mean(axis=0).astype(float), ax, float(c))
+                out.append((cen * sp, float(np.sqrt(len(ij) * px_area / np.pi))))
+    return out
 
 
 # --------------------------------------------------------------------------- public API
@@ -223,18 +257,23 @@ def extract_centerline(mask: Volume, cfg: CenterlineConfig | None = None,
     if skel.sum() < 2:
         raise SegmentationError("the airway mask has no centerline (too small or blob-like)")
 
-    def dist_at(p: np.ndarray) -> float:
-        return float(dist(np.asarray(p).reshape(1, 3))[0])
-
     idx, vg = _voxel_graph(skel, sp)
     g = _break_cycles(_node_graph(idx, vg, sp))
     g = g.subgraph(max(nx.connected_components(g), key=len)).copy()
-    _prune(g, dist_at, cfg, voxel)
+    _merge_chains(g)
+    keep = set()
+    for centre, r in _open_ends(crop, lo, arr.shape, sp):  # the nearest end node of each
+        ends = [n for n in g.nodes if g.degree(n) == 1]
+        if ends:
+            n = min(ends, key=lambda n: float(np.linalg.norm(g.nodes[n]["pos"] - centre)))
+            if np.linalg.norm(g.nodes[n]["pos"] - centre) < 2 * r + 2 * voxel:
+                keep.add(n)
+    _prune(g, dist, cfg, voxel, keep=frozenset(keep))
     if g.number_of_edges() == 0:
         raise SegmentationError("the airway skeleton collapsed to a point; is the mask a tube?")
     hint = None if root_hint is None else _world_to_scaled(mask, root_hint, lo, sp)
     up = mask.direction[2, ::-1]  # world +z (superior) in scaled (z, y, x) crop coordinates
-    root = _find_root(g, dist_at, hint, up)
+    root = _find_root(g, dist, hint, up)
     sampler = _Sampler(crop, dist, sp, cfg)
     tree = _orient(g, root, sampler)
     return _to_world(tree, mask, lo, sp)
@@ -283,18 +322,21 @@ def _world_to_scaled(mask: Volume, p: np.ndarray, lo: np.ndarray, sp: np.ndarray
     return (ijk[::-1] - lo) * sp
 
 
-def _find_root(g: nx.MultiGraph, dist_at, hint: np.ndarray | None, up: np.ndarray) -> int:
+def _find_root(g: nx.MultiGraph, dist: _Distance, hint: np.ndarray | None,
+               up: np.ndarray) -> int:
+    """The trachea's end node: the end node nearest ``hint``, else the highest (along ``up``)
+    among the end nodes whose edge is wide (median radius >= 0.6 x the widest): wall bumps and
+    small bronchi end higher at times, but their edges are narrow."""
     leaves = [n for n in g.nodes if g.degree(n) == 1]
     if not leaves:
         raise SegmentationError("the airway skeleton has no end point (a closed loop?)")
     pos = {n: g.nodes[n]["pos"] for n in leaves}
     if hint is not None:
         return min(leaves, key=lambda n: float(np.linalg.norm(pos[n] - hint)))
-    # the trachea: radius of the edge (median of its samples) among the largest, highest +z
     rad = {}
     for n in leaves:
         (_, _, d), = g.edges(n, data=True)
-        rad[n] = float(np.median([dist_at(p) for p in d["path"]]))
+        rad[n] = float(np.median(dist(d["path"])))
     rmax = max(rad.values())
     wide = [n for n in leaves if rad[n] >= 0.6 * rmax]
     return max(wide, key=lambda n: float(pos[n] @ up))

@@ -156,7 +156,8 @@ def _stage_segment(run: _Run) -> None:
     elif cfg.segmentation == "label_map":
         from room.anatomy.segment import import_label_map
 
-        run.mask = import_label_map(resolve_path(cfg.label_map), list(cfg.labels))
+        run.mask = import_label_map(resolve_path(cfg.label_map), list(cfg.labels) or None,
+                                    reference=run.ct)
     mask = run.mask
     n = int(np.count_nonzero(mask.array))
     if n == 0:
