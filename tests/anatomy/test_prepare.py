@@ -226,3 +226,23 @@ def test_real_carina_crop(shared_data, tmp_path):
     assert mains["left main bronchus"].end[0] > mains["right main bronchus"].end[0]
     assert s.mesh.is_watertight and (s.path / "preview.png").is_file()
     assert 10 < s.metadata["lumen_volume_ml"] < 150  # no leak into the lungs (litres)
+
+
+def test_cli_errors_helper(capsys):
+    from room.cli.common import INTERRUPTED_EXIT_CODE, cli_errors
+    from room.errors import SegmentationError
+
+    @cli_errors
+    def fails(exc):
+        raise exc
+
+    with pytest.raises(SystemExit) as e:
+        fails(SegmentationError("no trachea found; give a seed point"))
+    assert e.value.code == SegmentationError.exit_code == 2
+    assert capsys.readouterr().err == "error: no trachea found; give a seed point\n"
+    with pytest.raises(SystemExit) as e:
+        fails(KeyboardInterrupt())
+    assert e.value.code == INTERRUPTED_EXIT_CODE == 130
+    with pytest.raises(ValueError):  # bugs keep their traceback
+        fails(ValueError("bug"))
+    assert cli_errors(lambda: 7)() == 7
