@@ -73,8 +73,7 @@ uniform float u_cos_outer;
 uniform float u_ambient;
 uniform vec3 u_base;
 uniform float u_var;
-uniform float u_color_freq;
-uniform float u_vessel_freq;
+uniform float u_tex_freq;         // 1 / tile size (1/m)
 uniform float u_vessel_width;
 uniform float u_vessel_contrast;
 uniform float u_ring_freq;        // 2 pi / pitch (rad/m)
@@ -82,7 +81,6 @@ uniform float u_ring_contrast;
 uniform float u_ring_height;      // m
 uniform vec3 u_ring_color;
 uniform float u_bump_height;      // m
-uniform float u_bump_freq;
 uniform float u_shininess;
 uniform float u_f0;
 layout(location = 0) out vec4 o_color;
@@ -105,21 +103,22 @@ void main() {
     float s = nt.w;
     vec3 br = texelFetch(u_branches, ivec2(id.y, 0), 0).xyz;
 
-    vec4 tc = texture(u_tex, pw * u_color_freq);
-    vec4 tv = texture(u_tex, pw * u_vessel_freq);
-    float hb = texture(u_tex, pw * u_bump_freq).a;
-    vec3 albedo = u_base * (1.0 + u_var * (tc.r - 0.5) * vec3(0.6, 1.4, 1.2));
-    float vessel = max(smoothstep(1.0 - u_vessel_width, 1.0, tv.g),
-                       0.6 * smoothstep(1.0 - 0.7 * u_vessel_width, 1.0, tv.b));
+    vec4 tx = texture(u_tex, pw * u_tex_freq);  // one trilinear lookup: all bands baked in
+    float hb = tx.a;
+    vec3 albedo = u_base * (1.0 + u_var * (tx.r - 0.5) * vec3(0.6, 1.4, 1.2));
+    float vessel = max(smoothstep(1.0 - u_vessel_width, 1.0, tx.g),
+                       0.6 * smoothstep(1.0 - 0.7 * u_vessel_width, 1.0, tx.b));
     albedo *= 1.0 - u_vessel_contrast * vessel * vec3(0.25, 0.75, 0.65);
     float fade_in = br.x > 1.5 ? 1.0 : clamp(s / br.y - 0.5, 0.0, 1.0);
     float w = mod(br.x, 2.0) * fade_in * clamp((br.z - s) / br.y - 1.0, 0.0, 1.0);
+    // rings fade where a pixel spans more than ~1/3 of a pitch (no aliasing down the lumen)
+    vec3 dpx = dFdx(p), dpy = dFdy(p);
+    float footprint = (length(dpx) + length(dpy)) * u_ring_freq / 6.2831853;
     float c = 0.5 + 0.5 * cos(s * u_ring_freq);
-    float ring = w * c * c * c * c;
+    float ring = w * c * c * c * c * clamp(3.0 - 6.0 * footprint, 0.0, 1.0);
     albedo = mix(albedo, u_ring_color, u_ring_contrast * ring);
 
     float h = u_bump_height * hb + u_ring_height * ring;
-    vec3 dpx = dFdx(p), dpy = dFdy(p);
     vec3 r1 = cross(dpy, n), r2 = cross(n, dpx);
     float det = dot(dpx, r1);
     vec3 grad = sign(det) * (dFdx(h) * r1 + dFdy(h) * r2);
