@@ -42,11 +42,13 @@ class Raster:
 
     ``attributes``: (V, k) float32 arrays bound to the shader locations 0..2 (position,
     normal, tree); ``faces`` (F, 3) vertex indices; ``branches`` the (B, 4) branch table;
+    ``planes`` (F, 4): per scene face its world unit normal and plane offset n . (v0 - origin);
     ``textures``: uniform name -> RGBA8 3D texture. Call with the GL context current.
     """
 
     def __init__(self, width: int, height: int, attributes: list[np.ndarray], faces: np.ndarray,
-                 branches: np.ndarray, textures: dict[str, np.ndarray]) -> None:
+                 branches: np.ndarray, planes: np.ndarray,
+                 textures: dict[str, np.ndarray]) -> None:
         GL = _gl()
         self.width, self.height = int(width), int(height)
         self.n_index = int(faces.size)
@@ -84,10 +86,20 @@ class Raster:
         self.fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0, self.t_id),
                                       (GL.GL_COLOR_ATTACHMENT1, self.t_nrm),
                                       (GL.GL_DEPTH_ATTACHMENT, self.t_depth)])
-        self.rb_color = GL.glGenRenderbuffers(1)
+        pl = np.ascontiguousarray(planes, dtype=np.float32)
+        self.planes_buf = GL.glGenBuffers(1)
+        GL.glBindBuffer(GL.GL_TEXTURE_BUFFER, self.planes_buf)
+        GL.glBufferData(GL.GL_TEXTURE_BUFFER, pl.nbytes, pl, GL.GL_STATIC_DRAW)
+        self.t_planes = GL.glGenTextures(1)
+        GL.glBindTexture(GL.GL_TEXTURE_BUFFER, self.t_planes)
+        GL.glTexBuffer(GL.GL_TEXTURE_BUFFER, GL.GL_RGBA32F, self.planes_buf)
+        self.rb_color, self.rb_geom = GL.glGenRenderbuffers(2)
         GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self.rb_color)
         GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_RGBA16F, w, h)
-        self.shade_fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0, self.rb_color)],
+        GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self.rb_geom)
+        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_RGBA32F, w, h)
+        self.shade_fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0, self.rb_color),
+                                            (GL.GL_COLOR_ATTACHMENT1, self.rb_geom)],
                                            renderbuffer=True)
         self._locs: dict[tuple[int, str], int] = {}
 
@@ -183,20 +195,23 @@ class Raster:
         GL.glBindVertexArray(self.vao)
         GL.glDrawElements(GL.GL_TRIANGLES, self.n_index, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0))
 
-    def draw(self, uniforms: dict) -> tuple[np.ndarray, np.ndarray]:
+    def draw(self, uniforms: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Render. Returns (radiance RGBA float16 (H, W, 4), ids int32 (H, W, 2): triangle id
-        (-1 nothing hit, -2 - id seen from outside) and branch row); row 0 = image top."""
+        (-1 nothing hit, -2 - id seen from outside) and branch row, and float32 (H, W, 4): the
+        camera-frame triangle normal facing the camera and the z-depth of the pixel's ray on
+        the triangle's plane, 0 where nothing was hit); row 0 = image top."""
         GL = _gl()
         self._geometry_pass(self.program, uniforms,
                             [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.shade_fbo)
-        GL.glDrawBuffers(1, [GL.GL_COLOR_ATTACHMENT0])
+        GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
         GL.glDisable(GL.GL_DEPTH_TEST)
         GL.glUseProgram(self.shade_program)
         self._set_uniforms(self.shade_program, uniforms)
         units = [("u_id", GL.GL_TEXTURE_2D, self.t_id), ("u_nrm", GL.GL_TEXTURE_2D, self.t_nrm),
                  ("u_depth", GL.GL_TEXTURE_2D, self.t_depth),
-                 ("u_branches", GL.GL_TEXTURE_2D, self.t_branch)]
+                 ("u_branches", GL.GL_TEXTURE_2D, self.t_branch),
+                 ("u_planes", GL.GL_TEXTURE_BUFFER, self.t_planes)]
         units += [(n, GL.GL_TEXTURE_3D, t) for n, t in zip(self._tex_names, self._textures,
                                                              strict=True)]
         for unit, (name, kind, tex) in enumerate(units):
@@ -208,10 +223,12 @@ class Raster:
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
         GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0)
         color = self._read(GL.GL_RGBA, GL.GL_HALF_FLOAT, np.float16, 4)
+        GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT1)
+        geom = self._read(GL.GL_RGBA, GL.GL_FLOAT, np.float32, 4)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
         GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0)
         ids = self._read(GL.GL_RG_INTEGER, GL.GL_INT, np.int32, 2)
-        return color, ids
+        return color, ids, geom
 
     def draw_depth(self, uniforms: dict) -> np.ndarray:
         """Depth only (the rasterization floor): window depth in [0, 1], float32 (H, W)."""
@@ -231,10 +248,10 @@ class Raster:
         GL = _gl()
         try:
             GL.glDeleteFramebuffers(2, [self.fbo, self.shade_fbo])
-            GL.glDeleteRenderbuffers(1, [self.rb_color])
-            GL.glDeleteBuffers(len(self._buffers), self._buffers)
+            GL.glDeleteRenderbuffers(2, [self.rb_color, self.rb_geom])
+            GL.glDeleteBuffers(len(self._buffers) + 1, self._buffers + [self.planes_buf])
             GL.glDeleteTextures(self._textures + [self.t_id, self.t_nrm, self.t_depth,
-                                                  self.t_branch])
+                                                  self.t_branch, self.t_planes])
             GL.glDeleteVertexArrays(2, [self.vao, self.empty_vao])
             for p in (self.program, self.shade_program, self.depth_program):
                 GL.glDeleteProgram(p)

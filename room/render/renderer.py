@@ -1,7 +1,9 @@
 """The renderer: an :class:`AirwayScene` and a camera pose in, one fixed-shape :class:`Frame` out.
 
-One OpenGL pass (see :mod:`room.render.shaders`) gives linear radiance, exact triangle ids, and
-camera-frame normals and z-depth. Pinhole cameras use those directly. With lens distortion the
+OpenGL (see :mod:`room.render.shaders`) gives linear radiance, exact triangle ids, and for each
+pixel the camera-frame normal of its triangle and the z-depth of the pixel's own ray on that
+triangle's plane (float32, camera-relative; ``_depth_normals`` is the float64 numpy reference
+the tests compare against). Pinhole cameras use those directly. With lens distortion the
 pass renders a wider pinhole image that covers the distorted field of view; each distorted pixel
 then takes its exact ray (inverse lens model), bilinear colour, the triangle id at the nearest
 pinhole pixel, and exact depth and normal from intersecting its own ray with that triangle
@@ -84,7 +86,8 @@ class Renderer:
             self._gl_intr.width, self._gl_intr.height,
             [(gm.positions - self._origin).astype(np.float32), gm.normals.astype(np.float32),
              gm.tree],
-            gm.faces, gm.branches, make_textures(self.config),
+            gm.faces, gm.branches,
+            np.column_stack([self._fnormals, self._plane_ext[:-1]]), make_textures(self.config),
         )
         self._proj = cam.gl_projection(self._gl_intr)
         self._static = {**light_uniforms(self.config.light),
@@ -132,8 +135,8 @@ class Renderer:
         g = self._gl_intr
         uniforms = {**self._static, "u_cam_world": cw, "u_world_cam": invert(cw),
                     "u_proj": self._proj, "u_intr": np.array([g.fx, g.fy, g.cx, g.cy]),
-                    "u_clip": np.array([g.near, g.far])}
-        color, ids = self._raster.draw(uniforms)
+                    "u_cam_pos": T[:3, 3] - self._origin}
+        color, ids, geom = self._raster.draw(uniforms)
         raw = ids[..., 0]
         outside_px = raw < -1
         face = np.where(outside_px, -2 - raw, raw)
@@ -145,7 +148,8 @@ class Renderer:
         if self.intrinsics.is_distorted:
             rgb, depth, normals, face = self._resample(rgb_gl, face, T)
         else:
-            depth, normals = self._depth_normals(face, T)
+            depth = np.ascontiguousarray(geom[..., 3])
+            normals = np.ascontiguousarray(geom[..., :3])
             rgb = rgb_gl
         hit = face >= 0
         n_hit = int(hit.sum())
@@ -165,7 +169,8 @@ class Renderer:
                      meta=meta)
 
     def _depth_normals(self, face: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exact z-depth (each pixel's ray intersected with the plane of its triangle) and
+        """Reference (tests) for the shader's ground truth: exact z-depth (each pixel's ray
+        intersected with the plane of its triangle) and
         camera-frame unit triangle normals facing the camera; 0 where nothing was hit.
 
         float64 throughout: with float32 normals, n . ray loses ~6e-8 absolute, i.e. 1e-6

@@ -61,10 +61,12 @@ uniform isampler2D u_id;
 uniform sampler2D u_nrm;
 uniform sampler2D u_depth;        // window depth of the geometry pass
 uniform sampler2D u_branches;     // per branch row: ring flag (+2 root), radius, length (m)
+uniform samplerBuffer u_planes;   // per face: world unit normal, n . (v0 - origin) (m)
+uniform mat4 u_cam_world;         // OpenCV camera <- world (minus origin)
+uniform vec3 u_cam_pos;           // camera centre, world minus origin (m)
 uniform sampler3D u_tex;          // r: mottling, g: vessels, b: capillaries, a: bump height
 uniform mat4 u_world_cam;         // world (minus origin) <- OpenCV camera
 uniform vec4 u_intr;              // fx, fy, cx, cy of the rendered pinhole image
-uniform vec2 u_clip;              // near, far (m)
 uniform int u_n_lights;
 uniform vec3 u_light_pos[4];      // camera frame (m); each light points along +z
 uniform vec3 u_light_color;       // intensity folded in (irradiance at 1 m)
@@ -84,18 +86,24 @@ uniform float u_bump_height;      // m
 uniform float u_shininess;
 uniform float u_f0;
 layout(location = 0) out vec4 o_color;
+layout(location = 1) out vec4 o_geom;  // triangle normal (camera, facing it), z-depth (m)
 const float PI = 3.14159265;
 void main() {
     ivec2 px = ivec2(gl_FragCoord.xy);
     ivec2 id = texelFetch(u_id, px, 0).xy;
-    if (id.x == -1) { o_color = vec4(0.0); return; }
+    if (id.x == -1) { o_color = vec4(0.0); o_geom = vec4(0.0); return; }
+    // Ground truth: the pixel's own ray (pixel (u, v) = gl_FragCoord - 0.5, rows are image
+    // rows: see camera.gl_projection) against its triangle's plane. Camera-relative float32:
+    // ~1e-7 relative / cos(incidence), no interpolation over (possibly long) triangles.
+    vec3 ray = vec3((gl_FragCoord.x - 0.5 - u_intr.z) / u_intr.x,
+                    (gl_FragCoord.y - 0.5 - u_intr.w) / u_intr.y, 1.0);
+    vec4 pl = texelFetch(u_planes, id.x < -1 ? -2 - id.x : id.x);
+    vec3 nf = mat3(u_cam_world) * pl.xyz;
+    float nd = dot(nf, ray);
+    float z = nd != 0.0 ? max((pl.w - dot(pl.xyz, u_cam_pos)) / nd, 0.0) : 0.0;
+    o_geom = vec4(nd > 0.0 ? -nf : nf, z);
     vec4 nt = texelFetch(u_nrm, px, 0);
-    float zw = texelFetch(u_depth, px, 0).r * 2.0 - 1.0;
-    float n_ = u_clip.x, f_ = u_clip.y;
-    float z = 2.0 * f_ * n_ / ((f_ + n_) - zw * (f_ - n_));
-    // pixel (u, v) = gl_FragCoord - 0.5 (rows are image rows: see camera.gl_projection)
-    vec3 p = z * vec3((gl_FragCoord.x - 0.5 - u_intr.z) / u_intr.x,
-                      (gl_FragCoord.y - 0.5 - u_intr.w) / u_intr.y, 1.0);
+    vec3 p = z * ray;
     vec3 view = normalize(-p);
     vec3 n = normalize(nt.xyz);
     if (dot(n, view) < 0.0) n = -n;
