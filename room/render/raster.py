@@ -49,6 +49,8 @@ class Raster:
     def __init__(self, width: int, height: int, attributes: list[np.ndarray], faces: np.ndarray,
                  branches: np.ndarray, planes: np.ndarray,
                  textures: dict[str, np.ndarray]) -> None:
+        """``attributes``: [positions (V, 3), shading normals (V, 3), tree (V, 2): arclength,
+        branch row]; only positions feed the rasterizer, the rest is read per pixel."""
         GL = _gl()
         self.width, self.height = int(width), int(height)
         self.n_index = int(faces.size)
@@ -59,15 +61,13 @@ class Raster:
         self.empty_vao = GL.glGenVertexArrays(1)
         GL.glBindVertexArray(self.vao)
         self._buffers = []
-        for loc, arr in enumerate(attributes):
-            arr = np.ascontiguousarray(arr, dtype=np.float32)
-            vbo = GL.glGenBuffers(1)
-            GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
-            GL.glBufferData(GL.GL_ARRAY_BUFFER, arr.nbytes, arr, GL.GL_STATIC_DRAW)
-            GL.glEnableVertexAttribArray(loc)
-            GL.glVertexAttribPointer(loc, arr.shape[1], GL.GL_FLOAT, GL.GL_FALSE, 0,
-                                     ctypes.c_void_p(0))
-            self._buffers.append(vbo)
+        pos, nrm, tree = (np.ascontiguousarray(a, dtype=np.float32) for a in attributes)
+        vbo = GL.glGenBuffers(1)
+        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
+        GL.glBufferData(GL.GL_ARRAY_BUFFER, pos.nbytes, pos, GL.GL_STATIC_DRAW)
+        GL.glEnableVertexAttribArray(0)
+        GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 0, ctypes.c_void_p(0))
+        self._buffers.append(vbo)
         idx = np.ascontiguousarray(faces, dtype=np.uint32)
         ebo = GL.glGenBuffers(1)
         GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ebo)
@@ -78,21 +78,18 @@ class Raster:
         self._tex_names = list(textures)
         w, h = self.width, self.height
         self.t_id = self._texture2d(GL.GL_RG32I, w, h, GL.GL_RG_INTEGER, GL.GL_INT)
-        self.t_nrm = self._texture2d(GL.GL_RGBA32F, w, h, GL.GL_RGBA, GL.GL_FLOAT)
         self.t_depth = self._texture2d(GL.GL_DEPTH_COMPONENT24, w, h, GL.GL_DEPTH_COMPONENT,
                                        GL.GL_FLOAT)
         tab = np.ascontiguousarray(branches, dtype=np.float32)
         self.t_branch = self._texture2d(GL.GL_RGBA32F, len(tab), 1, GL.GL_RGBA, GL.GL_FLOAT, tab)
         self.fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0, self.t_id),
-                                      (GL.GL_COLOR_ATTACHMENT1, self.t_nrm),
                                       (GL.GL_DEPTH_ATTACHMENT, self.t_depth)])
-        pl = np.ascontiguousarray(planes, dtype=np.float32)
-        self.planes_buf = GL.glGenBuffers(1)
-        GL.glBindBuffer(GL.GL_TEXTURE_BUFFER, self.planes_buf)
-        GL.glBufferData(GL.GL_TEXTURE_BUFFER, pl.nbytes, pl, GL.GL_STATIC_DRAW)
-        self.t_planes = GL.glGenTextures(1)
-        GL.glBindTexture(GL.GL_TEXTURE_BUFFER, self.t_planes)
-        GL.glTexBuffer(GL.GL_TEXTURE_BUFFER, GL.GL_RGBA32F, self.planes_buf)
+        fv = np.column_stack([faces, tree[faces[:, 0], 1]]).astype(np.int32)
+        zeros = np.zeros((len(pos), 1), np.float32)
+        self._tbos = [self._buffer_texture(planes, GL.GL_RGBA32F),
+                      self._buffer_texture(fv, GL.GL_RGBA32I),
+                      self._buffer_texture(np.column_stack([pos, tree[:, :1]]), GL.GL_RGBA32F),
+                      self._buffer_texture(np.column_stack([nrm, zeros]), GL.GL_RGBA32F)]
         self.rb_color, self.rb_geom = GL.glGenRenderbuffers(2)
         GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self.rb_color)
         GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_RGBA16F, w, h)
@@ -118,6 +115,19 @@ class Raster:
         GL.glTexImage3D(GL.GL_TEXTURE_3D, 0, GL.GL_RGBA8, d.shape[2], d.shape[1], d.shape[0], 0,
                         GL.GL_RGBA, GL.GL_UNSIGNED_BYTE, d)
         return tex
+
+    @staticmethod
+    def _buffer_texture(data: np.ndarray, fmt: int) -> tuple[int, int]:
+        """(buffer, texture) of a 4-channel buffer texture read with texelFetch."""
+        GL = _gl()
+        d = np.ascontiguousarray(data, dtype=np.int32 if fmt == GL.GL_RGBA32I else np.float32)
+        buf = GL.glGenBuffers(1)
+        GL.glBindBuffer(GL.GL_TEXTURE_BUFFER, buf)
+        GL.glBufferData(GL.GL_TEXTURE_BUFFER, d.nbytes, d, GL.GL_STATIC_DRAW)
+        tex = GL.glGenTextures(1)
+        GL.glBindTexture(GL.GL_TEXTURE_BUFFER, tex)
+        GL.glTexBuffer(GL.GL_TEXTURE_BUFFER, fmt, buf)
+        return buf, tex
 
     @staticmethod
     def _texture2d(fmt: int, w: int, h: int, ext: int, typ: int, data=None) -> int:
@@ -190,7 +200,6 @@ class Raster:
         GL.glDrawBuffers(len(targets), targets)
         if targets[0] != GL.GL_NONE:
             GL.glClearBufferiv(GL.GL_COLOR, 0, np.array([-1, 0, 0, 0], np.int32))
-            GL.glClearBufferfv(GL.GL_COLOR, 1, np.zeros(4, np.float32))
         GL.glClearBufferfv(GL.GL_DEPTH, 0, np.ones(1, np.float32))
         GL.glBindVertexArray(self.vao)
         GL.glDrawElements(GL.GL_TRIANGLES, self.n_index, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0))
@@ -201,17 +210,16 @@ class Raster:
         camera-frame triangle normal facing the camera and the z-depth of the pixel's ray on
         the triangle's plane, 0 where nothing was hit); row 0 = image top."""
         GL = _gl()
-        self._geometry_pass(self.program, uniforms,
-                            [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
+        self._geometry_pass(self.program, uniforms, [GL.GL_COLOR_ATTACHMENT0])
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.shade_fbo)
         GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
         GL.glDisable(GL.GL_DEPTH_TEST)
         GL.glUseProgram(self.shade_program)
         self._set_uniforms(self.shade_program, uniforms)
-        units = [("u_id", GL.GL_TEXTURE_2D, self.t_id), ("u_nrm", GL.GL_TEXTURE_2D, self.t_nrm),
-                 ("u_depth", GL.GL_TEXTURE_2D, self.t_depth),
-                 ("u_branches", GL.GL_TEXTURE_2D, self.t_branch),
-                 ("u_planes", GL.GL_TEXTURE_BUFFER, self.t_planes)]
+        units = [("u_id", GL.GL_TEXTURE_2D, self.t_id),
+                 ("u_branches", GL.GL_TEXTURE_2D, self.t_branch)]
+        units += [(n, GL.GL_TEXTURE_BUFFER, t) for n, (_, t) in zip(
+            ("u_planes", "u_faces", "u_verts", "u_vnormals"), self._tbos, strict=True)]
         units += [(n, GL.GL_TEXTURE_3D, t) for n, t in zip(self._tex_names, self._textures,
                                                              strict=True)]
         for unit, (name, kind, tex) in enumerate(units):
@@ -249,9 +257,10 @@ class Raster:
         try:
             GL.glDeleteFramebuffers(2, [self.fbo, self.shade_fbo])
             GL.glDeleteRenderbuffers(2, [self.rb_color, self.rb_geom])
-            GL.glDeleteBuffers(len(self._buffers) + 1, self._buffers + [self.planes_buf])
-            GL.glDeleteTextures(self._textures + [self.t_id, self.t_nrm, self.t_depth,
-                                                  self.t_branch, self.t_planes])
+            bufs = self._buffers + [b for b, _ in self._tbos]
+            GL.glDeleteBuffers(len(bufs), bufs)
+            GL.glDeleteTextures(self._textures + [self.t_id, self.t_depth, self.t_branch]
+                                + [t for _, t in self._tbos])
             GL.glDeleteVertexArrays(2, [self.vao, self.empty_vao])
             for p in (self.program, self.shade_program, self.depth_program):
                 GL.glDeleteProgram(p)

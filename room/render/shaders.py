@@ -1,50 +1,32 @@
 """GLSL (3.30 core) of the renderer: a geometry pass and a deferred shading pass.
 
-Geometry pass (per triangle, cheap even with heavy overdraw): integer target ``ivec2(face,
-branch row)``, with ``face = gl_PrimitiveID`` for the wall seen from inside and ``-2 - id`` when
-seen from outside (exact 32-bit ids, no packing limit), a float target (interpolated shading
-normal in the camera frame, branch arclength), and the depth buffer. Ground-truth depth and
-normals are computed exactly from the ids outside GL; this pass only feeds the shading.
+Geometry pass (per triangle, as cheap as a depth-only pass even with heavy overdraw): one
+integer target, ``face = gl_PrimitiveID`` for the wall seen from inside and ``-2 - id`` when
+seen from outside (exact 32-bit ids, no packing limit), and the depth buffer.
 
-Shading pass (once per pixel, a full-screen triangle): point LEDs at the tip with a smooth spot
-cone, inverse-square falloff and Lambert + normalized Blinn-Phong (Schlick Fresnel) for wet
-mucosa, all in the OpenCV camera frame (metres). Albedo and bump height come from a tiling 3D
-noise texture indexed by world position (no UVs), cartilage rings from the branch arclength;
-bumps perturb the normal through screen-space derivatives of the height (Mikkelsen 2010, no
-tangents). Shading once per pixel matters on llvmpipe, where an airway view shades each pixel
-several times over in a forward pass.
+Shading pass (once per pixel, a full-screen triangle): ground-truth depth and normal from the
+pixel's ray and its triangle's plane; the shading normal and branch arclength interpolated at
+that point from the triangle's vertices (buffer textures); then point LEDs at the tip with a
+smooth spot cone, inverse-square falloff and Lambert + normalized Blinn-Phong (Schlick
+Fresnel) for wet mucosa, all in the OpenCV camera frame (metres). Albedo and bump height come
+from a tiling 3D noise texture indexed by world position (no UVs), cartilage rings from the
+branch arclength; bumps perturb the normal through screen-space derivatives of the height
+(Mikkelsen 2010, no tangents). Shading once per pixel matters on llvmpipe, where an airway
+view covers each pixel several times over in a forward pass.
 """
 
 VERTEX = """
 #version 330 core
 layout(location = 0) in vec3 a_pos;     // world position minus the mesh origin (m)
-layout(location = 1) in vec3 a_normal;  // world unit shading normal, pointing into the lumen
-layout(location = 2) in vec2 a_tree;    // arclength along the branch (m), branch row
 uniform mat4 u_cam_world;               // OpenCV camera <- world (origin folded in)
 uniform mat4 u_proj;                    // OpenCV camera -> clip (camera.gl_projection)
-out vec3 v_ncam;
-out float v_s;
-flat out int v_row;
-void main() {
-    vec4 pc = u_cam_world * vec4(a_pos, 1.0);
-    v_ncam = mat3(u_cam_world) * a_normal;
-    v_s = a_tree.x;
-    v_row = int(a_tree.y + 0.5);
-    gl_Position = u_proj * pc;
-}
+void main() { gl_Position = u_proj * (u_cam_world * vec4(a_pos, 1.0)); }
 """
 
 FRAGMENT = """
 #version 330 core
-in vec3 v_ncam;
-in float v_s;
-flat in int v_row;
 layout(location = 0) out ivec2 o_id;
-layout(location = 1) out vec4 o_nrm;
-void main() {
-    o_id = ivec2(gl_FrontFacing ? gl_PrimitiveID : -2 - gl_PrimitiveID, v_row);
-    o_nrm = vec4(normalize(v_ncam), v_s);
-}
+void main() { o_id = ivec2(gl_FrontFacing ? gl_PrimitiveID : -2 - gl_PrimitiveID, 0); }
 """
 
 SHADE_VERTEX = """
@@ -58,8 +40,9 @@ void main() {  // one triangle covering the viewport
 SHADE_FRAGMENT = """
 #version 330 core
 uniform isampler2D u_id;
-uniform sampler2D u_nrm;
-uniform sampler2D u_depth;        // window depth of the geometry pass
+uniform isamplerBuffer u_faces;   // per face: its 3 (shading) vertex indices, branch row
+uniform samplerBuffer u_verts;    // per vertex: position (world minus origin), arclength s
+uniform samplerBuffer u_vnormals; // per vertex: world shading normal
 uniform sampler2D u_branches;     // per branch row: ring flag (+2 root), radius, length (m)
 uniform samplerBuffer u_planes;   // per face: world unit normal, n . (v0 - origin) (m)
 uniform mat4 u_cam_world;         // OpenCV camera <- world (minus origin)
@@ -102,14 +85,26 @@ void main() {
     float nd = dot(nf, ray);
     float z = nd != 0.0 ? max((pl.w - dot(pl.xyz, u_cam_pos)) / nd, 0.0) : 0.0;
     o_geom = vec4(nd > 0.0 ? -nf : nf, z);
-    vec4 nt = texelFetch(u_nrm, px, 0);
     vec3 p = z * ray;
     vec3 view = normalize(-p);
-    vec3 n = normalize(nt.xyz);
-    if (dot(n, view) < 0.0) n = -n;
     vec3 pw = (u_world_cam * vec4(p, 1.0)).xyz;
-    float s = nt.w;
-    vec3 br = texelFetch(u_branches, ivec2(id.y, 0), 0).xyz;
+    // shading normal and arclength: barycentric interpolation at the hit point
+    ivec4 fv = texelFetch(u_faces, id.x < -1 ? -2 - id.x : id.x);
+    vec4 va = texelFetch(u_verts, fv.x), vb = texelFetch(u_verts, fv.y);
+    vec4 vc = texelFetch(u_verts, fv.z);
+    vec3 e0 = vb.xyz - va.xyz, e1 = vc.xyz - va.xyz, e2 = pw - va.xyz;
+    float d00 = dot(e0, e0), d01 = dot(e0, e1), d11 = dot(e1, e1);
+    float d20 = dot(e2, e0), d21 = dot(e2, e1);
+    float den = d00 * d11 - d01 * d01;
+    float wb = den != 0.0 ? (d11 * d20 - d01 * d21) / den : 0.0;
+    float wc = den != 0.0 ? (d00 * d21 - d01 * d20) / den : 0.0;
+    float wa = 1.0 - wb - wc;
+    vec3 nw = wa * texelFetch(u_vnormals, fv.x).xyz + wb * texelFetch(u_vnormals, fv.y).xyz
+              + wc * texelFetch(u_vnormals, fv.z).xyz;
+    vec3 n = normalize(mat3(u_cam_world) * nw);
+    if (dot(n, view) < 0.0) n = -n;
+    float s = wa * va.w + wb * vb.w + wc * vc.w;
+    vec3 br = texelFetch(u_branches, ivec2(fv.w, 0), 0).xyz;
 
     vec4 tx = texture(u_tex, pw * u_tex_freq);  // one trilinear lookup: all bands baked in
     float hb = tx.a;
