@@ -39,6 +39,22 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
+def assert_same_tree(a: Path, b: Path) -> None:
+    """Byte-for-byte equality of two folders; on failure name the files and first lines."""
+    ta, tb = tree_bytes(a), tree_bytes(b)
+    if ta == tb:
+        return
+    diff = sorted(k for k in set(ta) | set(tb) if ta.get(k) != tb.get(k))
+    detail = []
+    for k in diff[:3]:
+        if k.endswith((".json", ".jsonl", ".txt", ".yaml")) and k in ta and k in tb:
+            la, lb = ta[k].decode().splitlines(), tb[k].decode().splitlines()
+            j = next((j for j, (x, y) in enumerate(zip(la, lb, strict=False)) if x != y), None)
+            if j is not None:
+                detail.append(f"{k} line {j}:\n  {la[j][:400]}\n  {lb[j][:400]}")
+    raise AssertionError(f"{len(diff)} files differ: {diff[:12]}\n" + "\n".join(detail))
+
+
 def cli_env(cache: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
@@ -138,7 +154,7 @@ def test_sigkill_then_rerun_is_byte_identical(reference, cache, tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert "frames" in done.stdout and "room-validate" in done.stdout
-    assert tree_bytes(out) == tree_bytes(ref_out)
+    assert_same_tree(out, ref_out)
     # a third run finds everything finished and writes nothing
     again = subprocess.run(cmd, env=cli_env(cache), cwd=tmp_path, capture_output=True,
                            text=True, timeout=300)
