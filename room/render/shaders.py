@@ -158,3 +158,74 @@ uniform mat4 u_cam_world;
 uniform mat4 u_proj;
 void main() { gl_Position = u_proj * (u_cam_world * vec4(a_pos, 1.0)); }
 """
+
+LENS_FRAGMENT = """
+#version 330 core
+uniform isampler2D u_id;          // ids of the covering pinhole render
+uniform sampler2D u_color;        // its radiance (bilinear)
+uniform sampler2D u_rays;         // per distorted pixel: undistorted ray (x, y), z = 1
+uniform samplerBuffer u_planes;
+uniform isamplerBuffer u_faces;
+uniform samplerBuffer u_verts;
+uniform mat4 u_cam_world;
+uniform vec3 u_cam_pos;
+uniform vec4 u_intr;              // fx, fy, cx, cy of the covering pinhole render
+uniform vec2 u_wide;              // its width, height
+layout(location = 0) out vec4 o_color;
+layout(location = 1) out ivec2 o_id;  // raw id (as the geometry pass), 1 = ask Embree
+layout(location = 2) out vec4 o_geom;
+
+// Moller-Trumbore in the camera frame (origin 0, direction ray): returns t (= z-depth).
+float hit(int f, vec3 ray, out bool inside) {
+    ivec4 fv = texelFetch(u_faces, f);
+    mat3 R = mat3(u_cam_world);
+    vec3 a = R * (texelFetch(u_verts, fv.x).xyz - u_cam_pos);
+    vec3 e1 = R * (texelFetch(u_verts, fv.y).xyz - u_cam_pos) - a;
+    vec3 e2 = R * (texelFetch(u_verts, fv.z).xyz - u_cam_pos) - a;
+    vec3 pv = cross(ray, e2);
+    float det = dot(e1, pv);
+    if (det == 0.0) { inside = false; return 0.0; }
+    float u = dot(-a, pv) / det;
+    vec3 qv = cross(-a, e1);
+    float v = dot(ray, qv) / det;
+    float t = dot(e2, qv) / det;
+    inside = u >= -1e-5 && v >= -1e-5 && u + v <= 1.0 + 1e-5 && t > 0.0;
+    return t;
+}
+
+void main() {
+    ivec2 px = ivec2(gl_FragCoord.xy);
+    vec3 ray = vec3(texelFetch(u_rays, px, 0).xy, 1.0);
+    vec2 q = ray.xy * u_intr.xy + u_intr.zw;  // position in the covering render (px)
+    o_color = texture(u_color, (q + 0.5) / u_wide);
+    ivec2 hi = ivec2(u_wide) - 1;
+    int best = -1, braw = -1;
+    float bz = 1e30;
+    bool any = false, ins;
+    int raw = texelFetch(u_id, clamp(ivec2(floor(q + 0.5)), ivec2(0), hi), 0).x;
+    if (raw != -1) {  // the triangle at the nearest pixel, if this ray hits it
+        any = true;
+        int f = raw < -1 ? -2 - raw : raw;
+        float t = hit(f, ray, ins);
+        if (ins) { best = f; braw = raw; bz = t; }
+    }
+    if (best < 0) {  // else the nearest hit among the 2 x 2 surrounding pixels' triangles
+        ivec2 q0 = ivec2(floor(q));
+        for (int k = 0; k < 4; ++k) {
+            raw = texelFetch(u_id, clamp(q0 + ivec2(k & 1, k >> 1), ivec2(0), hi), 0).x;
+            if (raw == -1) continue;
+            any = true;
+            int f = raw < -1 ? -2 - raw : raw;
+            float t = hit(f, ray, ins);
+            if (ins && t < bz) { best = f; braw = raw; bz = t; }
+        }
+    }
+    if (best < 0) { o_id = ivec2(-1, any ? 1 : 0); o_geom = vec4(0.0); return; }
+    vec4 pl = texelFetch(u_planes, best);
+    vec3 nf = mat3(u_cam_world) * pl.xyz;
+    float nd = dot(nf, ray);
+    float z = nd != 0.0 ? max((pl.w - dot(pl.xyz, u_cam_pos)) / nd, 0.0) : 0.0;
+    o_id = ivec2(braw, 0);
+    o_geom = vec4(nd > 0.0 ? -nf : nf, z);
+}
+"""
