@@ -3,7 +3,7 @@
 Pipeline (:func:`extract_centerline`):
 
 1. largest connected component, enclosed cavities filled, cropped to its bounding box;
-2. distance to the nearest background voxel (SimpleITK Maurer distance map, physical spacing);
+2. distance to the nearest background voxel centre (KD-tree over the lumen's background shell);
 3. 3D thinning (skimage ``skeletonize``, Lee's method) -> 26-connected voxel graph -> node graph
    (junction voxel clusters and end points are nodes, the voxel chains between them are edges).
    The graph is built here with numpy + networkx rather than skan: skan's numba kernels cost
@@ -18,8 +18,7 @@ Pipeline (:func:`extract_centerline`):
    centroid of the lumen cross-section (a slab normal to the local tangent), which also gives the
    radius from the cross-section area (r = sqrt(A / pi)); stations near a bifurcation, where the
    cross-section is not a disk, keep the smoothed skeleton position and take the radius from the
-   distance map (distance to the nearest background voxel centre minus half a voxel, the mean
-   offset of a voxelized boundary).
+   distance to the nearest background voxel centre.
 
 Working coordinates are "scaled index" coordinates, ``(z, y, x) * spacing`` in metres; they are
 mapped to world once at the end (the direction matrix is a rotation, so lengths are preserved).
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from room.anatomy.mesh import largest_component
+from room.anatomy.mesh import crop_padded
 from room.anatomy.tree import NO_PARENT, Branch, CenterlineTree
 from room.anatomy.volume import Volume
 from room.errors import ConfigError, SegmentationError
@@ -69,18 +68,20 @@ class CenterlineConfig:
 
 def _voxel_graph(skel: np.ndarray, sp: np.ndarray) -> tuple[np.ndarray, nx.Graph]:
     """26-connected graph of skeleton voxels: nodes are row indices into the returned (N, 3)
-    voxel index array; edge weight = metric length."""
-    idx = np.argwhere(skel)
-    lab = np.full(skel.shape, -1, np.int64)
-    lab[tuple(idx.T)] = np.arange(len(idx))
+    voxel index array; edge weight = metric length. Neighbours are found by binary search in
+    the sorted linear indices (no dense label array). The skeleton must not touch the array
+    border (the caller pads the mask)."""
+    idx = np.argwhere(skel)  # row-major order: linear indices come out sorted
+    lin = np.ravel_multi_index(idx.T, skel.shape)
+    strides = np.array([skel.shape[1] * skel.shape[2], skel.shape[2], 1])
     g = nx.Graph()
     g.add_nodes_from(range(len(idx)))
-    padded = np.pad(lab, 1, constant_values=-1)
     for off in _HALF26:
-        nb = padded[tuple((idx + 1 + off).T)]
-        ok = nb >= 0
+        target = lin + int(off @ strides)
+        pos = np.minimum(np.searchsorted(lin, target), len(lin) - 1)
+        ok = lin[pos] == target
         w = float(np.linalg.norm(off * sp))
-        g.add_weighted_edges_from(zip(np.flatnonzero(ok).tolist(), nb[ok].tolist(),
+        g.add_weighted_edges_from(zip(np.flatnonzero(ok).tolist(), pos[ok].tolist(),
                                       [w] * int(ok.sum()), strict=True))
     return idx, g
 
@@ -207,29 +208,23 @@ def extract_centerline(mask: Volume, cfg: CenterlineConfig | None = None,
     Raises:
         SegmentationError: empty mask or no tree (a blob without a skeleton).
     """
-    from scipy import ndimage
     from skimage.morphology import skeletonize
 
     cfg = cfg or CenterlineConfig()
     arr = np.asarray(mask.array) > 0
     if not arr.any():
         raise SegmentationError("the airway mask is empty; nothing to extract a centerline from")
-    arr = largest_component(arr)
-    nz = np.argwhere(arr)
-    lo = nz.min(axis=0) - 1
-    hi = nz.max(axis=0) + 2
-    crop = np.pad(arr, 1)[lo[0] + 1:hi[0] + 1, lo[1] + 1:hi[1] + 1, lo[2] + 1:hi[2] + 1]
-    crop = ndimage.binary_fill_holes(crop)
+    crop, lo = crop_padded(arr, 1)
+    crop = _fill_cavities(crop)
     sp = mask.spacing[::-1].copy()  # (z, y, x) metres
     voxel = float(sp.min())
-    dist = _distance_map(crop, sp)
+    dist = _Distance(crop, sp)
     skel = skeletonize(crop)
     if skel.sum() < 2:
         raise SegmentationError("the airway mask has no centerline (too small or blob-like)")
 
     def dist_at(p: np.ndarray) -> float:
-        i = np.clip(np.round(p / sp).astype(int), 0, np.array(crop.shape) - 1)
-        return float(dist[tuple(i)])
+        return float(dist(np.asarray(p).reshape(1, 3))[0])
 
     idx, vg = _voxel_graph(skel, sp)
     g = _break_cycles(_node_graph(idx, vg, sp))
@@ -245,15 +240,42 @@ def extract_centerline(mask: Volume, cfg: CenterlineConfig | None = None,
     return _to_world(tree, mask, lo, sp)
 
 
-def _distance_map(crop: np.ndarray, sp: np.ndarray) -> np.ndarray:
-    """Distance (metres) from each lumen voxel centre to the nearest background voxel centre."""
-    import SimpleITK as sitk
+def _fill_cavities(crop: np.ndarray) -> np.ndarray:
+    """Fill background pockets enclosed by the lumen (segmentation noise; they would make
+    skeleton loops). The crop has a background border, so the outside is the background
+    component of voxel (0, 0, 0); labelling is ~6x cheaper than ``binary_fill_holes``."""
+    from scipy import ndimage
 
-    img = sitk.GetImageFromArray((~crop).astype(np.uint8))
-    img.SetSpacing(tuple(float(s) for s in sp[::-1]))
-    d = sitk.SignedMaurerDistanceMap(img, insideIsPositive=False, squaredDistance=False,
-                                     useImageSpacing=True)
-    return np.maximum(sitk.GetArrayFromImage(d), 0.0)
+    lab, n = ndimage.label(~crop)
+    return crop if n <= 1 else lab != lab[0, 0, 0]
+
+
+class _Distance:
+    """Distance (metres) from any point to the nearest background voxel centre.
+
+    Exact and continuous: a KD-tree over the background voxels face-adjacent to the lumen (the
+    nearest background voxel of a lumen point always is one: stepping from it towards the
+    point along the dominant axis lands in the lumen). Near the axis of a digitized tube this
+    distance is the radius to within ~0.2 voxel, since some background voxel centre always lies
+    just outside a digitized circle. Much cheaper than a dense distance map of the bounding box,
+    of which the airway fills ~1 %.
+    """
+
+    def __init__(self, crop: np.ndarray, sp: np.ndarray) -> None:
+        from scipy.spatial import cKDTree
+
+        near = np.zeros_like(crop)
+        for ax in range(3):
+            lo = [slice(None)] * 3
+            hi = [slice(None)] * 3
+            lo[ax], hi[ax] = slice(0, -1), slice(1, None)
+            near[tuple(lo)] |= crop[tuple(hi)]
+            near[tuple(hi)] |= crop[tuple(lo)]
+        shell = near & ~crop
+        self.kd = cKDTree(np.argwhere(shell) * sp)
+
+    def __call__(self, pts: np.ndarray) -> np.ndarray:
+        return self.kd.query(np.asarray(pts, float).reshape(-1, 3))[0]
 
 
 def _world_to_scaled(mask: Volume, p: np.ndarray, lo: np.ndarray, sp: np.ndarray) -> np.ndarray:
@@ -306,15 +328,11 @@ class _Sampler:
     """Resamples a skeleton polyline, refines stations to cross-section centroids, measures
     radii. Works in scaled zyx coordinates of the crop."""
 
-    def __init__(self, crop: np.ndarray, dist: np.ndarray, sp: np.ndarray,
+    def __init__(self, crop: np.ndarray, dist: _Distance, sp: np.ndarray,
                  cfg: CenterlineConfig) -> None:
         self.crop, self.dist, self.sp, self.cfg = crop, dist, sp, cfg
         self.voxel = float(sp.min())
 
-    def dist_interp(self, pts: np.ndarray) -> np.ndarray:
-        from scipy.ndimage import map_coordinates
-
-        return map_coordinates(self.dist, (pts / self.sp).T, order=1, mode="nearest")
 
     def branch(self, path: np.ndarray, start_is_junction: bool,
                end_is_junction: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -344,10 +362,8 @@ class _Sampler:
         return _smooth(new, 1.0), rad
 
     def radius_edt(self, pts: np.ndarray) -> np.ndarray:
-        """Radius from the distance map: near the axis, the distance from a lumen voxel centre
-        to the nearest background voxel centre is the radius to within ~0.2 voxel (some
-        background voxel centre always lies just outside a digitized circle)."""
-        return np.maximum(self.dist_interp(pts), 0.5 * self.voxel)
+        """Radius from the distance to the nearest background voxel centre (see _Distance)."""
+        return np.maximum(self.dist(pts), 0.5 * self.voxel)
 
     def _section(self, p: np.ndarray, t: np.ndarray, r0: float):
         """Centroid and area-equivalent radius of the lumen in a slab through p normal to t."""

@@ -33,7 +33,7 @@ class MeshConfig:
 
     sigma_vox: float = 0.7  # Gaussian pre-smoothing of the binary mask (smallest spacing units)
     level: float = 0.5  # iso-level of the smoothed mask (0.5 = half-way between in and out)
-    taubin_iterations: int = 10  # volume-preserving smoothing passes (0 = off)
+    taubin_iterations: int = 40  # volume-preserving smoothing passes (0 = off; even: pairs)
     taubin_lambda: float = 0.5
     taubin_nu: float = 0.52  # inflate step; Taubin: 0 < 1/lambda - 1/nu < 0.1
     target_faces: int = 200_000  # visual mesh face budget (quadric decimation); 0 = no limit
@@ -65,15 +65,29 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return lab == int(np.argmax(sizes))
 
 
-def _crop(mask: np.ndarray, pad: int) -> tuple[np.ndarray, np.ndarray]:
-    """Crop to the bounding box plus ``pad`` voxels of background on every side.
+def bounding_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) array indices (z, y, x) of the non-zero voxels, hi exclusive (axis projections:
+    much cheaper than ``argwhere`` on a large volume)."""
+    lo, hi = [], []
+    for ax in range(3):
+        other = tuple(a for a in range(3) if a != ax)
+        nz = np.flatnonzero(np.any(mask, axis=other))
+        lo.append(nz[0])
+        hi.append(nz[-1] + 1)
+    return np.array(lo), np.array(hi)
 
-    Returns the padded crop and the (z, y, x) index of its first voxel in the original array
-    (may be negative where padding extends beyond the volume)."""
-    nz = np.argwhere(mask)
-    lo, hi = nz.min(axis=0), nz.max(axis=0) + 1
-    crop = mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-    return np.pad(crop, pad), lo - pad
+
+def crop_padded(mask: np.ndarray, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """The largest connected component of ``mask``, cropped to its bounding box plus ``pad``
+    background voxels on every side.
+
+    Returns the crop and the (z, y, x) index of its first voxel in ``mask`` (negative where the
+    padding extends beyond the volume)."""
+    lo, hi = bounding_box(mask)
+    crop = largest_component(mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
+    lo2, hi2 = bounding_box(crop)
+    crop = crop[lo2[0]:hi2[0], lo2[1]:hi2[1], lo2[2]:hi2[2]]
+    return np.pad(crop, pad), lo + lo2 - pad
 
 
 def orient_inward(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
@@ -130,9 +144,8 @@ def _surface(mask: Volume, cfg: MeshConfig) -> trimesh.Trimesh:
     arr = np.asarray(mask.array) > 0
     if not arr.any():
         raise MeshError("the airway mask is empty; check the segmentation (nothing to mesh)")
-    arr = largest_component(arr)
     pad = int(np.ceil(3 * cfg.sigma_vox)) + 2
-    crop, offset = _crop(arr, pad)
+    crop, offset = crop_padded(arr, pad)
     f = crop.astype(np.float32)
     if cfg.sigma_vox > 0:
         # sigma in physical units = sigma_vox * smallest spacing, per axis in voxels (z, y, x)
@@ -186,8 +199,9 @@ def _close(mesh: trimesh.Trimesh) -> None:
     trimesh.repair.fill_holes(mesh)
     if not mesh.is_watertight:
         raise MeshError(
-            "the airway surface is not watertight after repair; try a larger mesh.sigma_vox or "
-            "a larger mesh.target_faces"
+            "the airway surface is not watertight after decimation and repair; this happens "
+            "when the mask has sheets thinner than a voxel (a segmentation that leaked into "
+            "the lung): check the segmentation, or raise mesh.sigma_vox or mesh.target_faces"
         )
 
 

@@ -35,7 +35,7 @@ class OutputConfig:
     """What to write (group ``conf/output``)."""
 
     modalities: tuple[str, ...] = schema.ALL_MODALITIES
-    pointcloud_stride: int = 2  # keep every n-th row and column of valid pixels in the PLY
+    pointcloud_stride: int = 4  # keep every n-th row and column of valid pixels in the PLY
     preview_size: int = 192  # edge of one panel of preview.mp4 in pixels; 0 = no preview
     preview_fps: int = 10
     progress: bool = True  # tqdm bars
@@ -85,6 +85,18 @@ def software_versions() -> dict[str, str]:
         except (ImportError, AttributeError):
             pass
     return out
+
+
+def load_scene(cfg: Any) -> Any:
+    """The prepared scene of a recipe, always as loaded from its cache folder: a scene fresh
+    out of preparation holds float64 vertices that the saved mesh.ply rounds, and renders of
+    the two differ in the last bits; datasets must not depend on whether the cache was warm."""
+    from room.anatomy.prepare import get_scene, scene_cache_path
+    from room.anatomy.scene import AirwayScene
+
+    fresh = not scene_cache_path(cfg).is_dir()
+    scene = get_scene(cfg)
+    return AirwayScene.load(scene.path) if fresh and scene.path is not None else scene
 
 
 def scene_id(job: GenerateJob, scene: Any) -> str:
@@ -202,9 +214,7 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     if scene is None:
-        from room.anatomy.prepare import get_scene
-
-        scene = get_scene(job.scene)
+        scene = load_scene(job.scene)
     t_scene = time.perf_counter() - t0
     sid = scene_id(job, scene)
     plans = plan_sequences(scene, job.trajectory, job.seed, job.robot, job.sim)
@@ -273,11 +283,11 @@ def job_from_config(cfg: Any) -> GenerateJob:
     config_yaml = yaml.safe_dump(saved, sort_keys=True, default_flow_style=False)
 
     def conv(key: str, module: str, cls: str):
-        if d.get(key) is None:
-            return None
-        return to_dataclass(getattr(__import__(module, fromlist=[cls]), cls), d[key])
+        """The group as its dataclass; an absent group takes the dataclass defaults."""
+        return to_dataclass(getattr(__import__(module, fromlist=[cls]), cls), d.get(key) or {})
 
     traj = to_dataclass(TrajectoryConfig, d.get("trajectory") or {})
+    output = to_dataclass(OutputConfig, d.get("output") or {})
     return GenerateJob(
         out=Path(str(d.get("out", "room_dataset"))),
         seed=int(d.get("seed", 0)),
@@ -286,8 +296,22 @@ def job_from_config(cfg: Any) -> GenerateJob:
         render=conv("render", "room.render", "RenderConfig"),
         noise=conv("noise", "room.render.sensor", "SensorConfig"),
         trajectory=traj,
-        output=to_dataclass(OutputConfig, d.get("output") or {}),
+        output=output,
         robot=conv("robot", "room.robot", "RobotConfig") if traj.source == "physical" else None,
         sim=conv("sim", "room.sim", "SimConfig") if traj.source == "physical" else None,
         config_yaml=config_yaml,
     )
+
+
+def compose_generate(overrides: list[str] | tuple[str, ...] = ()) -> GenerateJob:
+    """GenerateJob from ``conf/generate.yaml`` plus Hydra overrides, via the Compose API (for
+    notebooks, tests, benchmarks and custom launchers such as Ray)."""
+    from hydra import compose, initialize_config_dir
+
+    from room.cli.common import register_configs
+    from room.paths import REPO_ROOT
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="generate", overrides=list(overrides))
+    return job_from_config(cfg)

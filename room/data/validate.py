@@ -36,7 +36,7 @@ TUM_TOL = 1e-7  # poses_tum.txt keeps 9 decimals: 1e-9 m, quaternion 1e-9
 UNIT_TOL = 2e-4  # 16-bit normals: each component within 1/65534 -> |n| within ~1e-4 of 1
 FLOW_TOL_PX = 1e-3  # the same function on the same inputs: bit-equal here, 1e-3 px elsewhere
 FLOW_MASK_TOL = 1e-3  # fraction of pixels whose validity may flip on another BLAS / CPU
-MESH_TOL_M = 5e-5  # depth grid 5 um + renderer float32 depth (~1e-6 relative) + mesh query
+MESH_TOL_M = 1e-5  # depth grid: a point moves <= 5 um along its ray; + float32 storage (~1e-8)
 
 
 @dataclass(frozen=True)
@@ -133,12 +133,20 @@ def _validate_sequence(seq: Path, cfg: ValidateConfig, rep: Report, scene, scene
 
     for i in range(len(r)):
         rep.frames += 1
-        f = frame(i)
-        _check_frame(f, K, table, name, add)
-        if i % max(1, cfg.check_every) == 0:
-            _check_flow(r, i, frame, name, add)
-            if "pointcloud" in r.modalities:
-                _check_cloud(r, i, f, mesh_scene, cfg, name, add)
+        for check in ("frame", "pointcloud", "flow"):
+            try:
+                f = frame(i)
+                if check == "frame":
+                    _check_frame(f, K, table, name, add)
+                elif i % max(1, cfg.check_every) == 0:
+                    if check == "flow":
+                        _check_flow(r, i, frame, name, add)
+                    elif "pointcloud" in r.modalities:
+                        _check_cloud(r, i, f, mesh_scene, cfg, name, add)
+            except (DatasetError, ValueError, KeyError, OSError) as e:
+                add(Issue(name, "files", f"unreadable ({check} check): {e}", i))
+                if check == "frame":
+                    break
 
 
 def _check_files(r: SequenceReader, name: str, add) -> None:
@@ -251,22 +259,38 @@ def _check_cloud(r: SequenceReader, i: int, f, mesh_scene, cfg: ValidateConfig, 
     if mesh_scene is None or not len(pts):
         return
     rng = np.random.default_rng(i)
-    sel = pts[rng.choice(len(pts), min(cfg.mesh_samples, len(pts)), replace=False)]
-    world = sel.astype(np.float64) @ f.T_world_cam[:3, :3].T + f.T_world_cam[:3, 3]
-    dist = _mesh_distance(mesh_scene, world)
+    pick = rng.choice(len(pts), min(cfg.mesh_samples, len(pts)), replace=False)
+    sel = pts[pick].astype(np.float64)
+    world = sel @ f.T_world_cam[:3, :3].T + f.T_world_cam[:3, 3]
+    faces = None
+    if "face_id" in r.modalities:  # the triangle each pixel saw: an exact O(N) check
+        stride = int(r.info.get("pointcloud_stride", 1))
+        rows, cols = np.nonzero(f.valid)
+        keep = (rows % stride == 0) & (cols % stride == 0)
+        faces = f.face_id[rows[keep], cols[keep]][pick]
+    dist = mesh_distance(mesh_scene.mesh, world, faces)
     if dist.max() > MESH_TOL_M:
         add(Issue(name, "pointcloud", f"points off the scene mesh by up to "
-                                      f"{1e3 * dist.max():.3f} mm (tolerance "
+                                      f"{1e3 * dist.max():.4f} mm (tolerance "
                                       f"{1e3 * MESH_TOL_M} mm)", i))
 
 
-def _mesh_distance(scene, points: np.ndarray) -> np.ndarray:
+def mesh_distance(mesh, points: np.ndarray, faces: np.ndarray | None = None) -> np.ndarray:
+    """Distance (m) from world points to the mesh, or to given faces of it (one per point).
+
+    Computed in millimetres: trimesh's closest-point code has absolute tolerances that make it
+    err by ~0.1 mm on sub-millimetre triangles in metre units."""
     import trimesh
 
-    if not hasattr(scene, "_room_pq"):
-        scene._room_pq = trimesh.proximity.ProximityQuery(scene.mesh)
-    _, dist, _ = scene._room_pq.on_surface(points)
-    return np.asarray(dist)
+    tri_mm = np.asarray(mesh.triangles, np.float64) * 1e3
+    p_mm = np.asarray(points, np.float64) * 1e3
+    if faces is not None and np.all(faces >= 0) and np.all(faces < len(tri_mm)):
+        cp = trimesh.triangles.closest_point(tri_mm[faces], p_mm)
+    else:
+        scaled = trimesh.Trimesh(tri_mm.reshape(-1, 3), np.arange(3 * len(tri_mm)).reshape(-1, 3),
+                                 process=False)
+        cp = trimesh.proximity.closest_point(scaled, p_mm)[0]
+    return np.linalg.norm(cp - p_mm, axis=1) * 1e-3
 
 
 def _scene_for(r: SequenceReader, cfg: ValidateConfig, scene, cache, rep: Report):
@@ -283,10 +307,11 @@ def _scene_for(r: SequenceReader, cfg: ValidateConfig, scene, cache, rep: Report
 
             found = AirwayScene.load(cfg.scene_dir)
         elif r.info.get("scene", {}).get("recipe") is not None:
-            from room.anatomy.prepare import SceneConfig, get_scene
+            from room.anatomy.prepare import SceneConfig
             from room.config import to_dataclass
+            from room.data.generate import load_scene
 
-            found = get_scene(to_dataclass(SceneConfig, r.info["scene"]["recipe"]))
+            found = load_scene(to_dataclass(SceneConfig, r.info["scene"]["recipe"]))
     except Exception as e:  # noqa: BLE001 - any failure only disables the mesh check
         rep.notes.append(f"scene for {r.path.name} unavailable ({e}); mesh check skipped")
     if found is None and not any("mesh check skipped" in n for n in rep.notes):

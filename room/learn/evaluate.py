@@ -40,7 +40,8 @@ F = torch.nn.functional
 @dataclass(frozen=True)
 class EvalConfig:
     """Evaluation run. checkpoint: a ``.pt`` written by room-finetune-depth; split: which split
-    of ``data`` to evaluate (test, or val/train); grid_frames: rows in the PNG."""
+    of ``data`` to evaluate (test, or val/train); grid_frames: rows in the PNG; input_size:
+    (height, width) the network sees (None: the training size stored in the checkpoint)."""
 
     checkpoint: str = ""
     data: DataConfig = field(default_factory=DataConfig)
@@ -50,6 +51,7 @@ class EvalConfig:
     batch_size: int = 8
     device: str = "auto"
     grid_frames: int = 4
+    input_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.split not in ("train", "val", "test"):
@@ -58,6 +60,11 @@ class EvalConfig:
 
 def load_checkpoint(path: str | Path, device="cpu") -> DepthModel:
     """The model stored in a checkpoint (no weights folder needed)."""
+    return read_checkpoint(path, device)[0]
+
+
+def read_checkpoint(path: str | Path, device="cpu") -> tuple[DepthModel, dict[str, Any]]:
+    """(model, the checkpoint's train_config dict or {})."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise InputFileError(f"checkpoint {p} not found; pass checkpoint=PATH to a .pt file "
@@ -65,7 +72,7 @@ def load_checkpoint(path: str | Path, device="cpu") -> DepthModel:
     payload = torch.load(p, map_location=device, weights_only=False)
     if "state_dict" not in payload or "model_config" not in payload:
         raise InputFileError(f"{p} is not a room depth checkpoint (no model_config/state_dict)")
-    return model_from_payload(payload).to(device)
+    return model_from_payload(payload).to(device), payload.get("train_config", {})
 
 
 @torch.no_grad()
@@ -120,7 +127,7 @@ def _aligned(p: np.ndarray, g: np.ndarray, v: np.ndarray, m: MetricsConfig) -> n
     return np.clip(align(p, g, mask, m.alignment), m.min_depth, m.max_depth)
 
 
-def save_grid(examples: list[dict[str, Any]], path: Path, max_depth: float) -> None:
+def save_grid(examples: list[dict[str, Any]], path: str | Path, max_depth: float) -> None:
     """PNG: one row per example: RGB | GT depth | prediction (same colour scale, turbo, near =
     red... far = blue) | AbsRel error (0 black .. >= 0.5 white); invalid GT shown black."""
     import cv2
@@ -151,6 +158,13 @@ def save_grid(examples: list[dict[str, Any]], path: Path, max_depth: float) -> N
                            for r in rows], 0)
     scale = max(1, 256 // h)
     grid = np.kron(grid, np.ones((scale, scale, 1), np.uint8)) if scale > 1 else grid
+    col = grid.shape[1] // 4
+    header = np.full((18, grid.shape[1], 3), 255, np.uint8)
+    for i, text in enumerate(("RGB", "GT depth", "prediction", "AbsRel 0..0.5")):
+        cv2.putText(header, text, (i * col + 3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    grid = np.concatenate([header, grid], 0)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), np.ascontiguousarray(grid[..., ::-1]))
 
@@ -160,20 +174,22 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     from room.learn.train import resolve_device
 
     device = resolve_device(cfg.device)
-    model = load_checkpoint(cfg.checkpoint, device)
+    model, trained = read_checkpoint(cfg.checkpoint, device)
+    size = tuple(cfg.input_size or trained.get("data", {}).get("size", cfg.data.size))
     paths = make_splits(cfg.data)[cfg.split]
     if not paths:
         raise ConfigError(f"the {cfg.split} split is empty; set data.{cfg.split}=DIR or data.root")
     ds = frames_for(paths, cfg.data, train=False, native=True)  # predict() resizes the input
     n = len(ds)
     keep = sorted({int(i) for i in np.linspace(0, n - 1, min(cfg.grid_frames, n))}) if n else []
-    res = evaluate_model(model, ds, cfg.metrics, cfg.batch_size, device, cfg.data.size, keep)
+    res = evaluate_model(model, ds, cfg.metrics, cfg.batch_size, device, size, keep)
     base = evaluate_model(None, ds, cfg.metrics, cfg.batch_size)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = {
         "checkpoint": str(cfg.checkpoint), "split": cfg.split,
         "sequences": [str(p) for p in paths], "model": asdict(model.cfg),
+        "input_size": list(size),
         "metrics_config": asdict(resolve_alignment(cfg.metrics, model.cfg.mode)),
         "overall": res["overall"],
         "per_sequence": res["per_sequence"], "skipped_frames": res["skipped_frames"],

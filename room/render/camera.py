@@ -148,7 +148,7 @@ def undistort_pixels(uv: np.ndarray, intr: Intrinsics) -> np.ndarray:
     K, c = intr.K, intr.distortion_coeffs
     crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-14)
     if intr.distortion_model == "radtan":
-        out = cv2.undistortPointsIter(pts, K, c, None, None, crit)[:, 0]
+        out = cv2.undistortPoints(pts, K, c, None, None, None, crit)[:, 0]
     else:
         out = cv2.fisheye.undistortPoints(pts, K, c, criteria=crit)[:, 0]
     # Polish with Newton steps on our own forward model (cv2's fisheye solver stops early).

@@ -124,8 +124,16 @@ class _EGLContext:
         self._p.make_current()
 
     def close(self) -> None:
-        self._p.make_uncurrent()
-        self._p.delete_context()
+        """Destroy our context only: pyrender's delete_context also calls eglTerminate on the
+        display, which is shared by every context of the process and would kill the others."""
+        from OpenGL.EGL import EGL_NO_CONTEXT, EGL_NO_SURFACE, eglDestroyContext, eglMakeCurrent
+
+        p = self._p
+        if p._egl_context is not None:
+            eglMakeCurrent(p._egl_display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT)
+            eglDestroyContext(p._egl_display, p._egl_context)
+            p._egl_context = None
+        p._egl_display = None  # else pyrender's __del__ would eglTerminate the shared display
 
 
 class _OSMesaContext:

@@ -20,11 +20,11 @@ class TrajectoryConfig:
     """
 
     source: str = "kinematic"  # 'kinematic': splines along the centerline; 'physical': robot
-    max_generation: int = 2  # deepest generation a path targets (trachea = 0)
+    max_generation: int = 1  # deepest generation a path targets (trachea = 0)
     targets: str = "leaves"  # 'leaves': one path per deepest branch <= max_generation;
     # 'all': one path per branch of generation <= max_generation (including inner ones)
     n_sequences: int = 1  # how many of the targets (chosen with the seed); 0 = all of them
-    spacing_m: float = 0.002  # baseline distance between consecutive frames
+    spacing_m: float = 0.003  # baseline distance between consecutive frames
     frame_rate_hz: float = 15.0  # time stamp step between frames
     bifurcation_density: float = 3.0  # sampling density multiplier at a bifurcation
     bifurcation_extent: float = 1.5  # Gaussian half-width of that zone, in local radii

@@ -33,12 +33,13 @@ def test_tree_matches_ground_truth(gt_tree, direction):
     pred = extract_centerline(vol, CenterlineConfig())
     r = compare_trees(pred, gt_tree, voxel_m=VOX)
     # issue targets: centerline within 0.5 voxel (median), radius within 15 %, same topology.
-    # On exact capsule masks the refined centerline is ~0.1 voxel off and radii ~1 %, so the
-    # bounds below leave room for the phantom's noisier masks while still catching a skeleton
-    # that is not refined (median ~0.26 voxel, radii -8..-20 %: see the unrefined test).
+    # On exact capsule masks the refined centerline is ~0.1 voxel off and radii within ~1 %;
+    # the bounds leave a margin over that and still catch a skeleton that is not refined
+    # (median ~0.26 voxel, radii ~4 % low: see the unrefined test).
     assert r["centerline_median_vox"] < 0.2
     assert r["centerline_p90_vox"] < 0.5
-    assert r["radius_rel_err_max"] < 0.06
+    assert r["radius_rel_err_median"] < 0.015
+    assert r["radius_rel_err_max"] < 0.03
     assert r["topology_match"], r
     assert r["branches_detected"] == 1.0
     assert pred.branches_per_generation() == gt_tree.branches_per_generation()
@@ -57,15 +58,17 @@ def test_tree_matches_ground_truth(gt_tree, direction):
 
 def test_unrefined_skeleton_is_worse(gt_tree):
     """The refinement matters, and compare_trees can tell: the plain smoothed skeleton is
-    quantized to the voxel grid and its radius from the distance map is biased low."""
+    quantized to the voxel grid, and its radius (distance to the nearest background voxel)
+    shrinks by the skeleton's offset from the axis."""
     vol = voxelize_tree(gt_tree, spacing=VOX)
     r = compare_trees(extract_centerline(vol, CenterlineConfig(refine=False)), gt_tree, VOX)
     assert r["centerline_median_vox"] > 0.2
-    assert r["radius_rel_err_max"] > 0.06
+    assert r["radius_rel_err_median"] > 0.02
 
 
-def test_surface_bumps_are_pruned(gt_tree):
-    """Bumps on the wall make skeleton spurs; pruning removes them, topology stays exact."""
+def test_surface_bumps_and_cavities(gt_tree):
+    """Bumps on the wall make skeleton spurs, enclosed background pockets (segmentation noise)
+    make skeleton loops; pruning and cavity filling remove them, topology stays exact."""
     vol = voxelize_tree(gt_tree, spacing=VOX)
     arr = vol.array.copy()
     rng = np.random.default_rng(0)
@@ -80,6 +83,9 @@ def test_surface_bumps_are_pruned(gt_tree):
         sl = tuple(slice(c[i] - 3, c[i] + 4) for i in range(3))
         if all(c[i] >= 3 and c[i] + 4 <= arr.shape[i] for i in range(3)):
             arr[sl] |= ball
+    for k in rng.choice(len(pts), 10, replace=False):  # 2x2x2 holes next to the axis
+        c = np.round(vol.world_to_index(pts[k][None])[0][::-1]).astype(int) + 1
+        arr[c[0]:c[0] + 2, c[1]:c[1] + 2, c[2]:c[2] + 2] = False
     pred = extract_centerline(vol.with_array(arr))
     r = compare_trees(pred, gt_tree, VOX)
     assert r["topology_match"], r["bifurcations_per_generation_pred"]
@@ -119,3 +125,16 @@ def test_bad_masks():
         extract_centerline(empty.with_array(dot))
     with pytest.raises(ConfigError):
         CenterlineConfig(step_vox=0)
+
+
+def test_fill_cavities_fills_only_enclosed_background():
+    from room.anatomy.centerline import _fill_cavities
+
+    a = np.zeros((12, 12, 12), bool)
+    a[2:10, 2:10, 2:10] = True
+    a[5:7, 5:7, 5:7] = False  # enclosed pocket
+    a[2:10, 5, 0:4] = False  # a notch open to the outside stays
+    out = _fill_cavities(a)
+    assert out[5:7, 5:7, 5:7].all()
+    assert not out[4, 5, 2] and not out[0, 0, 0]
+    assert out.sum() == a.sum() + 8

@@ -82,3 +82,42 @@ class TubeSequence:
     def read(self, i: int):
         rgb, depth = render(self.poses[i], self.intr, self.phase[i])
         return rgb, depth, self.K
+
+
+def straight_run(n: int, step: float = 0.001, z0: float = 0.01):
+    """GT poses of a straight run down the tube axis (slightly off-centre, slightly tilted)."""
+    return np.stack([pose(z0 + step * i, 0.001, -0.0005, 0.05, 0.02) for i in range(n)])
+
+
+def write_dataset(root, n_sequences: int, n_frames: int, seed: int, size: int = 48,
+                  straight: bool = False) -> list:
+    """Tube sequences written with room's own dataset writer (rgb + depth), read back by
+    room.data.reader: ``<root>/tube/seq_XXX``. Random poses, or a straight run."""
+    from pathlib import Path
+
+    from room.data import schema
+    from room.data.writer import SequenceWriter
+    from room.types import Frame
+
+    intr = intrinsics(size)
+    paths = []
+    for s in range(n_sequences):
+        src = TubeSequence(n_frames, seed * 1000 + s, size)
+        poses = straight_run(n_frames) if straight else src.poses
+        path = Path(root) / "tube" / f"seq_{s:03d}"
+        info = {"format_version": schema.FORMAT_VERSION, "intrinsics": intr.to_dict()}
+        w = SequenceWriter(path, info, f"seed: {seed}\n", n_frames, ("rgb", "depth"))
+        w.open()
+        for i, T in enumerate(poses):
+            rgb, depth = render(T, intr, 0.0 if straight else src.phase[i])
+            depth[depth > 0.2] = 0.0  # beyond the stored range: no ground truth
+            h, w_ = depth.shape
+            frame = Frame(rgb=rgb, rgb_clean=rgb, depth=depth,
+                          normals=np.zeros((h, w_, 3), np.float32),
+                          segmentation=np.zeros((h, w_), np.int32),
+                          face_id=np.zeros((h, w_), np.int32), T_world_cam=T, intrinsics=intr,
+                          index=i, time_s=i / 15.0)
+            w.write_frame(schema.canonical_frame(frame))
+        w.finish()
+        paths.append(path)
+    return paths

@@ -1,0 +1,58 @@
+"""Helpers shared by the command-line entry points (Hydra mains live in room/cli/ only)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from room.errors import RoomError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report Ctrl-C
+
+
+def cli_errors(fn: F) -> F:
+    """Run a CLI body; a :class:`RoomError` prints ``error: <message>`` to stderr and exits with
+    its ``exit_code`` (no traceback: the message says what is wrong and what to do); Ctrl-C
+    exits with 130. Put it *under* ``@hydra.main`` so Hydra never sees these exceptions."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RoomError as e:
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr, flush=True)
+            sys.exit(INTERRUPTED_EXIT_CODE)
+
+    return wrapper  # type: ignore[return-value]
+
+
+BASE_SCENE_HEADER = (
+    "# GENERATED from room.anatomy.prepare.SceneConfig defaults: every scene setting, so that\n"
+    "# presets (defaults: [base_scene]) list only what they change and any field can be\n"
+    "# overridden on the command line. Do not edit; regenerate with: python -m room.cli.common\n"
+)
+
+
+def base_scene_yaml() -> str:
+    """YAML text of ``conf/scene/base_scene.yaml`` (all SceneConfig defaults)."""
+    from omegaconf import OmegaConf
+
+    from room.anatomy.prepare import SceneConfig
+    from room.config import asdict
+
+    return BASE_SCENE_HEADER + OmegaConf.to_yaml(OmegaConf.create(asdict(SceneConfig())))
+
+
+if __name__ == "__main__":
+    from room.paths import REPO_ROOT
+
+    target = REPO_ROOT / "conf" / "scene" / "base_scene.yaml"
+    target.write_text(base_scene_yaml())
+    print(f"wrote {target}")
