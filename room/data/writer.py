@@ -26,6 +26,8 @@ from room.data.preview import panel_modalities, preview_edge, preview_row, write
 from room.errors import DatasetError
 from room.types import Frame
 
+PREVIEW_MEMORY_BYTES = 256 * 2**20
+
 
 @contextmanager
 def dataset_io(what: Path | str) -> Iterator[None]:
@@ -174,9 +176,14 @@ class SequenceWriter:
             line = json.dumps(frame_record(frame, files, extra), sort_keys=True) + "\n"
             with open(self.path / schema.FRAMES_FILE, "ab") as f:
                 f.write(line.encode())
-        if self.preview_size > 0:
+        if self.preview_size > 0 and self._keep_rows():
             self._rows[i] = self._preview_row(frame, flow_fwd)
         self.n_done += 1
+
+    def _keep_rows(self) -> bool:
+        """Keep preview rows in memory only while they take < 256 MB (else finish() decodes)."""
+        row = preview_edge(self.preview_size) ** 2 * 3 * len(panel_modalities(self.modalities))
+        return self.n_frames * row < PREVIEW_MEMORY_BYTES
 
     def _preview_row(self, frame: Frame, flow_fwd) -> np.ndarray:
         """The frame's preview row from memory: the arrays the reader would decode."""
