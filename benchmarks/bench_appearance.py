@@ -74,24 +74,25 @@ def load_scene(folder: Path | None):
     return get_scene(SceneConfig()), "default phantom (SceneConfig())"
 
 
-def sample_frames(scene, n_frames: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``n_frames`` (pose, previous pose) pairs spread evenly over the default trajectory plan
-    (room.trajectory, TrajectoryConfig()); the previous pose is the frame before in the same
-    sequence (the camera motion that shapes motion blur). Without room.trajectory: poses along
-    the centerline to a few leaves, 1 mm apart, looking 8 mm ahead."""
+def sample_frames(scene, n_frames: int, seed: int = 0) -> list[tuple]:
+    """``n_frames`` (pose, time, previous pose, previous time) spread evenly over the default
+    trajectory plan (room.trajectory, TrajectoryConfig()); the previous pose is the frame
+    before in the same sequence (the camera motion that shapes motion blur). Without
+    room.trajectory: poses along the centerline to a few leaves, 3 mm apart at 15 Hz, looking
+    8 mm ahead."""
     try:
         from room.trajectory import TrajectoryConfig, plan_sequences
     except ImportError:
         seqs = _centerline_sequences(scene, seed)
     else:
-        seqs = [np.asarray(s.poses, float) for s in plan_sequences(scene, TrajectoryConfig(),
-                                                                    seed)]
-    pairs = [(s[j], s[j - 1]) for s in seqs for j in range(1, len(s))]
+        seqs = [(np.asarray(s.poses, float), np.asarray(s.times, float))
+                for s in plan_sequences(scene, TrajectoryConfig(), seed)]
+    pairs = [(P[j], t[j], P[j - 1], t[j - 1]) for P, t in seqs for j in range(1, len(P))]
     idx = np.linspace(0, len(pairs) - 1, min(n_frames, len(pairs))).round().astype(int)
     return [pairs[i] for i in idx]
 
 
-def _centerline_sequences(scene, seed: int) -> list[np.ndarray]:
+def _centerline_sequences(scene, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     tree = scene.tree
     leaves = sorted(tree.leaves(), key=lambda b: b.id)
     pick = np.random.default_rng(seed).choice(len(leaves), min(4, len(leaves)), replace=False)
@@ -100,12 +101,12 @@ def _centerline_sequences(scene, seed: int) -> list[np.ndarray]:
         pts, _ = tree.polyline_to(leaves[li].id)
         s = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
         seq = []
-        for a in np.arange(0.005, s[-1] - 0.008, 0.001):
+        for a in np.arange(0.005, s[-1] - 0.008, 0.003):
             eye, tgt = (np.array([np.interp(x, s, pts[:, k]) for k in range(3)])
                         for x in (a, a + 0.008))
             d = (tgt - eye) / np.linalg.norm(tgt - eye)
             seq.append(transforms.look_at(eye, tgt, np.eye(3)[np.argmin(np.abs(d))]))
-        seqs.append(np.array(seq))
+        seqs.append((np.array(seq), np.arange(len(seq)) / 15.0))
     return seqs
 
 
@@ -120,11 +121,12 @@ def render_ours(scene, pairs, save_clean: Path | None):
     clean, noisy, t_render, t_sensor = [], [], [], []
     meta = {}
     with make_renderer(scene, CameraConfig(), RenderConfig()) as r:
-        for i, (T, T_prev) in enumerate(pairs):
+        for i, (T, t, T_prev, t_prev) in enumerate(pairs):
             t0 = time.perf_counter()
-            f = r.render(T, index=i)
+            f = r.render(T, index=i, time_s=float(t))
             t1 = time.perf_counter()
-            prev = f.replace(T_world_cam=np.asarray(T_prev, float), meta=meta)
+            prev = f.replace(T_world_cam=np.asarray(T_prev, float), time_s=float(t_prev),
+                             meta=meta)
             out = sensor.apply(f, prev_frame=prev)
             t2 = time.perf_counter()
             meta = out.meta
@@ -225,7 +227,7 @@ def main() -> None:
     print(f"scene: {desc}; {len(pairs)} frames; profile: "
           f"{REPO_ROOT / 'assets/sensor/default.json'}")
     clean, noisy, intr, (t_r, t_s), gl = render_ours(scene, pairs, args.save_clean)
-    bullet, t_b = render_pybullet(scene, [T for T, _ in pairs], intr)
+    bullet, t_b = render_pybullet(scene, [p[0] for p in pairs], intr)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
         ours = stats_of(noisy, tool, root / "ours")

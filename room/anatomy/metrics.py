@@ -122,7 +122,10 @@ def airway_metrics(pred: Volume, gt: Volume, tree: CenterlineTree,
     # false positives (outside the GT lumen dilated by one voxel, i.e. farther than one voxel
     # step in index space), attributed to the generation of the nearest GT lumen voxel
     pz = np.argwhere(p)
-    d_idx, d_m, pred_gen = _nearest_gt(gt, tree, pz, leak_distance_m) if len(pz) else (np.zeros(0),) * 3
+    if len(pz):
+        d_idx, d_m, pred_gen = _nearest_gt(gt, tree, pz, leak_distance_m)
+    else:
+        d_idx, d_m, pred_gen = np.zeros(0), np.zeros(0), np.zeros(0, int)
     fp_gen = d_idx > 1.0 + 1e-9
     per = {}
     for gk in sorted(gen_n):

@@ -12,10 +12,17 @@ Method (explosion-controlled adaptive threshold with component-wise leak rejecti
    voxels are split into connected components; a component larger than
    ``max(leak_min_m3, leak_fraction * current airway volume)`` is a leak (lumen air spilling into
    parenchyma through a thin or blurred wall): it is rejected and its voxels are barred from
-   later steps. Small components (distal airway segments that open up at the higher threshold)
-   are accepted. When the rejected volume in one step exceeds ``stop_leak_ratio`` times the
-   airway volume, the threshold has reached the parenchyma and growing stops.
-4. Cleanup: largest connected component, 3D hole filling, a small morphological closing.
+   later steps, and nothing else new in that step is accepted (small parenchyma clusters next
+   to walls appear at the same threshold). In leak-free steps a new component is accepted when
+   it holds clear air (a distal airway segment that opens up at the higher threshold) or mostly
+   hugs the accepted airway (the partial-volume shell at the wall); blobs of near-threshold
+   voxels hanging off a wall (parenchyma clusters) are held back. When the rejected volume in
+   one step exceeds ``stop_leak_ratio`` times the airway volume, the threshold has reached the
+   parenchyma and growing stops.
+4. Boundary refinement: the growing threshold lies well inside the blurred lumen edge; the mask
+   grows by up to ``refine_iterations`` voxels into voxels darker than half-way between lumen
+   air and the local wall peak (half maximum), where the wall really is.
+5. Cleanup: largest connected component, a small morphological closing, 3D hole filling.
 
 Errors (:class:`SegmentationError`): no trachea in the field of view, an empty result, or a
 result beyond a sane airway volume (an explosion already at the lowest threshold).
@@ -57,6 +64,9 @@ class SegmentConfig:
     leak_fraction: float = 0.25  # a new component above this fraction of the airway is a leak
     leak_min_m3: float = 5.0e-6  # ... and above this volume (5 mL; a lobar bronchus is ~2 mL)
     stop_leak_ratio: float = 1.0  # stop when one step's rejected volume exceeds this x airway
+    leak_barrier_m: float = 0.002  # a rejected leak, grown by this, is barred from later steps
+    clear_air_hu: float = -950.0  # a new component darker than this somewhere is airway
+    shell_fraction: float = 0.5  # ... or one with this fraction of voxels touching the airway
     # sanity
     min_airway_m3: float = 2.0e-6  # 2 mL: less is not an airway tree (trachea alone ~30 mL)
     max_airway_m3: float = 6.0e-4  # 600 mL: more is an explosion into lung or outside air
@@ -86,9 +96,9 @@ def _superior_first(vol: Volume) -> bool:
     return float(vol.direction[2, 2]) < 0
 
 
-def _slice_candidates(sl: np.ndarray, cfg: SegmentConfig, px_mm2: float, width: int):
-    """Round, air-filled, trachea-sized 2D components not touching the border: list of
-    (offcentre, label image, label, centroid (y, x))."""
+def _slice_candidates(sl: np.ndarray, cfg: SegmentConfig, px_mm2: float) -> list[np.ndarray]:
+    """Masks of round, air-filled, trachea-sized 2D components that do not touch the slice
+    border (outside air and cut lungs do), nearest to the left-right body centre first."""
     from skimage.measure import regionprops
 
     lab, n = ndimage.label(sl < cfg.trachea_hu)
@@ -104,50 +114,49 @@ def _slice_candidates(sl: np.ndarray, cfg: SegmentConfig, px_mm2: float, width: 
             continue
         y0, x0, y1, x1 = rp.bbox
         if y0 == 0 or x0 == 0 or y1 == sl.shape[0] or x1 == sl.shape[1]:
-            continue  # touches the border: outside air or a cut lung
-        if rp.axis_major_length <= 0 or rp.axis_minor_length / rp.axis_major_length < \
-                cfg.trachea_min_roundness or rp.solidity < cfg.trachea_min_solidity:
             continue
-        off = abs(rp.centroid[1] - cx) / width
+        if rp.axis_major_length <= 0 or rp.solidity < cfg.trachea_min_solidity or \
+                rp.axis_minor_length / rp.axis_major_length < cfg.trachea_min_roundness:
+            continue
+        off = abs(rp.centroid[1] - cx) / sl.shape[1]
         if off <= cfg.trachea_max_offcentre:
-            out.append((off, lab, rp.label, rp.centroid))
-    return sorted(out, key=lambda c: c[0])
+            out.append((off, rp.label))
+    return [lab == lbl for _, lbl in sorted(out)]
 
 
 def find_trachea(ct: Volume, cfg: SegmentConfig | None = None,
                  smoothed: np.ndarray | None = None) -> np.ndarray:
     """Seed voxel (z, y, x) inside the trachea lumen, found automatically in the superior
-    slices. Raises SegmentationError when there is no trachea in the field of view."""
+    slices: a trachea candidate (see :func:`_slice_candidates`) that continues, overlapping,
+    through ``trachea_min_extent_m`` of slices below it. Raises SegmentationError when there is
+    no trachea in the field of view."""
     cfg = cfg or SegmentConfig()
     a = ct.array if smoothed is None else smoothed
     sx, sy, sz = ct.spacing
-    nz = a.shape[0]
-    order = range(nz) if _superior_first(ct) else range(nz - 1, -1, -1)
-    order = list(order)[: max(3, int(round(cfg.trachea_search_m / sz)))]
+    order = list(range(a.shape[0]) if _superior_first(ct) else range(a.shape[0] - 1, -1, -1))
+    order = order[: max(3, int(round(cfg.trachea_search_m / sz)))]
     persist = max(2, int(np.ceil(cfg.trachea_min_extent_m / sz)))
-    px_mm2 = sx * sy * 1e6
-    for i, z in enumerate(order):
-        for _, lab, lbl, (cy, cx) in _slice_candidates(a[z], cfg, px_mm2, a.shape[2]):
-            comp = lab == lbl
-            # persistence: the same air column continues through the next slices below
-            ok, prev = True, comp
+    cache: dict[int, list[np.ndarray]] = {}
+
+    def cands(z: int) -> list[np.ndarray]:
+        if z not in cache:
+            cache[z] = _slice_candidates(a[z], cfg, sx * sy * 1e6)
+        return cache[z]
+
+    for i in range(len(order) - persist + 1):
+        for comp in cands(order[i]):
+            chain = [comp]
             for z2 in order[i + 1: i + persist]:
-                nxt = [c for c in _slice_candidates(a[z2], cfg, px_mm2, a.shape[2])
-                       if (c[1] == c[2])[prev].any()]
+                nxt = [c for c in cands(z2) if (c & chain[-1]).any()]
                 if not nxt:
-                    ok = False
                     break
-                prev = nxt[0][1] == nxt[0][2]
-            if not ok or len(order) < i + persist:
+                chain.append(nxt[0])
+            if len(chain) < persist:
                 continue
-            zs = order[min(i + persist // 2, len(order) - 1)]
-            cand = _slice_candidates(a[zs], cfg, px_mm2, a.shape[2])
-            cand = [c for c in cand if (c[1] == c[2])[comp].any()] or [(0, lab, lbl, None)]
-            m = cand[0][1] == cand[0][2]
-            zsel = zs if cand[0][3] is not None else z
-            ys, xs = np.nonzero(m)
-            k = int(np.argmin(a[zsel][ys, xs]))
-            return np.array([zsel, ys[k], xs[k]])
+            k = len(chain) // 2
+            ys, xs = np.nonzero(chain[k])
+            j = int(np.argmin(a[order[i + k]][ys, xs]))  # darkest voxel: surely in the lumen
+            return np.array([order[i + k], ys[j], xs[j]])
     raise SegmentationError(
         f"no trachea found in the top {cfg.trachea_search_m * 1e3:.0f} mm of the CT (no round, "
         f"air-filled structure of {cfg.trachea_diameter_m[0] * 1e3:.0f}-"
@@ -239,7 +248,39 @@ def _bbox(mask: np.ndarray, pad: int = 1) -> tuple[slice, ...]:
     return tuple(out)
 
 
-def _grow(sm: np.ndarray, seed, cfg: SegmentConfig, vox_m3: float):
+def _bar(work, accepted, sub, bad, spacing_zyx, margin_m: float) -> None:
+    """Bar a rejected leak, grown by ``margin_m``, from later steps (never the airway itself):
+    the parenchyma just beyond a leak is as suspect as the leak."""
+    r = np.maximum(0, np.round(margin_m / np.asarray(spacing_zyx)).astype(int))
+    box = tuple(slice(max(0, s.start - k), min(n, s.stop + k))
+                for s, k, n in zip(sub, r, work.shape, strict=True))
+    big = np.zeros([b.stop - b.start for b in box], bool)
+    inner = tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(sub, box,
+                                                                          strict=True))
+    big[inner] = bad
+    if r.max() > 0:
+        big = ndimage.binary_dilation(big, ndimage.generate_binary_structure(3, 1),
+                                      iterations=int(r.max()))
+    big &= ~accepted[box]
+    work[box][big] = np.float32(1e4)
+
+
+def _airway_like(lab, n, sizes, values, accepted, cfg: SegmentConfig) -> np.ndarray:
+    """Per component (index = label): accept it when it holds clear air (a newly connected
+    airway segment has a dark lumen) or mostly hugs the airway already accepted (the partial-
+    volume shell at the wall). Held back: blobs of near-threshold voxels hanging off the wall,
+    i.e. parenchyma clusters; they are looked at again at the next threshold."""
+    fg = lab > 0
+    darkest = np.full(n + 1, np.inf, np.float32)
+    np.minimum.at(darkest, lab[fg], values[fg])
+    touching = ndimage.binary_dilation(accepted) & fg
+    hug = np.bincount(lab[touching], minlength=n + 1) / np.maximum(sizes, 1)
+    ok = (darkest < cfg.clear_air_hu) | (hug >= cfg.shell_fraction)
+    ok[0] = False
+    return ok
+
+
+def _grow(sm: np.ndarray, seed, cfg: SegmentConfig, vox_m3: float, spacing_zyx):
     """Adaptive-threshold growing with component-wise leak rejection (see module docstring).
     Returns (mask, last leak-free threshold, history [(threshold, airway voxels, leaked)])."""
     work = sm.copy()
@@ -259,34 +300,33 @@ def _grow(sm: np.ndarray, seed, cfg: SegmentConfig, vox_m3: float):
     for t in np.arange(cfg.start_hu + cfg.step_hu, cfg.max_hu + 1e-6, cfg.step_hu):
         box, region = flood(t)
         new = region & ~accepted[box]
-        n_new = int(np.count_nonzero(new))
-        limit = max(cfg.leak_min_m3 / vox_m3, cfg.leak_fraction * n_acc)
-        if n_new <= limit:  # no component can be a leak: accept everything (no labelling)
-            accepted[box] |= new
-            n_acc += n_new
+        if not new.any():
             history.append((float(t), n_acc, 0))
             last_safe = float(t)
             continue
         bb = _bbox(new)
-        lab, _ = ndimage.label(new[bb])
-        sizes = np.bincount(lab.ravel())
-        sizes[0] = 0
-        is_leak = sizes > limit
-        leaked = int(sizes[is_leak].sum())
         sub = tuple(slice(b.start + c.start, b.start + c.stop) for b, c in zip(box, bb,
                                                                                 strict=True))
-        bad = is_leak[lab]
-        accepted[sub] |= (lab > 0) & ~bad
-        n_acc += n_new - leaked
-        history.append((float(t), n_acc, leaked))
-        if not leaked:
-            last_safe = float(t)
+        lab, n = ndimage.label(new[bb])
+        sizes = np.bincount(lab.ravel(), minlength=n + 1)
+        sizes[0] = 0
+        is_leak = sizes > max(cfg.leak_min_m3 / vox_m3, cfg.leak_fraction * n_acc)
+        leaked = int(sizes[is_leak].sum())
+        if leaked:
+            # a leak step: the threshold reached parenchyma somewhere, so the small components
+            # of this step are suspect too: accept none of them, bar the leak, maybe stop
+            history.append((float(t), n_acc, leaked))
+            log.info("segment: leak of %.1f mL rejected at %.0f HU", leaked * vox_m3 * 1e6, t)
+            if leaked > cfg.stop_leak_ratio * n_acc:
+                break
+            _bar(work, accepted, sub, is_leak[lab], spacing_zyx, cfg.leak_barrier_m)
+            flood.invalidate()
             continue
-        work[sub][bad] = np.float32(1e4)  # bar the leak from later steps
-        flood.invalidate()
-        log.info("segment: leak of %.1f mL rejected at %.0f HU", leaked * vox_m3 * 1e6, t)
-        if leaked > cfg.stop_leak_ratio * n_acc:
-            break
+        ok = _airway_like(lab, n, sizes, work[sub], accepted[sub], cfg)
+        accepted[sub] |= ok[lab]
+        n_acc += int(sizes[ok].sum())
+        history.append((float(t), n_acc, 0))
+        last_safe = float(t)
     return accepted, last_safe, history
 
 
@@ -371,7 +411,7 @@ def segment_airway(ct: Volume, cfg: SegmentConfig | None = None,
         seed = find_trachea(ct, cfg, smoothed=sm)
     else:
         seed = _seed_from_point(ct, sm, seed_point, cfg)
-    mask, threshold, history = _grow(sm, seed, cfg, vox_m3)
+    mask, threshold, history = _grow(sm, seed, cfg, vox_m3, ct.spacing[::-1])
     mask = _refine_boundary(mask, sm, ct.spacing[::-1], cfg)
     mask = _cleanup(mask, cfg)
     vol = mask.sum() * vox_m3

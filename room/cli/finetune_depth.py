@@ -14,7 +14,8 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from room.learn._cli import cli_errors, data_dict, dump, out_dir
+from room.cli.common import cli_errors
+from room.learn._cli import data_dict, dump, out_dir
 from room.paths import REPO_ROOT
 
 CONF_DIR = str(REPO_ROOT / "conf")

@@ -210,67 +210,87 @@ class Renderer:
         return float(min(_srgb_decode(cfg.target_gray) / med, cfg.max_gain))
 
     def _lens_maps(self) -> dict[str, np.ndarray]:
-        """Per distorted pixel: its exact ray (x, y, 1) and where it lies in the pinhole render."""
+        """Per distorted pixel: its exact ray (x, y, 1), where it lies in the pinhole render,
+        and the flat indices of the nearest and of the 2 x 2 surrounding pinhole pixels."""
         if self._maps is None:
             rays = cam._pixel_rays(self.intrinsics)
             g = self._gl_intr
             mx = (rays[..., 0] * g.fx + g.cx).astype(np.float32)
             my = (rays[..., 1] * g.fy + g.cy).astype(np.float32)
-            near = (np.clip(np.rint(my), 0, g.height - 1).astype(np.int64) * g.width
-                    + np.clip(np.rint(mx), 0, g.width - 1).astype(np.int64))
-            self._maps = {"rays": rays, "mx": mx, "my": my, "near": near}
+
+            def flat(x, y):
+                return (np.clip(y, 0, g.height - 1).astype(np.int64) * g.width
+                        + np.clip(x, 0, g.width - 1).astype(np.int64)).ravel()
+
+            x0, y0 = np.floor(mx), np.floor(my)
+            self._maps = {
+                "rays": rays, "mx": mx, "my": my, "near": flat(np.rint(mx), np.rint(my)),
+                "quad": [flat(x0 + a, y0 + b) for a in (0, 1) for b in (0, 1)],
+            }
         return self._maps
 
     def _resample(self, rgb_gl: np.ndarray, face_gl: np.ndarray, T: np.ndarray):
-        """Distorted image from the covering pinhole render (see module docstring)."""
+        """Distorted image from the covering pinhole render (see module docstring).
+
+        Triangle per distorted pixel: the one at the nearest pinhole pixel if the pixel's own
+        ray hits it; else the nearest hit among the 2 x 2 surrounding pinhole pixels' triangles;
+        else Embree. Then depth and normal come from that triangle and that ray (float64)."""
         import cv2
 
         m = self._lens_maps()
         h, w = self.intrinsics.shape
         rgb = cv2.remap(rgb_gl, m["mx"], m["my"], cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE)
-        face = face_gl.ravel()[m["near"]].reshape(h, w)
-        depth = np.zeros((h, w), np.float32)
-        normals = np.zeros((h, w, 3), np.float32)
+        fg = face_gl.ravel()
+        face = np.take(fg, m["near"])
         idx = np.flatnonzero(face >= 0)
+        depth = np.zeros(h * w)
+        normals = np.zeros((h * w, 3), np.float32)
         if idx.size:
+            vc = np.einsum("ij,jk->ik", self._vertices - T[:3, 3], T[:3, :3])  # camera frame
             d = np.concatenate([m["rays"].reshape(-1, 2)[idx], np.ones((idx.size, 1))], axis=1)
-            f = face.ravel()[idx].astype(np.int64)
-            z, n, inside = self._intersect(f, d, T)
+            f = face[idx].astype(np.int64)
+            z, inside = self._intersect(f, d, vc)
             miss = np.flatnonzero(~inside)
-            if miss.size:  # ray left the nearest-pixel triangle: cast it exactly
-                f2 = self._cast(d[miss], T)
-                f[miss] = f2
-                ok = f2 >= 0
-                z2, n2, _ = self._intersect(np.maximum(f2, 0), d[miss], T)
-                z[miss] = np.where(ok, z2, 0.0)
-                n[miss] = np.where(ok[:, None], n2, 0.0)
-                face.ravel()[idx] = f
-            depth.ravel()[idx] = z
-            normals.reshape(-1, 3)[idx] = n
-        face[depth <= 0] = BACKGROUND_ID
-        return rgb, depth, normals, face
+            if miss.size:
+                z[miss] = np.inf
+                for q in m["quad"]:
+                    fq = np.take(fg, q[idx[miss]]).astype(np.int64)
+                    zq, iq = self._intersect(np.maximum(fq, 0), d[miss], vc)
+                    better = iq & (fq >= 0) & (zq < z[miss])
+                    z[miss[better]] = zq[better]
+                    f[miss[better]] = fq[better]
+                    inside[miss[better]] = True
+                rest = np.flatnonzero(~inside)
+                if rest.size:  # ray left all nearby triangles: cast it exactly
+                    f2 = self._cast(d[rest], T)
+                    z2, _ = self._intersect(np.maximum(f2, 0), d[rest], vc)
+                    f[rest] = f2
+                    z[rest] = np.where(f2 >= 0, z2, 0.0)
+            face[idx] = np.where(z > 0, f, BACKGROUND_ID)
+            depth[idx] = np.maximum(z, 0.0)
+            n = np.einsum("ij,jk->ik", self._fnormals[np.maximum(f, 0)], T[:3, :3])
+            n *= np.where(np.einsum("ij,ij->i", n, d) > 0, -1.0, 1.0)[:, None]
+            normals[idx] = n * (z > 0)[:, None]
+        return (rgb, depth.astype(np.float32).reshape(h, w), normals.reshape(h, w, 3),
+                face.reshape(h, w))
 
-    def _intersect(self, f: np.ndarray, d: np.ndarray, T: np.ndarray):
-        """Ray (origin 0, direction d with d_z = 1, camera frame) against triangles f, float64.
-        Returns z-depth, the triangle's unit normal facing the camera, inside-triangle flags."""
-        R, t = T[:3, :3].T, -T[:3, :3].T @ T[:3, 3]  # camera <- world
+    def _intersect(self, f: np.ndarray, d: np.ndarray, vc: np.ndarray):
+        """Rays from the camera centre along d (d_z = 1, camera frame) against triangles f with
+        camera-frame vertices vc, float64 (Moller-Trumbore). Returns the z-depth (= ray
+        parameter) and whether the ray passes inside the triangle (1e-7 slack)."""
         tri = self._faces[f]
-        v0, v1, v2 = (np.einsum("ij,kj->ik", self._vertices[tri[:, k]], R) + t for k in range(3))
+        v0, v1, v2 = (np.take(vc, tri[:, k], axis=0) for k in range(3))
         e1, e2 = v1 - v0, v2 - v0
         pvec = np.cross(d, e2)
         det = np.einsum("ij,ij->i", e1, pvec)
         det = np.where(np.abs(det) < 1e-30, 1e-30, det)
-        tvec = -v0
-        u = np.einsum("ij,ij->i", tvec, pvec) / det
-        qvec = np.cross(tvec, e1)
+        u = -np.einsum("ij,ij->i", v0, pvec) / det
+        qvec = np.cross(e1, v0)  # = cross(tvec, e1) with tvec = -v0
         v = np.einsum("ij,ij->i", d, qvec) / det
         z = np.einsum("ij,ij->i", e2, qvec) / det
         eps = 1e-7
-        inside = (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps) & (z > 0)
-        n = np.einsum("ij,kj->ik", self._fnormals[f], R)
-        n *= np.where(np.einsum("ij,ij->i", n, d) > 0, -1.0, 1.0)[:, None]
-        return z, n.astype(np.float32), inside
+        return z, (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps) & (z > 0)
 
     def _cast(self, d: np.ndarray, T: np.ndarray) -> np.ndarray:
         """First triangle hit by camera rays d (Embree), -1 where none."""

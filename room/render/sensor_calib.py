@@ -59,6 +59,22 @@ class ReferenceKnobs:
     vignetting_tan_half_width: float = 0.787
 
 
+DEFAULT_KNOBS = ReferenceKnobs(tone_gamma=1.3, tone_shoulder=1.0, vignetting_strength=0.6)
+"""Tone curve and extra vignetting of assets/sensor/default.json, tuned by hand with
+benchmarks/bench_appearance.py so that the default renders of the phantom land inside the real
+frames' p10-p90 ranges (dark fraction and centre-to-edge ratio depend on them)."""
+
+
+def make_default_profile(reference: str | Path | dict, frames: Sequence,
+                         prev_poses: Sequence | None = None,
+                         knobs: ReferenceKnobs = DEFAULT_KNOBS, iterations: int = 6,
+                         name: str = "default") -> SensorProfile:
+    """The default profile: :func:`profile_from_reference` with ``knobs``, calibrated on
+    default renders (Frames of the default phantom, with their previous poses)."""
+    prof = profile_from_reference(reference, name, knobs)
+    return calibrate_profile(prof, frames, iterations=iterations, prev_poses=prev_poses)
+
+
 def load_reference(path_or_stats: str | Path | dict) -> dict[str, Any]:
     """An image_stats.py summary ``{"frames": N, "stats": {...}}`` (path or loaded dict)."""
     if isinstance(path_or_stats, dict):
@@ -170,13 +186,17 @@ def tilt_spectrum(profile: SensorProfile, tilt: float) -> SensorProfile:
     return dataclasses.replace(profile, noise_psd_log10=tuple(float(v) for v in logp))
 
 
-def calibrate_profile(profile: SensorProfile, clean: Sequence[np.ndarray], cfg=None,
-                      iterations: int = 4, seed: int = 0, intrinsics=None) -> SensorProfile:
+def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
+                      iterations: int = 4, seed: int = 0, intrinsics=None,
+                      prev_poses: Sequence | None = None) -> SensorProfile:
     """Tune the knobs that depend on the renderer so that the sensor output of the clean
-    renders ``clean`` (uint8 sRGB) hits the profile's median targets: ``colour_gains`` (r/g,
-    b/g), the noise level (a and b scaled together; residual std) and, when the profile has a
-    ``residual_psd_slope`` target, a tilt of the noise spectrum (log10 PSD + tilt (f - 0.5)).
-    ``intrinsics`` of the renders are needed for cos^4 vignetting."""
+    renders ``clean`` (uint8 sRGB arrays, or Frames) hits the profile's median targets:
+    ``colour_gains`` (r/g, b/g), the noise level (a and b scaled together; residual std) and,
+    when the profile has a ``residual_psd_slope`` target, a tilt of the noise spectrum
+    (log10 PSD + tilt (f - 0.5)).
+    ``intrinsics`` of bare arrays are needed for cos^4 vignetting. With Frames, ``prev_poses``
+    (per frame: (pose, time_s) of the frame before, or None) switch on motion blur as in a
+    dataset."""
     from room.render.sensor import SensorConfig, SensorModel
 
     cfg = cfg or SensorConfig()
@@ -189,7 +209,18 @@ def calibrate_profile(profile: SensorProfile, clean: Sequence[np.ndarray], cfg=N
             cfg, noise=dataclasses.replace(cfg.noise, enabled=False))
         model = SensorModel(c, prof)
         rng = np.random.default_rng(seed)
-        return measure([model.process(im, rng, intrinsics=intrinsics)[0] for im in clean])
+        out = []
+        for i, im in enumerate(clean):
+            if isinstance(im, np.ndarray):
+                out.append(model.process(im, rng, intrinsics=intrinsics)[0])
+                continue
+            prev = None
+            if prev_poses is not None and prev_poses[i] is not None:
+                T_prev, t_prev = prev_poses[i]
+                prev = im.replace(T_world_cam=np.asarray(T_prev, float), time_s=float(t_prev),
+                                  meta={})
+            out.append(model.apply(im, prev_frame=prev, rng=rng).rgb)
+        return measure(out)
 
     history, tilt = [], 0.0
     for _ in range(iterations):

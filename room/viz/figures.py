@@ -35,19 +35,10 @@ OVERRIDES = [
 
 def compose_job(out: Path, overrides: list[str]):
     """The generation job of conf/generate.yaml with ``overrides`` (Compose API)."""
-    from hydra import compose, initialize_config_dir
-
     from room.data.generate import job_from_config
+    from room.viz.compose import compose
 
-    try:  # scene presets extend a base config generated from the SceneConfig dataclass
-        from room.cli.common import register_configs
-
-        register_configs()
-    except ImportError:
-        pass
-    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose("generate", overrides=[*overrides, f"out={out}"])
-    return job_from_config(cfg)
+    return job_from_config(compose("generate", [*overrides, f"out={out}"]))
 
 
 def carina_frame(reader, tree) -> int:

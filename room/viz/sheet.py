@@ -150,3 +150,21 @@ def save_figure(fig: Figure, out: str | Path) -> Path:
     fig.savefig(tmp, format="png", metadata={"Software": None})
     os.replace(tmp, out)
     return out
+
+
+def image_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None,
+               cols: int = 4, panel_in: float = 2.0, dpi: int = 100) -> Figure:
+    """Images (uint8 RGB or float grey) in a grid with optional titles."""
+    n = len(images)
+    cols = max(1, min(cols, n))
+    rows = -(-n // cols)
+    fig = Figure(figsize=(cols * panel_in, rows * (panel_in + 0.25)), dpi=dpi)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for k, ax in enumerate(axes):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(images[k], interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[k], fontsize=8)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.93, wspace=0.04, hspace=0.15)
+    return fig

@@ -110,10 +110,12 @@ def trajectory_figure(tree=None, positions: np.ndarray | None = None,
                       robot_links: np.ndarray | None = None, marks: Sequence[int] = (),
                       size_in: tuple[float, float] | None = None, dpi: int = 100,
                       title: str | None = None, legend: bool = True,
-                      zoom_margin_m: float | None = None, compact: bool = False) -> Figure:
+                      zoom_margin_m: float | None = None, compact: bool = False,
+                      path_label: str = "camera") -> Figure:
     """One axes per plane: tree (if given), trajectory (if given), robot (if given).
     ``zoom_margin_m``: limit the view to the trajectory's bounding box plus this margin;
-    ``compact``: no axis labels (small video panels)."""
+    ``compact``: no axis labels (small video panels); ``path_label``: legend name of the
+    positions (camera, tip, ...)."""
     if tree is None and positions is None:
         raise ValueError("trajectory_figure needs a tree, positions or both")
     n = len(planes)
@@ -123,7 +125,7 @@ def trajectory_figure(tree=None, positions: np.ndarray | None = None,
         if tree is not None:
             plot_tree(ax, tree, plane)
         if positions is not None:
-            plot_trajectory(ax, positions, plane, times, marks)
+            plot_trajectory(ax, positions, plane, times, marks, label=path_label)
         if robot_links is not None:
             plot_robot(ax, robot_links, plane)
         style_axes(ax, plane, compact)
