@@ -54,9 +54,9 @@ def flow_color(du: float, dv: float, max_px: float) -> np.ndarray:
 
 
 def sequence_scales(reader, indices: Sequence[int]) -> Scales:
-    """Robust colour scales from the given frames: 98th percentile of the hit depths and of the
-    valid forward-flow magnitudes (so one wall pixel next to the lens does not wash out the
-    rest), floored at 1 mm and 0.5 px."""
+    """Robust colour scales from the given frames: 98th percentile of the hit depths and 95th
+    of the valid forward-flow magnitudes (so the few wall pixels next to the lens, which move
+    fastest, do not wash out the rest), floored at 1 mm and 0.5 px."""
     depths, flows = [], []
     has_flow = "flow_fwd" in reader.modalities and "flow_fwd_valid" in reader.modalities
     for i in indices:
@@ -68,7 +68,7 @@ def sequence_scales(reader, indices: Sequence[int]) -> Scales:
     dep = np.concatenate(depths) if depths else np.zeros(0)
     flo = np.concatenate(flows) if flows else np.zeros(0)
     dmax = float(np.percentile(dep, 98)) if dep.size else float(reader.intrinsics.far)
-    fmax = float(np.percentile(flo, 98)) if flo.size else 1.0
+    fmax = float(np.percentile(flo, 95)) if flo.size else 1.0
     return Scales(depth_max_m=max(dmax, 1e-3), flow_max_px=max(fmax, 0.5))
 
 
@@ -109,3 +109,23 @@ def resize(img: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
     if img.shape[0] < size:
         interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
     return cv2.resize(img, (size, size), interpolation=interp)
+
+
+def frame_data(frame, flow: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """A rendered :class:`~room.types.Frame` (+ optional (flow, valid) to the next frame, e.g.
+    from room.render.geometry.optical_flow) as the dict ``SequenceReader.read`` returns."""
+    d = {"rgb": frame.rgb, "rgb_clean": frame.rgb_clean, "depth": frame.depth,
+         "normals": frame.normals, "segmentation": frame.segmentation}
+    if flow is not None:
+        d["flow_fwd"], d["flow_fwd_valid"] = flow
+    return d
+
+
+def data_scales(data: dict[str, np.ndarray]) -> Scales:
+    """Colour scales of one frame's data (see :func:`sequence_scales`)."""
+    dep = data["depth"][data["depth"] > 0]
+    fl = np.zeros(0)
+    if "flow_fwd" in data:
+        fl = np.linalg.norm(data["flow_fwd"], axis=-1)[data["flow_fwd_valid"]]
+    return Scales(depth_max_m=max(float(np.percentile(dep, 98)) if dep.size else 0.1, 1e-3),
+                  flow_max_px=max(float(np.percentile(fl, 95)) if fl.size else 1.0, 0.5))

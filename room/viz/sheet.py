@@ -23,12 +23,13 @@ def pick_frames(n_total: int, n: int) -> list[int]:
 
 def contact_sheet(reader, n_frames: int = 6, modalities: Sequence[str] | None = None,
                   panel_in: float = 1.6, dpi: int = 100, tree=None,
-                  title: str | None = None) -> Figure:
+                  title: str | None = None, zoom_margin_m: float | None = 0.04) -> Figure:
     """Figure of ``n_frames`` evenly spaced frames of ``reader`` (a SequenceReader).
 
     ``modalities``: columns (default: those of VIEW_MODALITIES the sequence has). ``tree``: a
-    CenterlineTree to draw under the trajectory (None: trajectory alone). Colour scales are
-    shared by all rows (see panels.sequence_scales)."""
+    CenterlineTree to draw under the trajectory (None: trajectory alone); ``zoom_margin_m``:
+    frame the trajectory plus this margin (None: the whole tree). Colour scales are shared by
+    all rows (see panels.sequence_scales)."""
     idx = pick_frames(len(reader), n_frames)
     if not idx:
         raise ValueError(f"{reader.path} has no committed frame")
@@ -58,7 +59,7 @@ def contact_sheet(reader, n_frames: int = 6, modalities: Sequence[str] | None = 
                 ax.set_title(panels.TITLES.get(m, m), fontsize=9)
             if c == 0:
                 ax.set_ylabel(f"#{i}  t={reader.times[i]:.2f} s", fontsize=8)
-    _side(fig, outer[1], reader, idx, mods, scales, tree)
+    _side(fig, outer[1], reader, idx, mods, scales, tree, zoom_margin_m)
     fig.suptitle(title or _title(reader), fontsize=10, x=0.01, y=1 - 0.1 / h_in, ha="left",
                  va="top")
     return fig
@@ -71,9 +72,9 @@ def _title(reader) -> str:
             f"fx={k.fx:.0f} px")
 
 
-def _side(fig, spec, reader, idx, mods, scales, tree) -> None:
+def _side(fig, spec, reader, idx, mods, scales, tree, zoom_margin_m) -> None:
     legends = [m for m in ("depth", "flow_fwd") if m in mods]
-    side = spec.subgridspec(3, 2, height_ratios=[0.9, 2.0, 2.0], hspace=0.45, wspace=0.3)
+    side = spec.subgridspec(3, 2, height_ratios=[0.9, 2.0, 2.0], hspace=0.5, wspace=0.35)
     if "flow_fwd" in legends:
         ax = fig.add_subplot(side[0, 1])
         ax.imshow(panels.flow_wheel(96, scales.flow_max_px))
@@ -96,18 +97,74 @@ def _side(fig, spec, reader, idx, mods, scales, tree) -> None:
         if tree is not None:
             treeplot.plot_tree(ax, tree, plane, label=False)
         treeplot.plot_trajectory(ax, pos, plane, reader.times, marks=idx)
-        treeplot._style(ax, plane)
+        treeplot.style_axes(ax, plane)
+        if zoom_margin_m is not None:
+            treeplot.zoom_to(ax, treeplot.project(pos, plane), zoom_margin_m * 1e3)
         if tree is None and r == 0:
             ax.set_title("coronal (no centerline tree: pass scene=DIR)", fontsize=7)
 
 
 def save_contact_sheet(reader, out: str | Path, **kwargs) -> Path:
     """Write :func:`contact_sheet` to ``out`` (PNG) atomically; returns the path."""
+    return save_figure(contact_sheet(reader, **kwargs), out)
+
+
+def strip_figure(data: dict[str, np.ndarray], modalities: Sequence[str] | None = None,
+                 scales: panels.Scales | None = None, panel_in: float = 2.0, dpi: int = 100,
+                 title: str | None = None) -> Figure:
+    """One row: each modality of one frame's data (``reader.read(i, ...)`` or
+    :func:`room.viz.panels.frame_data`) with its title."""
+    mods = [m for m in (modalities or ("rgb", "depth", "normals", "flow_fwd", "segmentation"))
+            if m in data]
+    scales = scales or panels.data_scales(data)
+    top = 0.35 + (0.25 if title else 0.0)
+    fig = Figure(figsize=(len(mods) * panel_in, panel_in + top), dpi=dpi)
+    fig.subplots_adjust(left=0.005, right=0.995, bottom=0.01, top=1 - top / (panel_in + top),
+                        wspace=0.03)
+    axes = fig.subplots(1, len(mods), squeeze=False)[0]
+    for ax, m in zip(axes, mods, strict=True):
+        ax.imshow(panels.modality_panel(data, m, scales), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        t = panels.TITLES.get(m, m)
+        if m == "depth":
+            t += f" (0-{scales.depth_max_m * 1e3:.0f} mm)"
+        elif m.startswith("flow"):
+            t += f" (rim {scales.flow_max_px:.1f} px)"
+        ax.set_title(t, fontsize=9)
+    if "flow_fwd" in mods:  # the wheel as an inset in the flow panel's corner
+        ax = axes[mods.index("flow_fwd")].inset_axes((0.72, 0.72, 0.27, 0.27))
+        ax.imshow(panels.flow_wheel(64, scales.flow_max_px))
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10, y=1 - 0.05 / (panel_in + top), va="top")
+    return fig
+
+
+def save_figure(fig: Figure, out: str | Path) -> Path:
+    """Write a figure to ``out`` (PNG, no timestamp metadata) atomically."""
     import os
 
     out = Path(out)
-    fig = contact_sheet(reader, **kwargs)
     tmp = out.with_name(f".{out.stem}.tmp.png")
     fig.savefig(tmp, format="png", metadata={"Software": None})
     os.replace(tmp, out)
     return out
+
+
+def image_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None,
+               cols: int = 4, panel_in: float = 2.0, dpi: int = 100) -> Figure:
+    """Images (uint8 RGB or float grey) in a grid with optional titles."""
+    n = len(images)
+    cols = max(1, min(cols, n))
+    rows = -(-n // cols)
+    fig = Figure(figsize=(cols * panel_in, rows * (panel_in + 0.25)), dpi=dpi)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for k, ax in enumerate(axes):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(images[k], interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[k], fontsize=8)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.93, wspace=0.04, hspace=0.15)
+    return fig

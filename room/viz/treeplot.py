@@ -92,7 +92,7 @@ def plot_robot(ax, link_positions: np.ndarray, plane: str = "coronal") -> None:
     ax.plot(p[-1:, 0], p[-1:, 1], "o", color="tab:red", ms=4, zorder=5)
 
 
-def _style(ax, plane: str, compact: bool = False) -> None:
+def style_axes(ax, plane: str, compact: bool = False) -> None:
     _, _, flip, xl, yl = PLANES[plane]
     ax.set_aspect("equal", adjustable="datalim")
     if not compact:
@@ -110,10 +110,12 @@ def trajectory_figure(tree=None, positions: np.ndarray | None = None,
                       robot_links: np.ndarray | None = None, marks: Sequence[int] = (),
                       size_in: tuple[float, float] | None = None, dpi: int = 100,
                       title: str | None = None, legend: bool = True,
-                      zoom_margin_m: float | None = None, compact: bool = False) -> Figure:
+                      zoom_margin_m: float | None = None, compact: bool = False,
+                      path_label: str = "camera") -> Figure:
     """One axes per plane: tree (if given), trajectory (if given), robot (if given).
     ``zoom_margin_m``: limit the view to the trajectory's bounding box plus this margin;
-    ``compact``: no axis labels (small video panels)."""
+    ``compact``: no axis labels (small video panels); ``path_label``: legend name of the
+    positions (camera, tip, ...)."""
     if tree is None and positions is None:
         raise ValueError("trajectory_figure needs a tree, positions or both")
     n = len(planes)
@@ -123,12 +125,12 @@ def trajectory_figure(tree=None, positions: np.ndarray | None = None,
         if tree is not None:
             plot_tree(ax, tree, plane)
         if positions is not None:
-            plot_trajectory(ax, positions, plane, times, marks)
+            plot_trajectory(ax, positions, plane, times, marks, label=path_label)
         if robot_links is not None:
             plot_robot(ax, robot_links, plane)
-        _style(ax, plane, compact)
+        style_axes(ax, plane, compact)
         if zoom_margin_m is not None and positions is not None:
-            _zoom(ax, project(positions, plane), zoom_margin_m * 1e3)
+            zoom_to(ax, project(positions, plane), zoom_margin_m * 1e3)
     if tree is not None and legend:
         axes[-1].legend(fontsize=6, loc="best", framealpha=0.7)
     if title:
@@ -140,7 +142,8 @@ def trajectory_figure(tree=None, positions: np.ndarray | None = None,
     return fig
 
 
-def _zoom(ax, p: np.ndarray, margin_mm: float) -> None:
+def zoom_to(ax, p: np.ndarray, margin_mm: float) -> None:
+    """Square view of the plotted points ``p`` (N, 2) mm plus ``margin_mm``."""
     lo, hi = p.min(0) - margin_mm, p.max(0) + margin_mm
     c, half = (lo + hi) / 2, (hi - lo).max() / 2
     ax.set_aspect("equal", adjustable="box")

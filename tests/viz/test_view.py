@@ -137,3 +137,36 @@ def test_room_view_cli(dataset, tmp_path, run_cli):
     assert sorted(p.name for p in (tmp_path / "notds").iterdir()) == ["a.txt"]
     res = run_cli("room.cli.view", str(seq), "frames=-1")
     assert res.returncode == 2 and "frames" in res.stderr
+
+
+def test_strip_figure_of_a_frame_with_flow():
+    from room.viz.panels import frame_data
+    from room.viz.sheet import strip_figure
+    from tests.data.analytic import plane_frame
+    from tests.viz.conftest import known_flow
+
+    data = frame_data(plane_frame(0, 48), known_flow())
+    fig = strip_figure(data, ("rgb", "depth", "normals", "flow_fwd", "segmentation"),
+                       panel_in=1.0, dpi=50)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[0] == "RGB (sensor)" and titles[1].startswith("depth (0-")
+    assert titles[3] == f"flow t->t+1 (rim {FLOW_PX:.1f} px)"
+    img = figure_to_array(fig)
+    assert img.shape[1] == 250 and img.std() > 20
+
+
+def test_nbstrip_removes_outputs(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from room.viz.nbstrip import strip
+
+    cell = new_code_cell("1 + 1", execution_count=3,
+                         outputs=[new_output("execute_result", {"text/plain": "2"},
+                                             execution_count=3)])
+    p = tmp_path / "a.ipynb"
+    nbformat.write(new_notebook(cells=[cell]), p)
+    assert strip(str(p)) is True
+    nb = nbformat.read(p, as_version=4)
+    assert nb.cells[0].outputs == [] and nb.cells[0].execution_count is None
+    assert strip(str(p)) is False
