@@ -21,17 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _job(seed: int, out: str, frames: int, width: int):
-    from hydra import compose, initialize_config_dir
+    from room.data.generate import compose_generate
 
-    from room.data.generate import job_from_config
-    from room.paths import REPO_ROOT
-
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="generate", overrides=[
-            f"seed={seed}", f"out={out}", "output.progress=false",
-            f"trajectory.max_frames={frames}", f"camera.width={width}", f"camera.height={width}",
-        ])
-    return job_from_config(cfg)
+    return compose_generate([f"seed={seed}", f"out={out}", "output.progress=false",
+                             f"trajectory.max_frames={frames}", f"++camera.width={width}",
+                             f"++camera.height={width}"])
 
 
 def worker(seed: int, out: str, frames: int, width: int) -> dict:

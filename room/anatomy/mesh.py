@@ -33,7 +33,7 @@ class MeshConfig:
 
     sigma_vox: float = 0.7  # Gaussian pre-smoothing of the binary mask (smallest spacing units)
     level: float = 0.5  # iso-level of the smoothed mask (0.5 = half-way between in and out)
-    taubin_iterations: int = 10  # volume-preserving smoothing passes (0 = off)
+    taubin_iterations: int = 40  # volume-preserving smoothing passes (0 = off; even: pairs)
     taubin_lambda: float = 0.5
     taubin_nu: float = 0.52  # inflate step; Taubin: 0 < 1/lambda - 1/nu < 0.1
     target_faces: int = 200_000  # visual mesh face budget (quadric decimation); 0 = no limit

@@ -33,24 +33,32 @@ def _overlay(gray: np.ndarray, mask: np.ndarray | None, alpha: float = 0.35) -> 
 
 
 def carina_point(mask: Volume) -> np.ndarray:
-    """(z, y, x) voxel index near the carina: the first axial slice from the top where the
-    mask splits into two or more parts, centred on the trachea above it. Falls back to the mask
-    centroid when there is no split (a single tube)."""
+    """(z, y, x) voxel index near the carina: follow the trachea's 2D component down from the
+    most superior mask slice (each slice's component overlapping the one above) until it splits
+    into two sizeable parts; return that slice with the trachea centre above it. Falls back to
+    the mask centroid when there is no split (a single tube)."""
     m = mask.array.astype(bool)
     zs = np.flatnonzero(m.any(axis=(1, 2)))
     if len(zs) == 0:
         return np.array(m.shape) // 2
-    sup_high = mask.direction[2, 2] >= 0  # index z increasing = superior in LPS
-    order = zs[::-1] if sup_high else zs
-    prev = None
-    for z in order:
+    order = zs[::-1] if mask.direction[2, 2] >= 0 else zs  # superior first
+    lab, n = ndimage.label(m[order[0]])
+    sizes = np.bincount(lab.ravel())[1:]
+    prev = lab == (np.argmax(sizes) + 1)
+    area0 = int(prev.sum())
+    centre = np.round(ndimage.center_of_mass(prev)).astype(int)
+    for z in order[1:]:
         lab, n = ndimage.label(m[z])
-        sizes = ndimage.sum_labels(np.ones_like(lab), lab, range(1, n + 1)) if n else []
-        big = int(np.sum(np.asarray(sizes) >= max(4, 0.05 * max(sizes, default=0))))
-        if big >= 2 and prev is not None:
-            return np.array([z, *prev])
-        if big == 1:
-            prev = np.round(ndimage.center_of_mass(m[z])).astype(int)
+        touch = np.unique(lab[ndimage.binary_dilation(prev) & (lab > 0)])
+        sizes = np.bincount(lab.ravel(), minlength=n + 1)
+        parts = [t for t in touch if sizes[t] >= 0.1 * area0]
+        if len(parts) >= 2:
+            return np.array([z, *centre])
+        if not parts:
+            break
+        prev = lab == parts[0]
+        if prev.sum() <= 1.5 * area0:  # still trachea-like: follow its centre
+            centre = np.round(ndimage.center_of_mass(prev)).astype(int)
     return np.round(ndimage.center_of_mass(m)).astype(int)
 
 

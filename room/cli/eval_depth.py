@@ -14,7 +14,11 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from room.learn._cli import cli_errors, data_dict, out_dir
+from room.cli.common import cli_errors
+from room.learn._cli import data_dict, out_dir
+from room.paths import REPO_ROOT
+
+CONF_DIR = str(REPO_ROOT / "conf")
 
 
 def eval_config(cfg: DictConfig):
@@ -30,9 +34,9 @@ def eval_config(cfg: DictConfig):
     return to_dataclass(EvalConfig, d)
 
 
-@hydra.main(version_base=None, config_path="../../conf", config_name="eval_depth")
 @cli_errors
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
+    """The command on a composed config (tests call it with the Compose API)."""
     from room.learn.evaluate import evaluate
 
     ec = eval_config(cfg)
@@ -43,6 +47,8 @@ def main(cfg: DictConfig) -> None:
     print(f"constant-depth baseline AbsRel: {b:.4f}  (alignment {a})")
     print(f"report: {ec.out_dir}/depth_eval.json, grid: {ec.out_dir}/depth_eval.png")
 
+
+main = hydra.main(version_base=None, config_path=CONF_DIR, config_name="eval_depth")(run)
 
 if __name__ == "__main__":
     main()

@@ -13,7 +13,11 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from room.learn._cli import cli_errors, out_dir
+from room.cli.common import cli_errors
+from room.learn._cli import out_dir
+from room.paths import REPO_ROOT
+
+CONF_DIR = str(REPO_ROOT / "conf")
 
 
 def pose_config(cfg: DictConfig):
@@ -25,9 +29,9 @@ def pose_config(cfg: DictConfig):
     return to_dataclass(PoseRunConfig, d)
 
 
-@hydra.main(version_base=None, config_path="../../conf", config_name="eval_pose")
 @cli_errors
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
+    """The command on a composed config (tests call it with the Compose API)."""
     from room.learn.pose_run import format_pose_table, run_pose_eval
 
     pc = pose_config(cfg)
@@ -35,6 +39,8 @@ def main(cfg: DictConfig) -> None:
     print(format_pose_table(report))
     print(f"report: {pc.out_dir}/pose_eval.json")
 
+
+main = hydra.main(version_base=None, config_path=CONF_DIR, config_name="eval_pose")(run)
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,11 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from room.learn._cli import cli_errors, data_dict, dump, out_dir
+from room.cli.common import cli_errors
+from room.learn._cli import data_dict, dump, out_dir
+from room.paths import REPO_ROOT
+
+CONF_DIR = str(REPO_ROOT / "conf")
 
 
 def train_config(cfg: DictConfig):
@@ -30,9 +34,9 @@ def train_config(cfg: DictConfig):
     return to_dataclass(TrainConfig, d)
 
 
-@hydra.main(version_base=None, config_path="../../conf", config_name="finetune_depth")
 @cli_errors
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
+    """The command on a composed config (tests call it with the Compose API)."""
     from room.learn.train import train
 
     tc = train_config(cfg)
@@ -41,6 +45,8 @@ def main(cfg: DictConfig) -> None:
     print(f"checkpoints: {tc.out_dir}/checkpoints (last.pt, best.pt); log: {tc.out_dir}/"
           "train_log.jsonl")
 
+
+main = hydra.main(version_base=None, config_path=CONF_DIR, config_name="finetune_depth")(run)
 
 if __name__ == "__main__":
     main()

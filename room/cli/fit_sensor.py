@@ -32,7 +32,9 @@ class FitSensorConfig:
     tone_gamma: float = 1.0
     tone_shoulder: float = 0.0
     read_fraction: float = 0.3
-    vignetting_strength: float = 1.0
+    vignetting_strength: float = 0.0
+    vignetting_tan_half_width: float = 0.787
+    iterations: int = 6
     seed: int = 0
 
 
@@ -40,7 +42,7 @@ def run(cfg: FitSensorConfig) -> Path:
     """Fit (and optionally calibrate) a profile; returns the JSON path written."""
     from room.render import sensor_calib as sc
     from room.render import sensor_fit as sf
-    from room.render.sensor import SensorConfig, VignettingConfig
+    from room.render.sensor import SensorConfig
     from room.render.sensor_profile import profile_path
 
     if (cfg.frames is None) == (cfg.reference is None):
@@ -56,15 +58,16 @@ def run(cfg: FitSensorConfig) -> Path:
                                       "frames": len(frames)})
     else:
         knobs = sc.ReferenceKnobs(read_fraction=cfg.read_fraction, tone_gamma=cfg.tone_gamma,
-                                  tone_shoulder=cfg.tone_shoulder)
+                                  tone_shoulder=cfg.tone_shoulder,
+                                  vignetting_strength=cfg.vignetting_strength,
+                                  vignetting_tan_half_width=cfg.vignetting_tan_half_width)
         prof = sc.profile_from_reference(cfg.reference, name, knobs)
     if cfg.calibrate is not None:
-        sensor = SensorConfig(vignetting=VignettingConfig(strength=cfg.vignetting_strength))
         clean = sf.read_frames(cfg.calibrate)
-        prof = sc.calibrate_profile(prof, clean, sensor, seed=cfg.seed)
+        prof = sc.calibrate_profile(prof, clean, SensorConfig(), cfg.iterations, seed=cfg.seed)
         prof = dataclasses.replace(prof, calibration={
-            **prof.calibration, "clean_renders": Path(cfg.calibrate).name,
-            "vignetting_strength": cfg.vignetting_strength})
+            **prof.calibration, "clean_renders": f"{len(clean)} frames from "
+            f"{Path(cfg.calibrate).name}", "sensor_config": "SensorConfig() defaults"})
     path = prof.save(out)
     print(f"wrote sensor profile {name!r} to {path}")
     return path

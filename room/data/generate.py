@@ -301,3 +301,17 @@ def job_from_config(cfg: Any) -> GenerateJob:
         sim=conv("sim", "room.sim", "SimConfig") if traj.source == "physical" else None,
         config_yaml=config_yaml,
     )
+
+
+def compose_generate(overrides: list[str] | tuple[str, ...] = ()) -> GenerateJob:
+    """GenerateJob from ``conf/generate.yaml`` plus Hydra overrides, via the Compose API (for
+    notebooks, tests, benchmarks and custom launchers such as Ray)."""
+    from hydra import compose, initialize_config_dir
+
+    from room.cli.common import register_configs
+    from room.paths import REPO_ROOT
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="generate", overrides=list(overrides))
+    return job_from_config(cfg)

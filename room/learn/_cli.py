@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from room.errors import RoomError
-
-
-def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A RoomError prints ``error: <message>`` and exits with its exit code (no traceback)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except RoomError as e:
-            print(f"error: {e}", file=sys.stderr, flush=True)
-            sys.exit(e.exit_code)
-
-    return wrapper
-
 
 def folders(value: Any) -> tuple[str, ...]:
-    """A command-line folder list: None, ``DIR``, ``DIR1,DIR2`` or a YAML list -> tuple."""
+    """A command-line folder list: None, ``DIR``, ``"DIR1,DIR2"`` or a list ``[DIR1,DIR2]``."""
     if value is None:
         return ()
     if isinstance(value, str):

@@ -43,17 +43,18 @@ class LightConfig:
 class MaterialConfig:
     """Procedural wet mucosa (linear albedo, before exposure and sRGB encoding)."""
 
-    base_color: tuple[float, float, float] = (0.62, 0.30, 0.29)
+    base_color: tuple[float, float, float] = (0.66, 0.27, 0.29)
     color_variation: float = 0.35  # amplitude of the large-scale reddish/pale mottling
     color_scale_m: float = 0.012  # size of one mottling period
     vessel_density: float = 1.0  # 0 disables vessels
     vessel_contrast: float = 0.55
     vessel_scale_m: float = 0.008  # period of the large vessels; capillaries are 3x finer
-    ring_contrast: float = 0.45  # cartilage rings in generations <= ring_max_generation
+    ring_contrast: float = 0.35  # cartilage rings in generations <= ring_max_generation
     ring_pitch_m: float = 0.004
     ring_max_generation: int = 1
     ring_color: tuple[float, float, float] = (0.80, 0.62, 0.56)
-    bump_strength: float = 0.35  # slope of the surface bumps (normal perturbation)
+    ring_bump: float = 0.03  # ring ridge height as a fraction of the pitch
+    bump_strength: float = 1.0  # relative height of the mucosal bumps
     bump_scale_m: float = 0.004
     roughness: float = 0.25  # of the specular lobe; wet mucosa is glossy
     specular: float = 0.05  # reflectance at normal incidence (water 0.02; a bit of sheen)
@@ -80,7 +81,7 @@ class RenderConfig:
     light: LightConfig = field(default_factory=LightConfig)
     material: MaterialConfig = field(default_factory=MaterialConfig)
     exposure: str = "auto"
-    target_gray: float = 0.42
+    target_gray: float = 0.5
     gain: float = 1.0
     max_gain: float = 64.0
     texture_size: int = 64
@@ -92,3 +93,44 @@ class RenderConfig:
             raise ConfigError("render: need 0 < target_gray < 1, gain > 0, max_gain > 0")
         if self.texture_size not in (16, 32, 64, 128):
             raise ConfigError(f"render.texture_size={self.texture_size}: 16, 32, 64 or 128")
+
+
+def randomized(cfg: RenderConfig, seed: int) -> RenderConfig:
+    """A copy of ``cfg`` with appearance knobs drawn around their values (domain
+    randomization): texture seed, mucosa colour, vessel and ring contrast, bumps, gloss, LED
+    layout and cone, exposure target. Same ``cfg`` and ``seed`` -> same result."""
+    import dataclasses
+
+    import numpy as np
+
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x72656E64]))
+    m, li = cfg.material, cfg.light
+
+    def jitter(x: float, rel: float) -> float:
+        return float(x * np.exp(rng.normal(0.0, rel)))
+
+    base = np.clip(np.asarray(m.base_color) * np.exp(rng.normal(0.0, 0.08, 3)), 0.05, 0.95)
+    mat = dataclasses.replace(
+        m, base_color=tuple(float(c) for c in base),
+        color_variation=float(np.clip(jitter(m.color_variation, 0.3), 0.0, 0.8)),
+        color_scale_m=jitter(m.color_scale_m, 0.3),
+        vessel_density=float(np.clip(jitter(m.vessel_density, 0.3), 0.0, 3.0)),
+        vessel_contrast=float(np.clip(jitter(m.vessel_contrast, 0.3), 0.0, 0.95)),
+        vessel_scale_m=jitter(m.vessel_scale_m, 0.3),
+        ring_contrast=float(np.clip(jitter(m.ring_contrast, 0.3), 0.0, 0.9)),
+        ring_pitch_m=jitter(m.ring_pitch_m, 0.15),
+        bump_strength=jitter(m.bump_strength, 0.4),
+        roughness=float(np.clip(jitter(m.roughness, 0.3), 0.05, 1.0)),
+        specular=float(np.clip(jitter(m.specular, 0.3), 0.01, 0.2)),
+    )
+    inner = float(np.clip(jitter(li.inner_cone_deg, 0.2), 5.0, 80.0))
+    light = dataclasses.replace(
+        li, offset_m=jitter(li.offset_m, 0.2), angle_deg=float(rng.uniform(0.0, 360.0)),
+        inner_cone_deg=inner,
+        outer_cone_deg=float(np.clip(jitter(li.outer_cone_deg, 0.1), inner + 5.0, 90.0)),
+        ambient=jitter(li.ambient, 0.5),
+    )
+    return dataclasses.replace(
+        cfg, seed=int(rng.integers(0, 2**31 - 1)), material=mat, light=light,
+        target_gray=float(np.clip(jitter(cfg.target_gray, 0.12), 0.2, 0.7)),
+    )

@@ -37,18 +37,25 @@ def backproject(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     return pts
 
 
+def _points(depth: np.ndarray, intrinsics: Intrinsics, idx: np.ndarray) -> np.ndarray:
+    """(N, 3) float64 camera-frame points of the flat pixel indices ``idx``."""
+    r = np.take(_pixel_rays(intrinsics).reshape(-1, 2), idx, axis=0)
+    z = np.take(depth.ravel(), idx).astype(np.float64)
+    return np.stack([r[:, 0] * z, r[:, 1] * z, z], axis=1)
+
+
 def point_cloud(frame: Frame, world: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points (N, 3) float64 m, colours (N, 3) uint8 (the frame's ``rgb``) and unit normals
     (N, 3) float32 of every hit pixel, row-major order; camera frame, or world frame when
     ``world`` (through ``frame.T_world_cam``)."""
-    valid = frame.depth > 0
-    pts = backproject(frame.depth, frame.intrinsics)[valid]
-    nrm = frame.normals[valid]
-    col = frame.rgb[valid]
+    idx = np.flatnonzero(frame.depth > 0)
+    pts = _points(frame.depth, frame.intrinsics, idx)
+    nrm = np.take(frame.normals.reshape(-1, 3), idx, axis=0)
+    col = np.take(frame.rgb.reshape(-1, 3), idx, axis=0)
     if world:
         R, t = frame.T_world_cam[:3, :3], frame.T_world_cam[:3, 3]
-        pts = pts @ R.T + t
-        nrm = (nrm @ R.T.astype(np.float32)).astype(np.float32)
+        pts = np.einsum("ij,kj->ik", pts, R) + t
+        nrm = np.einsum("ij,kj->ik", nrm, R.astype(np.float32))
     return pts, col, nrm
 
 
@@ -70,9 +77,9 @@ def optical_flow(frame_a: Frame, frame_b: Frame,
     idx = np.flatnonzero(hit)
     if idx.size == 0:
         return flow, valid
-    pa = backproject(frame_a.depth, ia).reshape(-1, 3)[idx]
+    pa = _points(frame_a.depth, ia, idx)
     T_b_a = invert(frame_b.T_world_cam) @ frame_a.T_world_cam
-    pb = pa @ T_b_a[:3, :3].T + T_b_a[:3, 3]
+    pb = np.einsum("ij,kj->ik", pa, T_b_a[:3, :3]) + T_b_a[:3, 3]  # no BLAS: see renderer
     front = pb[:, 2] > ib.near
     uvb = np.full((idx.size, 2), -1e9)
     uvb[front] = project(pb[front], ib)

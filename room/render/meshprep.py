@@ -22,13 +22,13 @@ from room.anatomy.tree import CenterlineTree
 @dataclass
 class GPUMesh:
     """Arrays for upload. ``positions`` float64 world (m), ``normals`` unit shading normals,
-    ``tree`` (arclength m, ring weight), ``axis`` branch direction, ``faces`` (F, 3) indices."""
+    ``tree`` and ``branches`` (see :func:`_tree_coordinates`), ``faces`` (F, 3) indices."""
 
     positions: np.ndarray
     normals: np.ndarray
     tree: np.ndarray
-    axis: np.ndarray
     faces: np.ndarray
+    branches: np.ndarray
 
 
 def corner_normals(mesh: trimesh.Trimesh, crease_deg: float) -> np.ndarray:
@@ -65,41 +65,41 @@ def prepare(mesh: trimesh.Trimesh, face_branch: np.ndarray, tree: CenterlineTree
     uniq, inverse = np.unique(key, axis=0, return_inverse=True)
     verts = np.asarray(mesh.vertices, np.float64)[uniq[:, 0].astype(np.int64)]
     branch = uniq[:, 1].astype(np.int64)
-    tree_attr, axis = _tree_coordinates(tree, verts, branch, ring_max_generation)
-    return GPUMesh(positions=verts, normals=uniq[:, 2:5], tree=tree_attr, axis=axis,
-                   faces=inverse.reshape(-1, 3))
+    tree_attr, table = _tree_coordinates(tree, verts, branch, ring_max_generation)
+    return GPUMesh(positions=verts, normals=uniq[:, 2:5], tree=tree_attr,
+                   faces=inverse.reshape(-1, 3), branches=table)
 
 
 def _tree_coordinates(tree: CenterlineTree, verts: np.ndarray, branch: np.ndarray,
                       max_gen: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per vertex: (arclength along its own branch s, ring flag g, branch radius r, length of
-    ring-bearing branch L) and (branch direction, root flag).
+    """Per vertex (arclength along its own branch s in m, branch row) and the branch table:
+    one row per branch (flags, mean radius r, length L or 1e3 for a leaf, 0), flags = 1 if the
+    generation bears cartilage rings, + 2 for the root branch.
 
-    The shader's ring weight is ``g * fade_in(s / r) * fade_out((L - s) / r)``: 1 in generations
-    <= ``max_gen``, fading to 0 within about one radius of a branch end at a bifurcation (no
-    rings across the carina). All but s are constant per branch, so they interpolate exactly.
+    The shader's ring weight is ``ring * fade_in(s / r) * fade_out((L - s) / r)``: rings fade
+    out within about one radius of a branch end at a bifurcation (none across the carina).
     """
-    tree_attr = np.zeros((len(verts), 4), np.float32)
-    tree_attr[:, 2:] = 1.0
-    axis = np.zeros((len(verts), 4), np.float32)
-    axis[:, 2] = 1.0
+    ids = sorted(b.id for b in tree)
+    row = {bid: k for k, bid in enumerate(ids)}
+    table = np.zeros((max(len(ids), 1), 4), np.float32)
+    table[:, 1:3] = 1.0
+    attr = np.zeros((len(verts), 2), np.float32)
     for b in tree:
+        k = row[b.id]
+        s = b.arclength()
+        table[k] = (float(b.generation <= max_gen) + 2.0 * (b.parent < 0),
+                    float(np.mean(b.radii)), s[-1] if b.children else 1e3, 0.0)
         sel = np.flatnonzero(branch == b.id)
         if sel.size == 0:
             continue
-        s = b.arclength()
         r_min = max(float(np.min(b.radii)), 1e-4)
         n = max(2, int(np.ceil(s[-1] / (0.1 * r_min))) + 1)
         t = np.linspace(0.0, s[-1], n)
-        p = np.stack([np.interp(t, s, b.points[:, k]) for k in range(3)], axis=1)
+        p = np.stack([np.interp(t, s, b.points[:, j]) for j in range(3)], axis=1)
         d = np.gradient(p, axis=0)
         d /= np.linalg.norm(d, axis=1, keepdims=True) + 1e-12
         _, i = cKDTree(p).query(verts[sel])
         # arclength of the vertex's projection on the local axis (exact for straight pieces)
-        tree_attr[sel, 0] = t[i] + np.einsum("ij,ij->i", verts[sel] - p[i], d[i])
-        tree_attr[sel, 1] = float(b.generation <= max_gen)
-        tree_attr[sel, 2] = float(np.mean(b.radii))
-        tree_attr[sel, 3] = s[-1] if b.children else 1e3
-        axis[sel, :3] = d[i]
-        axis[sel, 3] = float(b.parent < 0)
-    return tree_attr, axis
+        attr[sel, 0] = t[i] + np.einsum("ij,ij->i", verts[sel] - p[i], d[i])
+        attr[sel, 1] = k
+    return attr, table

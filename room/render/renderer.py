@@ -69,8 +69,10 @@ class Renderer:
         self._vertices = np.asarray(mesh.vertices, dtype=np.float64)
         self._faces = np.asarray(mesh.faces, dtype=np.int64)
         self._fnormals = np.asarray(mesh.face_normals, dtype=np.float64)
-        self._plane = np.einsum("ij,ij->i", self._fnormals, self._vertices[self._faces[:, 0]])
         self._origin = self._vertices.mean(axis=0)
+        self._fn_ext = np.vstack([self._fnormals, np.zeros((1, 3))])  # sentinel row for -1
+        self._plane_ext = np.append(np.einsum(  # n . (v0 - origin): plane offsets
+            "ij,ij->i", self._fnormals, self._vertices[self._faces[:, 0]] - self._origin), 0.0)
         self._branch = np.append(np.asarray(scene.face_branch), BACKGROUND_ID).astype(np.int32)
         self._ctx = gl.Context()
         self.gl_info: dict[str, str] = dict(self._ctx.info)
@@ -81,8 +83,8 @@ class Renderer:
         self._raster = Raster(
             self._gl_intr.width, self._gl_intr.height,
             [(gm.positions - self._origin).astype(np.float32), gm.normals.astype(np.float32),
-             gm.tree, gm.axis],
-            gm.faces, make_textures(self.config),
+             gm.tree],
+            gm.faces, gm.branches, make_textures(self.config),
         )
         self._proj = cam.gl_projection(self._gl_intr)
         self._static = {**light_uniforms(self.config.light),
@@ -127,14 +129,19 @@ class Renderer:
         T = check_rigid(T_world_cam, "T_world_cam")
         self._ctx.make_current()
         cw = self._cam_world(T)
-        uniforms = {**self._static, "u_cam_world": cw, "u_proj": self._proj, "u_R": T[:3, :3].T}
-        color, face = self._raster.draw(uniforms)
+        g = self._gl_intr
+        uniforms = {**self._static, "u_cam_world": cw, "u_world_cam": invert(cw),
+                    "u_proj": self._proj, "u_intr": np.array([g.fx, g.fy, g.cx, g.cy]),
+                    "u_clip": np.array([g.near, g.far])}
+        color, ids = self._raster.draw(uniforms)
+        raw = ids[..., 0]
+        outside_px = raw < -1
+        face = np.where(outside_px, -2 - raw, raw)
         gain = self._gain(color, face)
         lut = np.round(255.0 * _srgb_encode(_F16_VALUES * gain)).astype(np.uint8)
-        rgb_gl = lut[color[..., :3].view(np.uint16)]
-        hit_gl = face >= 0
-        n_gl = int(hit_gl.sum())
-        outside = n_gl > 0 and float((color[..., 3][hit_gl] > 0.5).mean()) > OUTSIDE_FRACTION
+        rgb_gl = np.take(lut, np.ascontiguousarray(color[..., :3]).view(np.uint16))
+        n_gl = int((face >= 0).sum())
+        outside = n_gl > 0 and int(outside_px.sum()) > OUTSIDE_FRACTION * n_gl
         if self.intrinsics.is_distorted:
             rgb, depth, normals, face = self._resample(rgb_gl, face, T)
         else:
@@ -151,36 +158,39 @@ class Renderer:
             "gl": dict(self.gl_info),
             "render_seed": int(self.config.seed),
         }
-        seg = self._branch[face]
+        seg = np.take(self._branch, face)
         return Frame(rgb=rgb.copy(), rgb_clean=rgb, depth=depth, normals=normals,
                      segmentation=seg, face_id=face.astype(np.int32), T_world_cam=T.copy(),
                      intrinsics=self.intrinsics, index=int(index), time_s=float(time_s),
                      meta=meta)
 
     def _depth_normals(self, face: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exact z-depth (float64 ray-plane intersection of each pixel's ray with its triangle)
-        and camera-frame unit triangle normals facing the camera; 0 where nothing was hit."""
-        rays = self._pinhole_rays()
-        hit = face >= 0
-        f = face[hit]
-        n = self._fnormals[f] @ T[:3, :3]  # world -> camera: n_c = R^T n_w
-        e = self._plane[f] - self._fnormals[f] @ T[:3, 3]  # plane n_c . p = e, camera frame
-        r = rays[hit]
-        nd = n[:, 0] * r[:, 0] + n[:, 1] * r[:, 1] + n[:, 2]
-        z = e / np.where(np.abs(nd) < 1e-12, 1e-12, nd)
+        """Exact z-depth (each pixel's ray intersected with the plane of its triangle) and
+        camera-frame unit triangle normals facing the camera; 0 where nothing was hit.
+
+        float64 throughout: with float32 normals, n . ray loses ~6e-8 absolute, i.e. 1e-6
+        relative depth at grazing incidence. (No BLAS: multithreaded BLAS on a busy 2-core
+        machine is 10x slower than plain numpy for these thin matrices.)"""
+        R = T[:3, :3]
+        t = T[:3, 3] - self._origin
+        idx = face.ravel()
+        nw = np.take(self._fn_ext, idx, axis=0)  # face -1 picks the zero sentinel row
+        e = np.take(self._plane_ext, idx) - (nw[:, 0] * t[0] + nw[:, 1] * t[1] + nw[:, 2] * t[2])
+        n = np.einsum("ij,jk->ik", nw, R)  # n_c = R^T n_w, row-vector form
+        rays = self._pinhole_rays().reshape(-1, 2)
+        nd = n[:, 0] * rays[:, 0] + n[:, 1] * rays[:, 1] + n[:, 2]
+        depth = np.zeros(idx.shape)
+        np.divide(e, nd, out=depth, where=nd != 0)
+        np.maximum(depth, 0.0, out=depth)
         n *= np.where(nd > 0, -1.0, 1.0)[:, None]
-        depth = np.zeros(face.shape, np.float32)
-        depth[hit] = np.maximum(z, 0.0)
-        normals = np.zeros(face.shape + (3,), np.float32)
-        normals[hit] = n
-        return depth, normals
+        return (depth.astype(np.float32).reshape(face.shape),
+                n.astype(np.float32).reshape(face.shape + (3,)))
 
     def _pinhole_rays(self) -> np.ndarray:
         if self._rays is None:
             i = self.intrinsics
-            v, u = np.mgrid[0 : i.height, 0 : i.width].astype(np.float32)
-            self._rays = np.stack([(u - i.cx) / i.fx, (v - i.cy) / i.fy], axis=-1).astype(
-                np.float64)
+            v, u = np.mgrid[0 : i.height, 0 : i.width].astype(np.float64)
+            self._rays = np.stack([(u - i.cx) / i.fx, (v - i.cy) / i.fy], axis=-1)
         return self._rays
 
     def _gain(self, color: np.ndarray, face: np.ndarray) -> float:
@@ -192,74 +202,95 @@ class Renderer:
         sub, hit = color[::step, ::step, :3].astype(np.float32), face[::step, ::step] >= 0
         if not hit.any():
             return float(cfg.gain)
-        lum = sub[hit] @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        px = sub[hit]
+        lum = 0.2126 * px[:, 0] + 0.7152 * px[:, 1] + 0.0722 * px[:, 2]
         med = float(np.median(lum))
         if med <= 0:
             return float(cfg.max_gain)
         return float(min(_srgb_decode(cfg.target_gray) / med, cfg.max_gain))
 
     def _lens_maps(self) -> dict[str, np.ndarray]:
-        """Per distorted pixel: its exact ray (x, y, 1) and where it lies in the pinhole render."""
+        """Per distorted pixel: its exact ray (x, y, 1), where it lies in the pinhole render,
+        and the flat indices of the nearest and of the 2 x 2 surrounding pinhole pixels."""
         if self._maps is None:
             rays = cam._pixel_rays(self.intrinsics)
             g = self._gl_intr
             mx = (rays[..., 0] * g.fx + g.cx).astype(np.float32)
             my = (rays[..., 1] * g.fy + g.cy).astype(np.float32)
-            near = (np.clip(np.rint(my), 0, g.height - 1).astype(np.int64) * g.width
-                    + np.clip(np.rint(mx), 0, g.width - 1).astype(np.int64))
-            self._maps = {"rays": rays, "mx": mx, "my": my, "near": near}
+
+            def flat(x, y):
+                return (np.clip(y, 0, g.height - 1).astype(np.int64) * g.width
+                        + np.clip(x, 0, g.width - 1).astype(np.int64)).ravel()
+
+            x0, y0 = np.floor(mx), np.floor(my)
+            self._maps = {
+                "rays": rays, "mx": mx, "my": my, "near": flat(np.rint(mx), np.rint(my)),
+                "quad": [flat(x0 + a, y0 + b) for a in (0, 1) for b in (0, 1)],
+            }
         return self._maps
 
     def _resample(self, rgb_gl: np.ndarray, face_gl: np.ndarray, T: np.ndarray):
-        """Distorted image from the covering pinhole render (see module docstring)."""
+        """Distorted image from the covering pinhole render (see module docstring).
+
+        Triangle per distorted pixel: the one at the nearest pinhole pixel if the pixel's own
+        ray hits it; else the nearest hit among the 2 x 2 surrounding pinhole pixels' triangles;
+        else Embree. Then depth and normal come from that triangle and that ray (float64)."""
         import cv2
 
         m = self._lens_maps()
         h, w = self.intrinsics.shape
         rgb = cv2.remap(rgb_gl, m["mx"], m["my"], cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE)
-        face = face_gl.ravel()[m["near"]].reshape(h, w)
-        depth = np.zeros((h, w), np.float32)
-        normals = np.zeros((h, w, 3), np.float32)
+        fg = face_gl.ravel()
+        face = np.take(fg, m["near"])
         idx = np.flatnonzero(face >= 0)
+        depth = np.zeros(h * w)
+        normals = np.zeros((h * w, 3), np.float32)
         if idx.size:
+            vc = np.einsum("ij,jk->ik", self._vertices - T[:3, 3], T[:3, :3])  # camera frame
             d = np.concatenate([m["rays"].reshape(-1, 2)[idx], np.ones((idx.size, 1))], axis=1)
-            f = face.ravel()[idx].astype(np.int64)
-            z, n, inside = self._intersect(f, d, T)
+            f = face[idx].astype(np.int64)
+            z, inside = self._intersect(f, d, vc)
             miss = np.flatnonzero(~inside)
-            if miss.size:  # ray left the nearest-pixel triangle: cast it exactly
-                f2 = self._cast(d[miss], T)
-                f[miss] = f2
-                ok = f2 >= 0
-                z2, n2, _ = self._intersect(np.maximum(f2, 0), d[miss], T)
-                z[miss] = np.where(ok, z2, 0.0)
-                n[miss] = np.where(ok[:, None], n2, 0.0)
-                face.ravel()[idx] = f
-            depth.ravel()[idx] = z
-            normals.reshape(-1, 3)[idx] = n
-        face[depth <= 0] = BACKGROUND_ID
-        return rgb, depth, normals, face
+            if miss.size:
+                z[miss] = np.inf
+                for q in m["quad"]:
+                    fq = np.take(fg, q[idx[miss]]).astype(np.int64)
+                    zq, iq = self._intersect(np.maximum(fq, 0), d[miss], vc)
+                    better = iq & (fq >= 0) & (zq < z[miss])
+                    z[miss[better]] = zq[better]
+                    f[miss[better]] = fq[better]
+                    inside[miss[better]] = True
+                rest = np.flatnonzero(~inside)
+                if rest.size:  # ray left all nearby triangles: cast it exactly
+                    f2 = self._cast(d[rest], T)
+                    z2, _ = self._intersect(np.maximum(f2, 0), d[rest], vc)
+                    f[rest] = f2
+                    z[rest] = np.where(f2 >= 0, z2, 0.0)
+            face[idx] = np.where(z > 0, f, BACKGROUND_ID)
+            depth[idx] = np.maximum(z, 0.0)
+            n = np.einsum("ij,jk->ik", self._fnormals[np.maximum(f, 0)], T[:3, :3])
+            n *= np.where(np.einsum("ij,ij->i", n, d) > 0, -1.0, 1.0)[:, None]
+            normals[idx] = n * (z > 0)[:, None]
+        return (rgb, depth.astype(np.float32).reshape(h, w), normals.reshape(h, w, 3),
+                face.reshape(h, w))
 
-    def _intersect(self, f: np.ndarray, d: np.ndarray, T: np.ndarray):
-        """Ray (origin 0, direction d with d_z = 1, camera frame) against triangles f, float64.
-        Returns z-depth, the triangle's unit normal facing the camera, inside-triangle flags."""
-        R, t = T[:3, :3].T, -T[:3, :3].T @ T[:3, 3]  # camera <- world
+    def _intersect(self, f: np.ndarray, d: np.ndarray, vc: np.ndarray):
+        """Rays from the camera centre along d (d_z = 1, camera frame) against triangles f with
+        camera-frame vertices vc, float64 (Moller-Trumbore). Returns the z-depth (= ray
+        parameter) and whether the ray passes inside the triangle (1e-7 slack)."""
         tri = self._faces[f]
-        v0, v1, v2 = (self._vertices[tri[:, k]] @ R.T + t for k in range(3))
+        v0, v1, v2 = (np.take(vc, tri[:, k], axis=0) for k in range(3))
         e1, e2 = v1 - v0, v2 - v0
         pvec = np.cross(d, e2)
         det = np.einsum("ij,ij->i", e1, pvec)
         det = np.where(np.abs(det) < 1e-30, 1e-30, det)
-        tvec = -v0
-        u = np.einsum("ij,ij->i", tvec, pvec) / det
-        qvec = np.cross(tvec, e1)
+        u = -np.einsum("ij,ij->i", v0, pvec) / det
+        qvec = np.cross(e1, v0)  # = cross(tvec, e1) with tvec = -v0
         v = np.einsum("ij,ij->i", d, qvec) / det
         z = np.einsum("ij,ij->i", e2, qvec) / det
         eps = 1e-7
-        inside = (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps) & (z > 0)
-        n = self._fnormals[f] @ R.T
-        n *= np.where(np.einsum("ij,ij->i", n, d) > 0, -1.0, 1.0)[:, None]
-        return z, n.astype(np.float32), inside
+        return z, (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps) & (z > 0)
 
     def _cast(self, d: np.ndarray, T: np.ndarray) -> np.ndarray:
         """First triangle hit by camera rays d (Embree), -1 where none."""
@@ -267,7 +298,7 @@ class Renderer:
             from trimesh.ray.ray_pyembree import RayMeshIntersector
 
             self._embree = RayMeshIntersector(self.scene.mesh)
-        dirs = d @ T[:3, :3].T
+        dirs = np.einsum("ij,kj->ik", d, T[:3, :3])
         dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
         org = np.broadcast_to(T[:3, 3], dirs.shape)
         return np.asarray(self._embree.intersects_first(org, dirs), dtype=np.int64)

@@ -4,7 +4,8 @@
 the sensor image; ``rgb_clean`` and every ground-truth field stay untouched. Stages, in order,
 all in linear light (the clean sRGB render is decoded first), each optional:
 
-1. motion blur along each pixel's image motion since ``prev_frame`` (depth + both poses);
+1. motion blur along each pixel's image motion since ``prev_frame`` (depth + both poses),
+   over the exposure time (scaled by the frames' time step);
 2. defocus blur (Gaussian);
 3. vignetting (fitted radial profile, or cos^4 from the intrinsics);
 4. exposure: a fixed gain, or auto-gain aiming the output mean luminance at a target, smoothed
@@ -32,14 +33,18 @@ import numpy as np
 from room.errors import ConfigError
 from room.render import sensor_stages as st
 from room.render.sensor_profile import SensorProfile, load_profile
-from room.render.sensor_random import AppearanceRandomization, AppearanceSample
+from room.render.sensor_random import (
+    AppearanceRandomization,
+    AppearanceSample,
+    apply_render_overrides,
+)
 from room.types import Frame, Intrinsics
 
 __all__ = [
     "SensorConfig", "SensorModel", "SensorProfile", "load_profile", "ExposureConfig",
     "VignettingConfig", "NoiseConfig", "BayerConfig", "ColourConfig", "ToneConfig",
     "JpegConfig", "MotionBlurConfig", "BloomConfig", "AppearanceRandomization",
-    "AppearanceSample", "randomize",
+    "AppearanceSample", "randomize", "apply_render_overrides",
 ]
 
 
@@ -121,11 +126,14 @@ class JpegConfig:
 
 @dataclass(frozen=True)
 class MotionBlurConfig:
-    """``shutter``: exposure time as a fraction of the frame interval."""
+    """Exposure time ``exposure_s`` (seconds; the blur covers the image motion during it,
+    scaled from the motion between the two frames' ``time_s``). When the frames carry no
+    time step, ``shutter`` (exposure as a fraction of the frame interval) is used."""
 
     enabled: bool = True
+    exposure_s: float = 0.004
     shutter: float = 0.5
-    max_samples: int = 16
+    max_samples: int = 8
 
 
 @dataclass(frozen=True)
@@ -175,8 +183,10 @@ class SensorConfig:
             problems.append("exposure.smoothing must lie in [0, 1)")
         if not 0 < self.exposure.min_gain <= self.exposure.gain <= self.exposure.max_gain:
             problems.append("need 0 < exposure.min_gain <= exposure.gain <= exposure.max_gain")
-        if not 0 <= self.motion_blur.shutter <= 1 or self.motion_blur.max_samples < 1:
-            problems.append("motion_blur.shutter must lie in [0, 1], max_samples >= 1")
+        mb = self.motion_blur
+        if not 0 <= mb.shutter <= 1 or mb.max_samples < 1 or mb.exposure_s < 0:
+            problems.append("motion_blur: need shutter in [0, 1], exposure_s >= 0, "
+                            "max_samples >= 1")
         if problems:
             raise ConfigError("SensorConfig: " + "; ".join(problems))
 
@@ -223,24 +233,33 @@ class SensorModel:
         if not self.cfg.enabled:
             return frame.replace(rgb=frame.rgb_clean.copy())
         rng = self._rng(frame.index, seed, rng)
-        motion = None
+        motion, shutter = None, 0.0
         if self.cfg.motion_blur.enabled and prev_frame is not None:
+            mb = self.cfg.motion_blur
+            dt = frame.time_s - prev_frame.time_s
+            shutter = min(mb.exposure_s / dt, 1.0) if dt > 0 else mb.shutter
+            key = ("rays", frame.intrinsics)
+            if key not in self._cache:
+                self._cache[key] = st.pixel_rays(frame.intrinsics)
             motion = st.image_motion(frame.depth, frame.intrinsics, frame.T_world_cam,
-                                     prev_frame.T_world_cam)
+                                     prev_frame.T_world_cam, rays=self._cache[key])
         prev_log_gain = None
         if prev_frame is not None:
             prev_log_gain = prev_frame.meta.get("sensor", {}).get("log_gain")
         rgb, info = self.process(frame.rgb_clean, rng, intrinsics=frame.intrinsics,
-                                 motion=motion, prev_log_gain=prev_log_gain)
+                                 motion=motion, shutter=shutter, prev_log_gain=prev_log_gain)
         return frame.replace(rgb=rgb, meta={**frame.meta, "sensor": info})
 
     def process(self, rgb_clean: np.ndarray, rng: np.random.Generator, *,
                 intrinsics: Intrinsics | None = None, motion: np.ndarray | None = None,
-                prev_log_gain: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                shutter: float | None = None, prev_log_gain: float | None = None
+                ) -> tuple[np.ndarray, dict[str, Any]]:
         """Array-level pipeline: uint8 sRGB (H, W, 3) -> (uint8 sensor image, info dict).
 
         ``motion``: (H, W, 2) pixel displacement to the previous frame (sensor_stages.
-        image_motion), None for no motion blur. ``intrinsics`` is needed for cos^4 vignetting.
+        image_motion), None for no motion blur; ``shutter``: the fraction of it swept during
+        the exposure (default ``cfg.motion_blur.shutter``). ``intrinsics`` is needed for cos^4
+        vignetting.
         """
         c = self.cfg
         if rgb_clean.dtype != np.uint8 or rgb_clean.ndim != 3 or rgb_clean.shape[2] != 3:
@@ -248,8 +267,9 @@ class SensorModel:
                               f"{rgb_clean.shape}")
         x = st.uint8_to_linear(rgb_clean)
         info: dict[str, Any] = {"profile": self.profile.name, "motion_blur_px": 0.0}
-        if motion is not None and c.motion_blur.shutter > 0:
-            x, info["motion_blur_px"] = st.motion_blur(x, motion, c.motion_blur.shutter,
+        shutter = c.motion_blur.shutter if shutter is None else shutter
+        if motion is not None and shutter > 0:
+            x, info["motion_blur_px"] = st.motion_blur(x, motion, shutter,
                                                        c.motion_blur.max_samples)
         x = st.gaussian_blur(x, c.defocus_sigma_px)
         if c.vignetting.enabled:

@@ -43,6 +43,11 @@ class ReferenceKnobs:
       independent (the statistics give one level only, not noise versus brightness).
     - ``tone_gamma``/``tone_shoulder``: the tone curve the model will use.
     - ``colour_gains``: starting white-balance gains (refined by calibrate_profile).
+    - ``vignetting_strength``, ``vignetting_tan_half_width``: extra optical falloff
+      ``1 - s (1 - cos^4 theta)`` with ``tan theta = r * tan_half_width`` at normalised radius r
+      (0.787 = 300 px / 381 px, the default 600 px bronchoscope camera). The statistics cannot
+      separate vignetting from scene content (see sensor_fit.vignetting_from_profile), so its
+      strength is a calibration knob.
     """
 
     frame_size: int = 600
@@ -50,6 +55,24 @@ class ReferenceKnobs:
     tone_gamma: float = 1.0
     tone_shoulder: float = 0.0
     colour_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    vignetting_strength: float = 0.0
+    vignetting_tan_half_width: float = 0.787
+
+
+DEFAULT_KNOBS = ReferenceKnobs(tone_gamma=1.3, tone_shoulder=1.0, vignetting_strength=0.6)
+"""Tone curve and extra vignetting of assets/sensor/default.json, tuned by hand with
+benchmarks/bench_appearance.py so that the default renders of the phantom land inside the real
+frames' p10-p90 ranges (dark fraction and centre-to-edge ratio depend on them)."""
+
+
+def make_default_profile(reference: str | Path | dict, frames: Sequence,
+                         prev_poses: Sequence | None = None,
+                         knobs: ReferenceKnobs = DEFAULT_KNOBS, iterations: int = 6,
+                         name: str = "default") -> SensorProfile:
+    """The default profile: :func:`profile_from_reference` with ``knobs``, calibrated on
+    default renders (Frames of the default phantom, with their previous poses)."""
+    prof = profile_from_reference(reference, name, knobs)
+    return calibrate_profile(prof, frames, iterations=iterations, prev_poses=prev_poses)
 
 
 def load_reference(path_or_stats: str | Path | dict) -> dict[str, Any]:
@@ -64,7 +87,7 @@ def load_reference(path_or_stats: str | Path | dict) -> dict[str, Any]:
         d = json.loads(p.read_text())
     stats = d.get("stats", {})
     need = {"r_over_g", "b_over_g", "mean_luminance", "radial_luminance", "residual_log_psd",
-            "hf_residual_std"}
+            "hf_residual_std", "residual_psd_slope"}
     missing = need - set(stats)
     if missing:
         raise InputFileError(f"reference statistics lack {sorted(missing)}; regenerate them "
@@ -92,6 +115,17 @@ def reference_noise_psd(log_psd: Sequence[float], size: int) -> tuple[np.ndarray
     return freq, logp
 
 
+def cos4_vignetting(radius, gain, strength: float, tan_half_width: float,
+                    samples: int = 33) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Multiply a tabulated radial gain by ``1 - s (1 - cos^4 theta)``, tan theta = r * t,
+    resampled on ``samples`` radii over [0, sqrt 2]."""
+    r = np.linspace(0.0, np.sqrt(2.0), samples)
+    base = np.interp(r, np.asarray(radius, float), np.asarray(gain, float))
+    cos4 = 1.0 / (1.0 + (r * tan_half_width) ** 2) ** 2
+    g = base * (1.0 - strength * (1.0 - cos4))
+    return tuple(float(x) for x in r), tuple(float(x) for x in g)
+
+
 def profile_from_reference(reference: str | Path | dict, name: str = "default",
                            knobs: ReferenceKnobs | None = None,
                            render_residual_std: float = 0.0) -> SensorProfile:
@@ -105,6 +139,7 @@ def profile_from_reference(reference: str | Path | dict, name: str = "default",
     p50 = {key: v["p50"] for key, v in ref["stats"].items()}
     freq, logp = reference_noise_psd(p50["residual_log_psd"], k.frame_size)
     vr, vg = sf.vignetting_from_profile(p50["radial_luminance"], k.tone_gamma, k.tone_shoulder)
+    vr, vg = cos4_vignetting(vr, vg, k.vignetting_strength, k.vignetting_tan_half_width)
     gain = sf.residual_gain(k.frame_size, k.frame_size, freq, logp)
     sigma = np.sqrt(max(p50["hf_residual_std"] ** 2 - render_residual_std**2, 0.0)) / gain
     prof = SensorProfile(
@@ -124,6 +159,7 @@ def profile_from_reference(reference: str | Path | dict, name: str = "default",
         noise_level=(float(p50["mean_luminance"]),), noise_sigma=(float(sigma),),
         tone_gamma=k.tone_gamma, tone_shoulder=k.tone_shoulder,
         hf_residual_std=float(p50["hf_residual_std"]),
+        residual_psd_slope=float(p50["residual_psd_slope"]),
     )
     return sf.with_noise_level(prof, float(sigma), float(p50["mean_luminance"]),
                                k.read_fraction, k.colour_gains[1])
@@ -136,16 +172,31 @@ def measure(images: Sequence[np.ndarray]) -> dict[str, float]:
         f = im.astype(np.float64) / 255.0
         rg, bg = sf.chroma_ratios(f)
         m = sf.inside_mask(*f.shape[:2])
-        vals.append((rg, bg, float(st.luminance(f)[m].mean()), sf.hf_residual_std(f)))
+        vals.append((rg, bg, float(st.luminance(f)[m].mean()), sf.hf_residual_std(f),
+                     sf.psd_slope(sf.band_log_psd(f[..., 1]))))
     med = np.median(np.array(vals), axis=0)
-    return dict(zip(("r_over_g", "b_over_g", "mean_luminance", "hf_residual_std"),
-                    (float(v) for v in med), strict=True))
+    keys = ("r_over_g", "b_over_g", "mean_luminance", "hf_residual_std", "residual_psd_slope")
+    return dict(zip(keys, (float(v) for v in med), strict=True))
 
 
-def calibrate_profile(profile: SensorProfile, clean: Sequence[np.ndarray], cfg=None,
-                      iterations: int = 4, seed: int = 0) -> SensorProfile:
-    """Tune ``colour_gains`` and the noise level (a, b scaled together) so that the sensor
-    output of the clean renders ``clean`` (uint8 sRGB) matches the profile's median targets."""
+def tilt_spectrum(profile: SensorProfile, tilt: float) -> SensorProfile:
+    """The profile with its noise spectrum tilted: log10 PSD + tilt * (freq - 0.5)."""
+    f = np.asarray(profile.noise_psd_freq)
+    logp = np.asarray(profile.noise_psd_log10) + tilt * (f - 0.5)
+    return dataclasses.replace(profile, noise_psd_log10=tuple(float(v) for v in logp))
+
+
+def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
+                      iterations: int = 4, seed: int = 0, intrinsics=None,
+                      prev_poses: Sequence | None = None) -> SensorProfile:
+    """Tune the knobs that depend on the renderer so that the sensor output of the clean
+    renders ``clean`` (uint8 sRGB arrays, or Frames) hits the profile's median targets:
+    ``colour_gains`` (r/g, b/g), the noise level (a and b scaled together; residual std) and,
+    when the profile has a ``residual_psd_slope`` target, a tilt of the noise spectrum
+    (log10 PSD + tilt (f - 0.5)).
+    ``intrinsics`` of bare arrays are needed for cos^4 vignetting. With Frames, ``prev_poses``
+    (per frame: (pose, time_s) of the frame before, or None) switch on motion blur as in a
+    dataset."""
     from room.render.sensor import SensorConfig, SensorModel
 
     cfg = cfg or SensorConfig()
@@ -158,9 +209,20 @@ def calibrate_profile(profile: SensorProfile, clean: Sequence[np.ndarray], cfg=N
             cfg, noise=dataclasses.replace(cfg.noise, enabled=False))
         model = SensorModel(c, prof)
         rng = np.random.default_rng(seed)
-        return measure([model.process(im, rng)[0] for im in clean])
+        out = []
+        for i, im in enumerate(clean):
+            if isinstance(im, np.ndarray):
+                out.append(model.process(im, rng, intrinsics=intrinsics)[0])
+                continue
+            prev = None
+            if prev_poses is not None and prev_poses[i] is not None:
+                T_prev, t_prev = prev_poses[i]
+                prev = im.replace(T_world_cam=np.asarray(T_prev, float), time_s=float(t_prev),
+                                  meta={})
+            out.append(model.apply(im, prev_frame=prev, rng=rng).rgb)
+        return measure(out)
 
-    history = []
+    history, tilt = [], 0.0
     for _ in range(iterations):
         quiet, noisy = run(profile, noise=False), run(profile)
         g = np.array(profile.colour_gains, dtype=np.float64)
@@ -170,11 +232,17 @@ def calibrate_profile(profile: SensorProfile, clean: Sequence[np.ndarray], cfg=N
         want = max(profile.hf_residual_std**2 - quiet["hf_residual_std"] ** 2, 1e-10)
         have = max(noisy["hf_residual_std"] ** 2 - quiet["hf_residual_std"] ** 2, 1e-10)
         scale = want / have
-        history.append({"measured": noisy, "clean_residual_std": quiet["hf_residual_std"]})
+        step = 0.0
+        if profile.residual_psd_slope is not None:
+            # One band is 1/8 of the frequency range: a tilt t moves the noise's band slope by
+            # t / 8; the output slope moves less (the render's own residual): damped by 0.8.
+            step = 0.8 * 8.0 * (profile.residual_psd_slope - noisy["residual_psd_slope"])
+            tilt += step
+        history.append({"measured": noisy, "clean": quiet, "tilt": tilt})
         profile = dataclasses.replace(
-            profile, colour_gains=tuple(float(v) for v in g),
+            tilt_spectrum(profile, step), colour_gains=tuple(float(v) for v in g),
             noise_shot_a=profile.noise_shot_a * scale, noise_read_b=profile.noise_read_b * scale)
     final = run(profile)
     calib = {**profile.calibration, "frames": len(clean), "final": final,
-             "iterations": history}
+             "spectrum_tilt": tilt, "iterations": history}
     return dataclasses.replace(profile, calibration=calib)

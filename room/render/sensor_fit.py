@@ -107,6 +107,20 @@ def hf_residual_std(img: np.ndarray) -> float:
     return float(residual(img[..., 1])[inside_mask(*img.shape[:2])].std())
 
 
+def band_log_psd(gray: np.ndarray, bands: int = 8) -> np.ndarray:
+    """log10 mean residual power in ``bands`` equal radial-frequency bands up to Nyquist (the
+    corners beyond are left out), as the shared image_stats.py reports it."""
+    h, w = gray.shape
+    p = np.abs(np.fft.fft2(residual(gray))) ** 2 / (h * w)
+    m = radial_mean(p, st.radial_frequency(h, w), np.linspace(0.0, 1.0, bands + 1))
+    return np.log10(m + 1e-12)
+
+
+def psd_slope(log_bands: np.ndarray) -> float:
+    """Least-squares slope of log10 band power against band index (decades per band)."""
+    return float(np.polyfit(np.arange(len(log_bands)), log_bands, 1)[0])
+
+
 # --------------------------------------------------------------------------- spectra
 def _extrapolate_low(freq: np.ndarray, logp: np.ndarray, reliable: np.ndarray) -> np.ndarray:
     """Fill unreliable low-frequency bins by extending the log-log line through the first
@@ -269,6 +283,8 @@ def fit_profile(frames: Sequence[np.ndarray], name: str, description: str = "",
         noise_level=tuple(float(v) for v in levels), noise_sigma=tuple(float(v) for v in sig_out),
         tone_gamma=tone_gamma, tone_shoulder=tone_shoulder,
         hf_residual_std=float(np.median([hf_residual_std(im) for im in imgs])),
+        residual_psd_slope=float(np.median([psd_slope(band_log_psd(im[..., 1]))
+                                            for im in imgs])),
     )
 
 

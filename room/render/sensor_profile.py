@@ -41,7 +41,9 @@ class SensorProfile:
     - ``noise_shot_a``, ``noise_read_b``: linear-domain noise variance ``a * signal + b``.
     - ``noise_level``/``noise_sigma``: measured output-domain noise sigma vs output level.
     - ``tone_gamma``, ``tone_shoulder``: display tone curve (room.render.sensor_stages).
-    - ``hf_residual_std``: measured std of (green - Gaussian(green, 1.5 px)), for reference.
+    - ``hf_residual_std``: measured std of (green - Gaussian(green, 1.5 px)) inside the image
+      circle; ``residual_psd_slope``: slope of that residual's 8-band log10 power spectrum
+      (see sensor_fit.band_log_psd). Targets of calibrate_profile.
     - ``calibration``: free-form record of how tuned knobs were chosen.
     """
 
@@ -63,6 +65,7 @@ class SensorProfile:
     tone_gamma: float = 1.0
     tone_shoulder: float = 0.0
     hf_residual_std: float = 0.0
+    residual_psd_slope: float | None = None
     calibration: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -5,11 +5,13 @@
 sequence, say). A sample changes two things:
 
 - the sensor: ``sample.apply_to_sensor(sensor_cfg)`` -> a new SensorConfig (noise level,
-  defocus blur, motion-blur shutter, exposure target, colour gains, JPEG quality);
+  defocus blur, exposure time (motion blur), exposure target, colour gains, JPEG quality);
 - the render: ``sample.render_overrides`` -> a dict of *multiplicative* factors for settings
-  that the render stage owns. Keys (agreed by name with room.render.RenderConfig's owner):
-  ``mucosa_color_scale`` (R, G, B factors on the mucosa base colour), ``specular_scale`` (on the
-  specular strength) and ``light_power_scale`` (on the light intensity).
+  that the render stage owns: ``mucosa_color_scale`` (R, G, B factors on
+  ``RenderConfig.material.base_color``), ``specular_scale`` (on ``material.specular``) and
+  ``light_power_scale`` (on ``light.intensity``); :func:`apply_render_overrides` applies them
+  to a RenderConfig by those field names. (With the renderer's auto-exposure on, the light
+  power changes only noise and the exposure the sensor meters, not the mean brightness.)
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ RENDER_OVERRIDE_KEYS = ("mucosa_color_scale", "specular_scale", "light_power_sca
 @dataclass(frozen=True)
 class AppearanceRandomization:
     """Uniform ranges (low, high); a range with low == high fixes the value. Factors are
-    multiplicative (1 = unchanged); ``defocus_sigma_px`` and ``motion_shutter`` are absolute."""
+    multiplicative (1 = unchanged); ``defocus_sigma_px`` (pixels), ``exposure_s`` (seconds, sets
+    the motion blur) and ``jpeg_quality`` are absolute."""
 
     enabled: bool = False
     mucosa_color_scale: tuple[float, float] = (0.85, 1.15)
@@ -36,7 +39,7 @@ class AppearanceRandomization:
     light_power_scale: tuple[float, float] = (0.6, 1.6)
     noise_scale: tuple[float, float] = (0.7, 1.5)
     defocus_sigma_px: tuple[float, float] = (0.0, 1.0)
-    motion_shutter: tuple[float, float] = (0.2, 0.8)
+    exposure_s: tuple[float, float] = (0.002, 0.012)
     exposure_target_scale: tuple[float, float] = (0.9, 1.1)
     colour_gain_scale: tuple[float, float] = (0.95, 1.05)
     jpeg_quality: tuple[float, float] = (70.0, 95.0)
@@ -51,9 +54,8 @@ class AppearanceRandomization:
                                   f"0 <= low <= high, got {list(r)}")
             object.__setattr__(self, f.name, (float(r[0]), float(r[1])))
         q = self.jpeg_quality
-        if self.motion_shutter[1] > 1 or not 1 <= q[0] <= q[1] <= 100:
-            raise ConfigError("randomization.motion_shutter must lie in [0, 1] and "
-                              "jpeg_quality in [1, 100]")
+        if not 1 <= q[0] <= q[1] <= 100:
+            raise ConfigError("randomization.jpeg_quality must lie in [1, 100]")
 
     def sample(self, seed: int | np.random.Generator) -> AppearanceSample:
         """Concrete settings drawn uniformly from the ranges (deterministic in ``seed``)."""
@@ -71,7 +73,7 @@ class AppearanceRandomization:
             },
             noise_scale=u(self.noise_scale),
             defocus_sigma_px=u(self.defocus_sigma_px),
-            motion_shutter=u(self.motion_shutter),
+            exposure_s=u(self.exposure_s),
             exposure_target_scale=u(self.exposure_target_scale),
             colour_gain_scale=u(self.colour_gain_scale, 3),
             jpeg_quality=int(round(u(self.jpeg_quality))),
@@ -85,7 +87,7 @@ class AppearanceSample:
     render_overrides: dict[str, Any] = field(default_factory=dict)
     noise_scale: float = 1.0
     defocus_sigma_px: float = 0.0
-    motion_shutter: float = 0.5
+    exposure_s: float = 0.004
     exposure_target_scale: float = 1.0
     colour_gain_scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
     jpeg_quality: int = 90
@@ -103,10 +105,31 @@ class AppearanceSample:
             cfg,
             defocus_sigma_px=self.defocus_sigma_px,
             noise=rep(cfg.noise, scale=cfg.noise.scale * self.noise_scale),
-            motion_blur=rep(cfg.motion_blur, shutter=self.motion_shutter),
+            motion_blur=rep(cfg.motion_blur, exposure_s=self.exposure_s),
             exposure=rep(cfg.exposure, target_mean_luminance=float(
                 np.clip(target * self.exposure_target_scale, 0.05, 0.95))),
             colour=rep(cfg.colour, gains=tuple(float(g * s) for g, s in
                                                zip(gains, self.colour_gain_scale, strict=True))),
             jpeg=rep(cfg.jpeg, quality=self.jpeg_quality),
         )
+
+
+def apply_render_overrides(render_cfg: Any, overrides: dict[str, Any]) -> Any:
+    """A copy of ``render_cfg`` (room.render.RenderConfig) with the multiplicative overrides
+    of :attr:`AppearanceSample.render_overrides` applied to ``material.base_color``,
+    ``material.specular`` and ``light.intensity``. Unknown keys raise ConfigError."""
+    unknown = set(overrides) - set(RENDER_OVERRIDE_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown render overrides {sorted(unknown)}; "
+                          f"known: {list(RENDER_OVERRIDE_KEYS)}")
+    rep = dataclasses.replace
+    mat, light = render_cfg.material, render_cfg.light
+    if "mucosa_color_scale" in overrides:
+        scale = overrides["mucosa_color_scale"]
+        mat = rep(mat, base_color=tuple(float(min(c * k, 1.0)) for c, k in
+                                        zip(mat.base_color, scale, strict=True)))
+    if "specular_scale" in overrides:
+        mat = rep(mat, specular=float(mat.specular * overrides["specular_scale"]))
+    if "light_power_scale" in overrides:
+        light = rep(light, intensity=float(light.intensity * overrides["light_power_scale"]))
+    return rep(render_cfg, material=mat, light=light)

@@ -7,14 +7,17 @@ bends the tip towards camera -y, i.e. the top of the image), q2 axial roll of th
 split in two orthogonal planes and ``q = (q1a, q1b, q2, q3)`` (q1a bends towards camera -y,
 q1b towards camera +x).
 
-The passive shaft and the bending section are chains of capsule links joined by spherical
-joints. Each joint is held by an implicit joint motor (see ``room.sim.world``): it keeps the
-target shape (straight for the shaft, ``q1 / n`` per joint for the bending section) as long as
-the torque needed stays below ``*_torque_limit_Nm`` and yields beyond it, with the position and
-velocity gains setting how fast it relaxes back (the spring and the damper). An explicit
-spring torque ``-k * angle`` is not used because a 10 mm link of this scope has a transverse
-inertia of about 1e-9 kg m^2: any useful stiffness (>= 1e-3 N m/rad) puts the joint's natural
-frequency above 1000 rad/s, unstable for an explicit integrator at 240-960 Hz.
+The passive shaft and the bending section are chains of capsule links. Shaft joints are
+revolute, alternating about the link x and y axes (two bending directions, torsionally stiff so
+roll is transmitted); bending joints turn about x (``bending_planes = 1``) or are spherical
+(``bending_planes = 2``). Each joint is held by an implicit joint motor (see ``room.sim``): it
+keeps the target shape (straight for the shaft, ``q1 / n`` per joint for the bending section) as
+long as the torque needed stays below ``*_torque_limit_Nm`` and yields beyond it, with the
+position and velocity gains setting how fast it relaxes back (the spring and the damper). An
+explicit spring torque ``-k * angle`` is not used because a 20 mm link of this scope has a
+transverse inertia of about 1e-8 kg m^2: any useful stiffness (>= 1e-3 N m/rad) puts the joint's
+natural frequency above 260 rad/s (and a short bending link far higher), at or beyond the
+stability limit of an explicit integrator at 240 Hz.
 """
 
 from __future__ import annotations
@@ -35,15 +38,16 @@ class RobotConfig:
     bending_links: int = 6
     max_bend_rad: float = math.pi  # 180 degrees, as on current robotic bronchoscopes
     bending_planes: int = 1  # 1: one plane set by roll; 2: two orthogonal tendon planes
-    shaft_length_m: float = 0.20  # simulated part of the passive insertion tube
-    shaft_links: int = 12  # 16.7 mm links: half the cost of 10 mm links in contact
+    # simulated part of the passive insertion tube: reaches generation 6 of an adult airway
+    shaft_length_m: float = 0.32
+    shaft_links: int = 16  # 20 mm links: 10 mm links double the cost in contact
     density_kg_m3: float = 1500.0
     # camera pose in the tip frame (x right, y down, z forward), metres; the tip frame sits on
     # the distal face of the scope, on its axis
     camera_offset_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
     # passive shaft joints: restoring-torque limit, position gain (0-1, fraction of the shape
     # error corrected per physics step), velocity gain (damping, 0-1)
-    shaft_torque_limit_Nm: float = 0.004
+    shaft_torque_limit_Nm: float = 0.001
     shaft_position_gain: float = 0.3
     shaft_velocity_gain: float = 0.5
     # actuated bending-section joints (tendon drive)
@@ -54,7 +58,7 @@ class RobotConfig:
     insertion_force_limit_N: float = 1.0
     roll_torque_limit_Nm: float = 0.05
     # joint limits
-    insertion_max_m: float = 0.17
+    insertion_max_m: float = 0.30
     roll_limit_rad: float = math.pi
     # actuator speed limits (velocity commands, the Gymnasium action scale)
     insertion_speed_max_m_s: float = 0.02

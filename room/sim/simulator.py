@@ -8,12 +8,18 @@ actuators move their servo targets towards the command at most at their speed li
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import trimesh
 
 from room.anatomy.scene import AirwayScene
 from room.errors import ConfigError, SceneError, SimulationError
+from room.paths import cache_dir
 from room.robot.config import RobotConfig
 from room.sim.config import SimConfig
 from room.sim.robot_body import RobotBody, contact_arrays
@@ -23,6 +29,27 @@ from room.transforms import look_at, make_T
 ENTRY_MARGIN_M = 0.003
 """A link collides with the airway once its proximal cap is this far past the entry cap
 (links still outside the airway, behind the entry, do not collide with the closing cap)."""
+
+
+def physics_mesh(source: Path, mesh, max_faces: int):
+    """(OBJ file, trimesh) of the collision mesh the physics uses: the scene's, or a decimated
+    copy with at most ``max_faces`` triangles cached under the room cache by content hash."""
+    if max_faces <= 0 or len(mesh.faces) <= max_faces:
+        return source, mesh
+    from room.anatomy.mesh import decimate
+
+    key = hashlib.sha1(source.read_bytes() + str(max_faces).encode()).hexdigest()[:16]
+    folder = cache_dir() / "collision"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{key}.obj"
+    if path.is_file():
+        return path, trimesh.load(path, process=False, force="mesh")
+    small = decimate(mesh.copy(), max_faces)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".obj")
+    os.close(fd)
+    small.export(tmp, file_type="obj")
+    os.replace(tmp, path)
+    return path, small
 
 
 @dataclass(frozen=True)
@@ -87,14 +114,16 @@ class Simulator:
         self.scene = scene
         self.robot_cfg = robot or RobotConfig()
         self.cfg = sim or SimConfig()
-        self._mesh_file = self._collision_file(scene)
+        self._mesh_file, self.collision_mesh = physics_mesh(self._collision_file(scene),
+                                                           scene.collision_mesh,
+                                                           self.cfg.max_collision_faces)
         trachea = scene.tree.trachea
         if self.robot_cfg.outer_diameter_m >= 2.0 * trachea.radius_m:
             raise ConfigError(
                 f"robot diameter {1e3 * self.robot_cfg.outer_diameter_m:.1f} mm does not fit the "
                 f"trachea of this scene (diameter {2e3 * trachea.radius_m:.1f} mm); use a "
                 "thinner scope (RobotConfig.outer_diameter_m)")
-        self._entry, self._dir, self._s_cap = self._entry_frame(scene)
+        self._entry, self._dir, self._s_cap = self._entry_frame(scene, self.collision_mesh)
         self.T_world_start = look_at(self._entry + self.cfg.start_depth_m * self._dir,
                                      self._entry + (self.cfg.start_depth_m + 1.0) * self._dir,
                                      up=(0.0, -1.0, 0.0))
@@ -115,7 +144,7 @@ class Simulator:
         return f
 
     @staticmethod
-    def _entry_frame(scene: AirwayScene):
+    def _entry_frame(scene: AirwayScene, mesh):
         """Entry point (first trachea centerline point), unit entry direction, and the
         position of the closing cap along it (metres; <= 0 means behind the entry point)."""
         tr = scene.tree.trachea
@@ -126,7 +155,7 @@ class Simulator:
         d = tr.points[k] - entry
         d /= np.linalg.norm(d)
         origin = entry + 0.005 * d
-        hits, _, _ = scene.collision_mesh.ray.intersects_location([origin], [-d])
+        hits, _, _ = mesh.ray.intersects_location([origin], [-d])
         s_cap = 0.0
         if len(hits):
             dist = np.linalg.norm(hits - origin, axis=1)

@@ -200,3 +200,12 @@ def test_cli_bad_input(run_cli, tmp_path, case):
     assert "Traceback" not in r.stderr
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".scene")]
+
+
+def test_base_scene_yaml_is_current():
+    """conf/scene/base_scene.yaml lists every SceneConfig default (regenerate it with
+    ``python -m room.cli.common`` after changing a scene dataclass)."""
+    from room.cli.common import base_scene_yaml
+
+    text = (REPO_ROOT / "conf" / "scene" / "base_scene.yaml").read_text()
+    assert text == base_scene_yaml(), "stale base_scene.yaml: run python -m room.cli.common"

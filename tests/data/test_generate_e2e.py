@@ -29,18 +29,30 @@ TINY = ["scene=phantom_gt"] + [f"++{o}" for o in (  # ++: set whether or not a p
 
 
 def compose_job(out: Path, *extra: str):
-    from hydra import compose, initialize_config_dir
+    from room.data.generate import compose_generate
 
-    from room.data.generate import job_from_config
-
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="generate", overrides=[*TINY, f"out={out}", *extra])
-    return job_from_config(cfg)
+    return compose_generate([*TINY, f"out={out}", *extra])
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file()}
+
+
+def assert_same_tree(a: Path, b: Path) -> None:
+    """Byte-for-byte equality of two folders; on failure name the files and first lines."""
+    ta, tb = tree_bytes(a), tree_bytes(b)
+    if ta == tb:
+        return
+    diff = sorted(k for k in set(ta) | set(tb) if ta.get(k) != tb.get(k))
+    detail = []
+    for k in diff[:3]:
+        if k.endswith((".json", ".jsonl", ".txt", ".yaml")) and k in ta and k in tb:
+            la, lb = ta[k].decode().splitlines(), tb[k].decode().splitlines()
+            j = next((j for j, (x, y) in enumerate(zip(la, lb, strict=False)) if x != y), None)
+            if j is not None:
+                detail.append(f"{k} line {j}:\n  {la[j][:400]}\n  {lb[j][:400]}")
+    raise AssertionError(f"{len(diff)} files differ: {diff[:12]}\n" + "\n".join(detail))
 
 
 def cli_env(cache: Path) -> dict[str, str]:
@@ -142,7 +154,7 @@ def test_sigkill_then_rerun_is_byte_identical(reference, cache, tmp_path):
                           timeout=300)
     assert done.returncode == 0, done.stderr
     assert "frames" in done.stdout and "room-validate" in done.stdout
-    assert tree_bytes(out) == tree_bytes(ref_out)
+    assert_same_tree(out, ref_out)
     # a third run finds everything finished and writes nothing
     again = subprocess.run(cmd, env=cli_env(cache), cwd=tmp_path, capture_output=True,
                            text=True, timeout=300)

@@ -1,13 +1,15 @@
-"""Learn-stage tests: one torch thread (the CI machine has 2 cores shared by the suite)."""
+"""Learn-stage tests: one torch thread (the CI machine has 2 cores shared by the suite).
+Only applied when a test module already imported torch (importing it costs seconds)."""
+
+import sys
 
 import pytest
 
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
-    try:
-        import torch
-    except ImportError:
+    torch = sys.modules.get("torch")
+    if torch is None:
         yield
         return
     n = torch.get_num_threads()

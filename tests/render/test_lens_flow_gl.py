@@ -69,13 +69,15 @@ def test_rendered_flow_reprojection_and_photometric(which, request):
     assert np.quantile(err, 0.99) < 0.01
     # 3. photometric: the lights move with the scope, so shading changes when it translates;
     #    for a turn about the lens centre (LEDs move by 1.2 mm x 0.05 rad = 60 um) the image must
-    #    warp back onto itself up to bilinear resampling of the texture and the spot-cone edge
+    #    warp back onto itself up to bilinear resampling of fine texture (vessels, capillaries),
+    #    bump shading from screen-space derivatives (per 2x2 pixel quad) and the spot-cone edge:
+    #    a few grey levels on average, against >10 for the unwarped pair
     c = r.render(_moved(POSE_A, dz=0.0, yaw=0.05))
     fc, vc = optical_flow(a, c)
     wc = warp(c.rgb.astype(np.float32), fc, vc)
     d_warp = np.abs(wc - a.rgb)[vc].mean()
     d_none = np.abs(c.rgb.astype(np.float32) - a.rgb)[vc].mean()
-    assert d_warp < 0.3 * d_none and d_warp < 3.0, (d_warp, d_none)
+    assert d_warp < 0.35 * d_none and d_warp < 5.0, (d_warp, d_none)
     # backward flow of the same pair is consistent: a -> b -> a returns (1e-3 px tolerance of
     # float32 depth; only pixels valid both ways and away from triangle edges)
     back, vback = optical_flow(b, a)

@@ -155,6 +155,12 @@ def test_motion_blur_follows_image_motion():
         inner = out.rgb[10:-10, 10:-10, 1].astype(float)
         assert (inner.std() < 0.5 * stripes.std()) == blurred
     assert out.meta["sensor"]["motion_blur_px"] == pytest.approx(6.0, abs=1e-3)
+    # With time stamps, the blur covers the motion during the exposure: 10 ms of a 40 ms
+    # frame step sweeps a quarter of the 6 px.
+    m2 = SensorModel(quiet(motion_blur=MotionBlurConfig(exposure_s=0.01)), "default")
+    cur = make_frame(rgb, T=T_cur).replace(time_s=0.04)
+    out = m2.apply(cur, prev_frame=make_frame(rgb, T=T_prev))
+    assert out.meta["sensor"]["motion_blur_px"] == pytest.approx(1.5, abs=1e-3)
 
 
 def test_vignetting_cos4_and_profile():
@@ -222,12 +228,45 @@ def test_randomization_is_seeded_and_in_range():
     assert a == b and ra == rb and (a != c or ra != rc)
     r = cfg.randomization
     assert r.noise_scale[0] <= a.noise.scale <= r.noise_scale[1]
-    assert r.motion_shutter[0] <= a.motion_blur.shutter <= r.motion_shutter[1]
+    assert r.exposure_s[0] <= a.motion_blur.exposure_s <= r.exposure_s[1]
     assert set(ra) == {"mucosa_color_scale", "specular_scale", "light_power_scale"}
     assert len(ra["mucosa_color_scale"]) == 3
     assert randomize(SensorConfig(), 7) == (SensorConfig(), {})
     with pytest.raises(ConfigError, match="noise_scale"):
         dataclasses.replace(r, noise_scale=(2.0, 1.0))
+
+
+def test_render_overrides_scale_render_settings():
+    from room.render.sensor import apply_render_overrides
+
+    @dataclasses.dataclass(frozen=True)
+    class Mat:  # the field names of room.render.config.MaterialConfig / LightConfig
+        base_color: tuple = (0.6, 0.3, 0.3)
+        specular: float = 0.05
+
+    @dataclasses.dataclass(frozen=True)
+    class Light:
+        intensity: float = 1.0
+
+    @dataclasses.dataclass(frozen=True)
+    class Render:
+        material: Mat = Mat()
+        light: Light = Light()
+
+    try:  # the real RenderConfig when the render stage is present
+        from room.render.config import RenderConfig as Render  # noqa: F811
+    except ImportError:
+        pass
+    base = Render()
+    out = apply_render_overrides(base, {"mucosa_color_scale": (1.1, 1.0, 0.5),
+                                        "specular_scale": 2.0, "light_power_scale": 0.5})
+    assert out.material.base_color == pytest.approx(
+        (base.material.base_color[0] * 1.1, base.material.base_color[1],
+         base.material.base_color[2] * 0.5))
+    assert out.material.specular == pytest.approx(2 * base.material.specular)
+    assert out.light.intensity == pytest.approx(0.5 * base.light.intensity)
+    with pytest.raises(ConfigError, match="unknown render overrides"):
+        apply_render_overrides(base, {"fog": 1.0})
 
 
 def test_noise_presets_compose():

@@ -100,18 +100,28 @@ def test_vignetting_is_the_non_increasing_envelope():
 
 def test_calibration_hits_colour_and_noise_targets():
     prof = SensorProfile(name="t", r_over_g=1.4, b_over_g=1.05, target_mean_luminance=0.45,
-                         noise_shot_a=2e-4, noise_read_b=1e-5, hf_residual_std=0.012)
+                         noise_shot_a=2e-4, noise_read_b=1e-5, hf_residual_std=0.012,
+                         noise_psd_freq=(0.0, 1.5), noise_psd_log10=(-4.0, -5.0),
+                         residual_psd_slope=-0.12)
     yy, xx = np.mgrid[0:96, 0:96]
     base = 0.3 + 0.5 * np.hypot(xx - 48, yy - 48) / 68
     clean = [st.to_uint8(np.stack([base * c for c in (0.9, 0.8, 0.7)], -1) ** 0.45 * k)
              for k in (0.9, 1.0)]
     cfg = SensorConfig(tone=ToneConfig(enabled=True), colour=ColourConfig())
-    cal = sc.calibrate_profile(prof, clean, cfg, iterations=4)
+    cal = sc.calibrate_profile(prof, clean, cfg, iterations=6)
     got = cal.calibration["final"]
+    assert got["residual_psd_slope"] == pytest.approx(-0.12, rel=0.05)
     assert got["r_over_g"] == pytest.approx(1.4, rel=0.02)
     assert got["b_over_g"] == pytest.approx(1.05, rel=0.02)
     assert got["hf_residual_std"] == pytest.approx(0.012, rel=0.05)
     assert got["mean_luminance"] == pytest.approx(0.45, abs=0.01)
+
+
+def test_cos4_vignetting_table():
+    r, g = sc.cos4_vignetting((0.0, 1.5), (1.0, 1.0), strength=0.5, tan_half_width=1.0)
+    assert g[0] == 1.0 and r[-1] == pytest.approx(np.sqrt(2))
+    # r = 1, tan theta = 1: cos^4 = 1/4, half strength -> 1 - 0.5 * 0.75.
+    assert np.interp(1.0, r, g) == pytest.approx(0.625, abs=0.01)
 
 
 def test_default_profile_exists_and_loads():

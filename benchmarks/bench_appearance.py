@@ -1,0 +1,244 @@
+"""Appearance benchmark: real bronchoscopy statistics vs our renders + sensor vs pybullet.
+
+    python benchmarks/bench_appearance.py [--frames 24] [--keep DIR] [--save-clean DIR]
+                                          [--scene DIR]
+
+Renders the default phantom scene (room.anatomy.prepare.get_scene with the default SceneConfig)
+with the default camera and render settings at frames spread over the default trajectory plan
+(room.trajectory; else poses along tree.polyline_to(leaf)), applies the default sensor model
+(conf/noise/default.yaml, profile assets/sensor/default.json) with each frame's true previous
+pose (motion blur),
+and renders the same poses with pybullet's own TinyRenderer (ER_TINY_RENDERER, default light as
+in pybullet's examples, the mesh in a mucosa colour). The shared ``image_stats.py`` (read in
+place, never copied) computes the statistics of all three; the table shows the real p10/p50/p90,
+the median of ours and of pybullet's, and whether each lies inside the real p10-p90 range or
+within 10% of its nearest end (|value - end| <= 0.1 |end|).
+
+Also prints the time per frame of the sensor model against the render (ms and ratio).
+``--save-clean DIR`` writes the clean renders (used by room-fit-sensor calibrate=DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+if importlib.util.find_spec("room") is None:  # run from a checkout without installing
+    sys.path.insert(0, str(REPO))
+
+from room import transforms  # noqa: E402
+from room.paths import REPO_ROOT  # noqa: E402
+
+SCALARS = ("r_over_g", "b_over_g", "mean_luminance", "dark_fraction",
+           "center_to_edge_luminance", "specular_fraction", "hf_residual_std",
+           "residual_psd_slope")
+EXTRA = ("noise_sigma_green",)
+MUCOSA_RGBA = (0.85, 0.45, 0.42, 1.0)  # pybullet mesh colour (pinkish mucosa)
+
+
+def shared_tool_and_reference():
+    """(image_stats module, reference summary dict) from ../shared, or exit with a reason."""
+    import json
+
+    from room.paths import shared_data_dir
+
+    data = shared_data_dir()
+    tool = (data.parent / "tools" / "image_stats.py") if data else None
+    ref = (data / "reference" / "bronchoscopy_appearance.json") if data else None
+    if tool is None or not tool.is_file() or not ref.is_file():
+        print("SKIP: ../shared/tools/image_stats.py or ../shared/data/reference/"
+              "bronchoscopy_appearance.json is absent (set ROOM_SHARED_DATA)")
+        sys.exit(0)
+    spec = importlib.util.spec_from_file_location("image_stats", tool)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod, json.loads(ref.read_text())
+
+
+def load_scene(folder: Path | None):
+    """The scene folder given, else the default phantom (prepared once, cached)."""
+    if folder is not None:
+        from room.anatomy.scene import AirwayScene
+
+        return AirwayScene.load(folder), f"scene folder {folder}"
+    from room.anatomy.prepare import SceneConfig, get_scene
+
+    return get_scene(SceneConfig()), "default phantom (SceneConfig())"
+
+
+def sample_frames(scene, n_frames: int, seed: int = 0) -> list[tuple]:
+    """``n_frames`` (pose, time, previous pose, previous time) spread evenly over the default
+    trajectory plan (room.trajectory, TrajectoryConfig()); the previous pose is the frame
+    before in the same sequence (the camera motion that shapes motion blur). Without
+    room.trajectory: poses along the centerline to a few leaves, 3 mm apart at 15 Hz, looking
+    8 mm ahead."""
+    try:
+        from room.trajectory import TrajectoryConfig, plan_sequences
+    except ImportError:
+        seqs = _centerline_sequences(scene, seed)
+    else:
+        seqs = [(np.asarray(s.poses, float), np.asarray(s.times, float))
+                for s in plan_sequences(scene, TrajectoryConfig(), seed)]
+    pairs = [(P[j], t[j], P[j - 1], t[j - 1]) for P, t in seqs for j in range(1, len(P))]
+    idx = np.linspace(0, len(pairs) - 1, min(n_frames, len(pairs))).round().astype(int)
+    return [pairs[i] for i in idx]
+
+
+def _centerline_sequences(scene, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    tree = scene.tree
+    leaves = sorted(tree.leaves(), key=lambda b: b.id)
+    pick = np.random.default_rng(seed).choice(len(leaves), min(4, len(leaves)), replace=False)
+    seqs = []
+    for li in pick:
+        pts, _ = tree.polyline_to(leaves[li].id)
+        s = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
+        seq = []
+        for a in np.arange(0.005, s[-1] - 0.008, 0.003):
+            eye, tgt = (np.array([np.interp(x, s, pts[:, k]) for k in range(3)])
+                        for x in (a, a + 0.008))
+            d = (tgt - eye) / np.linalg.norm(tgt - eye)
+            seq.append(transforms.look_at(eye, tgt, np.eye(3)[np.argmin(np.abs(d))]))
+        seqs.append((np.array(seq), np.arange(len(seq)) / 15.0))
+    return seqs
+
+
+def render_ours(scene, pairs, save_clean: Path | None):
+    """Clean renders and sensor images (default SensorConfig) of (pose, previous pose) pairs.
+    The previous frame handed to the sensor carries the previous pose (motion blur) and the
+    last sensor gain (auto-exposure smoothing)."""
+    from room.render import CameraConfig, RenderConfig, make_renderer
+    from room.render.sensor import SensorConfig, SensorModel
+
+    sensor = SensorModel(SensorConfig())
+    clean, noisy, t_render, t_sensor = [], [], [], []
+    meta = {}
+    with make_renderer(scene, CameraConfig(), RenderConfig()) as r:
+        for i, (T, t, T_prev, t_prev) in enumerate(pairs):
+            t0 = time.perf_counter()
+            f = r.render(T, index=i, time_s=float(t))
+            t1 = time.perf_counter()
+            prev = f.replace(T_world_cam=np.asarray(T_prev, float), time_s=float(t_prev),
+                             meta=meta)
+            out = sensor.apply(f, prev_frame=prev)
+            t2 = time.perf_counter()
+            meta = out.meta
+            t_render.append(t1 - t0)
+            t_sensor.append(t2 - t1)
+            clean.append(f.rgb_clean)
+            noisy.append(out.rgb)
+        intr = f.intrinsics
+        info = getattr(r, "gl_info", {})
+    if save_clean is not None:
+        save_clean.mkdir(parents=True, exist_ok=True)
+        for i, im in enumerate(clean):
+            Image.fromarray(im).save(save_clean / f"{i:04d}.png")
+    return clean, noisy, intr, (np.median(t_render), np.median(t_sensor)), info
+
+
+def render_pybullet(scene, poses, intr) -> tuple[list[np.ndarray], float]:
+    """pybullet TinyRenderer on the same mesh and poses, lit as in pybullet's examples
+    (getCameraImage with its default light, shadow=1, lightDirection=[1, 1, 1])."""
+    import pybullet as p
+
+    with tempfile.TemporaryDirectory() as tmp:
+        obj = Path(tmp) / "airway.obj"
+        scene.mesh.export(obj)
+        cid = p.connect(p.DIRECT)
+        try:
+            vis = p.createVisualShape(p.GEOM_MESH, fileName=str(obj), rgbaColor=MUCOSA_RGBA,
+                                      physicsClientId=cid)
+            p.createMultiBody(baseMass=0, baseVisualShapeIndex=vis, physicsClientId=cid)
+            fov = float(np.degrees(2 * np.arctan(intr.height / (2 * intr.fy))))
+            proj = p.computeProjectionMatrixFOV(fov, intr.width / intr.height, intr.near,
+                                                intr.far, physicsClientId=cid)
+            flip = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV camera -> OpenGL camera axes
+            images, times = [], []
+            for T in poses:
+                view = (flip @ np.linalg.inv(T)).T.ravel().tolist()
+                t0 = time.perf_counter()
+                img = p.getCameraImage(intr.width, intr.height, view, proj, shadow=1,
+                                       lightDirection=[1, 1, 1],
+                                       renderer=p.ER_TINY_RENDERER, physicsClientId=cid)
+                times.append(time.perf_counter() - t0)
+                rgba = np.reshape(np.asarray(img[2], np.uint8), (intr.height, intr.width, 4))
+                images.append(rgba[..., :3].copy())
+        finally:
+            p.disconnect(cid)
+    return images, float(np.median(times))
+
+
+def stats_of(images, tool, folder: Path) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, im in enumerate(images):
+        paths.append(folder / f"{i:04d}.png")
+        Image.fromarray(im).save(paths[-1])
+    return tool.summarize([tool.frame_stats(str(p)) for p in paths])
+
+
+def inside(v: float, lo: float, hi: float) -> bool:
+    if lo <= v <= hi:
+        return True
+    end = lo if v < lo else hi
+    return abs(v - end) <= 0.1 * abs(end)
+
+
+def table(ref: dict, ours: dict, bullet: dict) -> int:
+    head = f"{'statistic':26s} {'real p10':>10s} {'p50':>10s} {'p90':>10s} | " \
+           f"{'ours':>10s} {'in':>3s} | {'pybullet':>10s} {'in':>3s}"
+    print(head)
+    print("-" * len(head))
+    n_ours = n_bullet = 0
+    for key in SCALARS + EXTRA:
+        r = ref["stats"][key]
+        o, b = ours[key]["p50"], bullet[key]["p50"]
+        io, ib = inside(o, r["p10"], r["p90"]), inside(b, r["p10"], r["p90"])
+        scored = key in SCALARS
+        n_ours += io and scored
+        n_bullet += ib and scored
+        flag = (lambda x: ("yes" if x else "NO")) if scored else (lambda x: "(i)")
+        print(f"{key:26s} {r['p10']:10.4g} {r['p50']:10.4g} {r['p90']:10.4g} | "
+              f"{o:10.4g} {flag(io):>3s} | {b:10.4g} {flag(ib):>3s}")
+    print(f"inside (of {len(SCALARS)}): ours {n_ours}, pybullet {n_bullet}   "
+          "((i) = informational, not a calibration target)")
+    return n_ours
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--keep", type=Path, default=None, help="keep the PNGs in this folder")
+    ap.add_argument("--save-clean", type=Path, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scene", type=Path, default=None,
+                    help="scene folder (default: the default phantom via get_scene)")
+    args = ap.parse_args()
+    tool, ref = shared_tool_and_reference()
+    scene, desc = load_scene(args.scene)
+    pairs = sample_frames(scene, args.frames, args.seed)
+    print(f"scene: {desc}; {len(pairs)} frames; profile: "
+          f"{REPO_ROOT / 'assets/sensor/default.json'}")
+    clean, noisy, intr, (t_r, t_s), gl = render_ours(scene, pairs, args.save_clean)
+    bullet, t_b = render_pybullet(scene, [p[0] for p in pairs], intr)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.keep or Path(tmp)
+        ours = stats_of(noisy, tool, root / "ours")
+        bul = stats_of(bullet, tool, root / "pybullet")
+        stats_of(clean, tool, root / "clean")
+    print(f"camera {intr.width}x{intr.height}, GL: {gl.get('renderer', gl)}")
+    table(ref, ours, bul)
+    print(f"\ntime per frame: render {1e3 * t_r:.1f} ms, sensor model {1e3 * t_s:.1f} ms "
+          f"(ratio sensor/render {t_s / t_r:.2f}); pybullet TinyRenderer {1e3 * t_b:.1f} ms "
+          f"(ratio to our render {t_b / t_r:.2f})")
+
+
+if __name__ == "__main__":
+    main()
