@@ -33,17 +33,26 @@ def cli_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def register_configs() -> None:
-    """Register the generated base configs in Hydra's ConfigStore (idempotent).
+BASE_SCENE_HEADER = (
+    "# GENERATED from room.anatomy.prepare.SceneConfig defaults: every scene setting, so that\n"
+    "# presets (defaults: [base_scene]) list only what they change and any field can be\n"
+    "# overridden on the command line. Do not edit; regenerate with: python -m room.cli.common\n"
+)
 
-    ``scene/base_scene`` holds every SceneConfig field with its default, generated from the
-    dataclass, so YAML presets (``defaults: [base_scene]``) list only what they change and every
-    field can be overridden on the command line (``scene.mesh.target_faces=...``). Call it
-    before ``@hydra.main`` composes (at CLI module import) and before the Compose API.
-    """
-    from hydra.core.config_store import ConfigStore
+
+def base_scene_yaml() -> str:
+    """YAML text of ``conf/scene/base_scene.yaml`` (all SceneConfig defaults)."""
+    from omegaconf import OmegaConf
 
     from room.anatomy.prepare import SceneConfig
     from room.config import asdict
 
-    ConfigStore.instance().store(group="scene", name="base_scene", node=asdict(SceneConfig()))
+    return BASE_SCENE_HEADER + OmegaConf.to_yaml(OmegaConf.create(asdict(SceneConfig())))
+
+
+if __name__ == "__main__":
+    from room.paths import REPO_ROOT
+
+    target = REPO_ROOT / "conf" / "scene" / "base_scene.yaml"
+    target.write_text(base_scene_yaml())
+    print(f"wrote {target}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from room.cli.common import cli_errors, register_configs
+from room.cli.common import cli_errors
 from room.errors import ConfigError, InputFileError
 
 
@@ -51,9 +51,6 @@ def scene_config(cfg: DictConfig):
         raise ConfigError(f"missing setting {e.full_key}: give it on the command line "
                           "(for a CT: ct=PATH)") from e
     return to_dataclass(SceneConfig, plain)
-
-
-register_configs()  # scene/base_scene, generated from SceneConfig
 
 
 @hydra.main(version_base=None, config_path="../../conf", config_name="prepare")

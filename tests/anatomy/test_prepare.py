@@ -127,10 +127,8 @@ def test_every_preset_and_recipe_is_a_valid_scene_config():
     """Each conf/scene preset composes (Hydra Compose API) and each scenes/ recipe loads."""
     from hydra import compose, initialize_config_dir
 
-    from room.cli.common import register_configs
     from room.cli.prepare import scene_config
 
-    register_configs()
     presets = sorted(p.stem for p in (REPO_ROOT / "conf" / "scene").glob("*.yaml"))
     recipes = sorted((REPO_ROOT / "scenes").glob("*.yaml"))
     assert {"phantom", "ct"} <= set(presets) and recipes
@@ -226,6 +224,15 @@ def test_real_carina_crop(shared_data, tmp_path):
     assert mains["left main bronchus"].end[0] > mains["right main bronchus"].end[0]
     assert s.mesh.is_watertight and (s.path / "preview.png").is_file()
     assert 10 < s.metadata["lumen_volume_ml"] < 150  # no leak into the lungs (litres)
+
+
+def test_base_scene_yaml_is_current():
+    """conf/scene/base_scene.yaml lists every SceneConfig default (regenerate it with
+    ``python -m room.cli.common`` after changing a scene dataclass)."""
+    from room.cli.common import base_scene_yaml
+
+    text = (REPO_ROOT / "conf" / "scene" / "base_scene.yaml").read_text()
+    assert text == base_scene_yaml(), "stale base_scene.yaml: run python -m room.cli.common"
 
 
 def test_cli_errors_helper(capsys):
