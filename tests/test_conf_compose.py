@@ -44,9 +44,6 @@ def test_preset_composes(group, name):
     for stage in ("room.anatomy.prepare", "room.render.camera", "room.render.sensor"):
         pytest.importorskip(stage, reason="stage not merged yet")
 
-    from room.cli.common import register_configs
-
-    register_configs()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         if group in _generate_groups():
             cfg = compose(config_name="generate", overrides=[f"{group}={name}"])

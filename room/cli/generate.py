@@ -16,11 +16,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from room.cli.common import register_configs
 from room.paths import REPO_ROOT
 
 CONF_DIR = str(REPO_ROOT / "conf")
-register_configs()  # scene/base_scene and other generated presets
 
 
 def _run(cfg: DictConfig) -> dict:

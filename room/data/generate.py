@@ -308,10 +308,8 @@ def compose_generate(overrides: list[str] | tuple[str, ...] = ()) -> GenerateJob
     notebooks, tests, benchmarks and custom launchers such as Ray)."""
     from hydra import compose, initialize_config_dir
 
-    from room.cli.common import register_configs
     from room.paths import REPO_ROOT
 
-    register_configs()
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="generate", overrides=list(overrides))
     return job_from_config(cfg)

@@ -108,6 +108,22 @@ def test_generate_validate_read_back(reference):
             assert g.meta == f.meta
             prev = f
     assert not np.array_equal(r[1].rgb, r[1].rgb_clean)  # the sensor model ran
+    # real clients read the generated files
+    import cv2
+    import trimesh
+
+    from room.data import schema
+
+    d = r.read(2, ("flow_fwd", "pointcloud"))
+    assert np.array_equal(cv2.readOpticalFlow(str(seq / schema.rel_path("flow_fwd", 2))),
+                          d["flow_fwd"])
+    cloud = trimesh.load(seq / schema.rel_path("pointcloud", 2))
+    assert np.allclose(cloud.vertices, d["pointcloud"])
+    raw = cv2.imread(str(seq / schema.rel_path("depth", 2)), cv2.IMREAD_UNCHANGED)
+    assert raw.dtype == np.uint16 and np.array_equal(schema.decode_depth(raw), r[2].depth)
+    file_interface = pytest.importorskip("evo.tools.file_interface")
+    traj = file_interface.read_tum_trajectory_file(str(seq / "poses_tum.txt"))
+    assert np.allclose(np.stack(traj.poses_se3), r.poses, atol=1e-8)
 
 
 def test_validate_catches_corruption(reference, tmp_path):
