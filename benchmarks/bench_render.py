@@ -8,7 +8,7 @@ path, at 600 x 600 and 256 x 256:
 
 Targets on a 2-core CPU: (1) within 3x of (2); our RGB + depth at least 3x faster than (3).
 
-    python benchmarks/bench_render.py [--scene procedural|phantom] [--frames 20] [--lens]
+    python benchmarks/bench_render.py [--scene auto|procedural|phantom] [--frames 20]
 """
 
 from __future__ import annotations
@@ -126,12 +126,20 @@ def bench_pybullet(scene, cam, poses):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scene", choices=["procedural", "phantom"], default="procedural")
+    ap.add_argument("--scene", choices=["auto", "procedural", "phantom"], default="auto",
+                    help="auto: the default phantom when the scene stage is present")
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--sizes", type=int, nargs="+", default=[600, 256])
     ap.add_argument("--no-pybullet", action="store_true")
     args = ap.parse_args()
     t0 = time.perf_counter()
+    if args.scene == "auto":
+        try:
+            import room.anatomy.prepare  # noqa: F401
+
+            args.scene = "phantom"
+        except ImportError:
+            args.scene = "procedural"
     scene = procedural_scene() if args.scene == "procedural" else phantom_scene()
     print(f"scene: {args.scene}, {len(scene.mesh.faces)} triangles "
           f"(built in {time.perf_counter() - t0:.1f} s); {args.frames} poses")

@@ -156,7 +156,8 @@ def _stage_segment(run: _Run) -> None:
     elif cfg.segmentation == "label_map":
         from room.anatomy.segment import import_label_map
 
-        run.mask = import_label_map(resolve_path(cfg.label_map), list(cfg.labels))
+        run.mask = import_label_map(resolve_path(cfg.label_map), list(cfg.labels) or None,
+                                    reference=run.ct)
     mask = run.mask
     n = int(np.count_nonzero(mask.array))
     if n == 0:
@@ -278,6 +279,9 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give it the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

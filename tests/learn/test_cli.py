@@ -30,7 +30,7 @@ def _compose(name, *overrides):
         return compose(name, list(overrides))
 
 
-def test_configs_compose():
+def test_configs_compose(datasets):
     from room.cli.eval_depth import eval_config
     from room.cli.eval_pose import pose_config
     from room.cli.finetune_depth import train_config
@@ -40,6 +40,12 @@ def test_configs_compose():
                        "out_dir=x")
         tc = train_config(cfg)
         assert tc.model.arch == arch and tc.data.train == ("a", "b") and tc.data.val == ("c",)
+    tc = train_config(_compose("finetune_depth", f"root={datasets / 'train'}", "out_dir=x",
+                               "data.fractions=[0.5,0.5,0]"))
+    from room.learn.data import make_splits
+
+    splits = make_splits(tc.data)  # sequence-level split of one root
+    assert [len(splits[k]) for k in ("train", "val", "test")] == [1, 1, 0]
     ec = eval_config(_compose("eval_depth", "checkpoint=c.pt", "root=r", "out_dir=x"))
     assert ec.data.root == "r" and ec.split == "test"
     pc = pose_config(_compose("eval_pose", "gt=g", "out_dir=x"))

@@ -37,8 +37,7 @@ def test_vo_config_errors_and_failure_fallback():
     assert info["failed_pairs"] == 2 and np.allclose(est, np.eye(4))  # no texture: no motion
 
 
-@pytest.fixture(scope="module")
-def tracheal_run():
+def _render_run(**camera):
     """20 frames, 1.5 mm apart, 1.5 mm off the axis, rendered at 160 x 160 (90 deg FOV)."""
     from room.anatomy.synthetic import tube_scene
     from room.render import make_renderer
@@ -47,13 +46,18 @@ def tracheal_run():
 
     gt = np.stack([look_at([0.0015, -0.001, 0.01 + 0.0015 * i], [0.003, 0.0, 0.2], up=[0, 1, 0])
                    for i in range(20)])
-    cam = CameraConfig(width=160, height=160, fov_deg=90.0, distortion_model="none")
+    cam = CameraConfig(width=160, height=160, fov_deg=90.0, **camera)
     try:
         with make_renderer(tube_scene(), cam, RenderConfig()) as r:
             frames = [r.render(T, index=i) for i, T in enumerate(gt)]
     except RenderError as e:  # no headless GL platform on this machine
         pytest.skip(f"no OpenGL platform: {e}")
     return gt, frames
+
+
+@pytest.fixture(scope="module")
+def tracheal_run():
+    return _render_run(distortion_model="none")
 
 
 @pytest.mark.gl
@@ -71,3 +75,17 @@ def test_vo_on_rendered_trachea(tracheal_run, method, features, ate_mm):
     assert info["failed_pairs"] == 0
     assert r["ate_m"]["rmse"] < ate_mm * 1e-3, r["ate_m"]
     assert 0.5 < r["scale"] < 2.0  # metric scale from depth survives
+
+
+@pytest.mark.gl
+@pytest.mark.slow
+def test_vo_with_lens_distortion():
+    """The bronchoscope's default radial distortion (k1 -0.101, k2 -0.152, k3 0.102): keypoints
+    are undistorted before PnP. Measured ATE (Sim(3)) 0.08 mm with SIFT; bound 0.5 mm."""
+    gt, frames = _render_run()
+    intr = frames[0].intrinsics
+    assert intr.is_distorted
+    est, info = run_vo([(f.rgb, f.depth) for f in frames], intr, gt[0],
+                       VOConfig(features="sift"))
+    assert info["failed_pairs"] == 0
+    assert evaluate_poses(gt, est, SIM3)["ate_m"]["rmse"] < 0.5e-3

@@ -1,0 +1,68 @@
+"""Closed-loop driving through the built-in phantom: trachea, carina, both main bronchi and a
+third-generation branch, with the tip near the centerline, the wall intact and the joints in
+their limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from room.robot.controllers import CenterlineFollower, FollowerConfig
+from room.sim import SimConfig, Simulator
+from tests.sim.controllers_helpers import drive
+from tests.sim.helpers import wall_penetration
+
+pytestmark = pytest.mark.slow
+
+PEN_MAX = 3e-4  # metres, the issue's bound
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory):
+    """The default prepared scene (the built-in phantom); before room.anatomy.prepare exists,
+    the same phantom meshed directly (generations 0-3)."""
+    try:
+        from room.anatomy.prepare import SceneConfig, get_scene
+    except ImportError:
+        from room.anatomy.mesh import MeshConfig, make_collision_mesh, mask_to_mesh
+        from room.anatomy.phantom import PhantomConfig, make_phantom
+        from room.anatomy.scene import AirwayScene
+        from room.anatomy.synthetic import face_branch_ids
+
+        ph = make_phantom(PhantomConfig(generations=3))
+        mesh = mask_to_mesh(ph.lumen, MeshConfig())
+        scene = AirwayScene(mesh=mesh, collision_mesh=make_collision_mesh(mesh, 60000),
+                            tree=ph.tree, face_branch=face_branch_ids(mesh, ph.tree))
+        scene.save(tmp_path_factory.mktemp("phantom") / "scene")
+        return scene
+    return get_scene(SceneConfig())
+
+
+def _targets(tree):
+    """Left (+x in LPS) and right main bronchi, and the generation-3 branch nearest the
+    trachea along the tree (the fastest to reach)."""
+    mains = sorted(tree.trachea.children, key=lambda b: tree[b].end[0])
+    right, left = mains[0], mains[-1]
+    gen3 = [b for b in tree if b.generation == 3]
+    path_len = {b.id: sum(tree[i].length_m for i in tree.path_to(b.id)) for b in gen3}
+    third = min(path_len, key=path_len.get)
+    return {"left main": left, "right main": right, "generation 3": third}
+
+
+@pytest.mark.parametrize("which", ["left main", "right main", "generation 3"])
+def test_follower_through_phantom(phantom, which):
+    tree = phantom.tree
+    target = _targets(tree)[which]
+    with Simulator(phantom, sim=SimConfig()) as sim:
+        # goal: half-way down the target branch (a leaf of the phantom ends blind; pushing
+        # into its dead end proves nothing)
+        goal = FollowerConfig(goal_margin_m=0.5 * tree[target].length_m)
+        ctl = CenterlineFollower(tree, target, sim.robot_cfg, goal, dt=sim.dt)
+        s, pen, rel, viol = drive(sim, ctl, 1200)
+        assert ctl.done, f"{which} (branch {target}) not reached: {ctl.last}"
+        assert tree.nearest(s.T_world_tip[:3, 3])[0] == target
+        assert rel < 1.0, f"tip left the lumen centre by {rel:.2f} radii"
+        assert pen <= PEN_MAX, f"wall overlap {1e3 * pen:.3f} mm"
+        assert wall_penetration(sim, s, sim.collision_mesh) <= PEN_MAX
+        assert viol == 0
+        s_start = sum(tree[i].length_m for i in tree.path_to(target)[:-1])
+        assert ctl.last["s_tip"] > s_start + 0.4 * tree[target].length_m  # well inside it
