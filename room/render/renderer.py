@@ -98,6 +98,7 @@ class Renderer:
                         **material_uniforms(self.config.material)}
         self._embree: Any = None
         self._rays: np.ndarray | None = None
+        self._lut: tuple[float, np.ndarray] | None = None
 
     # ----------------------------------------------------------------------------------------
     @staticmethod
@@ -133,26 +134,13 @@ class Renderer:
         or looking at nothing still gets a frame; ``meta['empty']`` / ``meta['outside']`` say so.
         """
         T = check_rigid(T_world_cam, "T_world_cam")
-        self._ctx.make_current()
-        cw = self._cam_world(T)
-        g = self._gl_intr
-        uniforms = {**self._static, "u_cam_world": cw, "u_world_cam": invert(cw),
-                    "u_proj": self._proj, "u_intr": np.array([g.fx, g.fy, g.cx, g.cy]),
-                    "u_cam_pos": T[:3, 3] - self._origin}
-        color, ids, geom = self._raster.draw(uniforms)
-        raw = ids[..., 0]
-        outside_px = raw < -1
-        face = np.where(outside_px, -2 - raw, raw)
-        depth = np.ascontiguousarray(geom[..., 3])
-        normals = np.ascontiguousarray(geom[..., :3])
-        if self.intrinsics.is_distorted:
-            self._lens_fallback(ids[..., 1] == 1, face, depth, normals, T)
+        color, face, depth, normals, outside_px = self._draw(T)
+        normals = np.ascontiguousarray(normals)
         hit = face >= 0
         n_hit = int(hit.sum())
         outside = n_hit > 0 and int(outside_px.sum()) > OUTSIDE_FRACTION * n_hit
-        gain = self._gain(color, face)
-        lut = np.round(255.0 * _srgb_encode(_F16_VALUES * gain)).astype(np.uint8)
-        rgb = np.take(lut, np.ascontiguousarray(color[..., :3]).view(np.uint16))
+        gain = self._gain(color, hit)
+        rgb = self._encode(color, gain)
         meta = {
             "empty": n_hit == 0,
             "outside": bool(outside),
@@ -167,6 +155,44 @@ class Renderer:
                      segmentation=seg, face_id=face.astype(np.int32), T_world_cam=T.copy(),
                      intrinsics=self.intrinsics, index=int(index), time_s=float(time_s),
                      meta=meta)
+
+    def render_rgbd(self, T_world_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """RGB (H, W, 3) uint8 and z-depth (H, W) float32 m (0 = no hit) at ``T_world_cam``:
+        exactly ``frame.rgb`` and ``frame.depth`` of :meth:`render` (same GL passes, same lens
+        correction and exposure), without building the other modalities (normals, segmentation,
+        face ids, metadata). The fast path for observations that need only RGB and depth."""
+        T = check_rigid(T_world_cam, "T_world_cam")
+        color, face, depth, _, _ = self._draw(T)
+        rgb = self._encode(color, self._gain(color, face >= 0))
+        return rgb, depth
+
+    def _draw(self, T: np.ndarray):
+        """GL passes at the (checked) pose T: linear radiance float16 (H, W, 4), face ids
+        (-1 none), z-depth float32 m, normals float32 (H, W, 3) camera frame (a strided view),
+        and the mask of
+        pixels that see the wall from outside; lens-corrected (Embree fallback) if distorted."""
+        self._ctx.make_current()
+        cw = self._cam_world(T)
+        g = self._gl_intr
+        uniforms = {**self._static, "u_cam_world": cw, "u_world_cam": invert(cw),
+                    "u_proj": self._proj, "u_intr": np.array([g.fx, g.fy, g.cx, g.cy]),
+                    "u_cam_pos": T[:3, 3] - self._origin}
+        color, ids, geom = self._raster.draw(uniforms)
+        depth, normals = geom[..., 3].copy(), geom[..., :3]  # normals: a view, copied by render
+        raw = ids[..., 0]
+        outside_px = raw < -1
+        face = np.where(outside_px, -2 - raw, raw)
+        if self.intrinsics.is_distorted:
+            self._lens_fallback(ids[..., 1] == 1, face, depth, normals, T)
+        return color, face, depth, normals, outside_px
+
+    def _encode(self, color: np.ndarray, gain: float) -> np.ndarray:
+        """sRGB uint8 (H, W, 3) of linear float16 radiance times ``gain``: one 64k-entry table
+        over every float16 bit pattern (cached per gain; fixed exposure reuses it)."""
+        if self._lut is None or self._lut[0] != gain:
+            self._lut = (gain, np.round(255.0 * _srgb_encode(_F16_VALUES * gain))
+                         .astype(np.uint8))
+        return np.take(self._lut[1], color[..., :3].view(np.uint16))
 
     def _depth_normals(self, face: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reference (tests) for the shader's ground truth: exact z-depth (each pixel's ray
@@ -198,13 +224,13 @@ class Renderer:
             self._rays = np.stack([(u - i.cx) / i.fx, (v - i.cy) / i.fy], axis=-1)
         return self._rays
 
-    def _gain(self, color: np.ndarray, face: np.ndarray) -> float:
+    def _gain(self, color: np.ndarray, hit: np.ndarray) -> float:
         """Exposure gain on linear radiance: fixed, or auto (median lit luminance -> target)."""
         cfg = self.config
         if cfg.exposure == "fixed":
             return float(cfg.gain)
         step = max(1, min(color.shape[:2]) // 96)  # ~100 x 100 samples are plenty for a median
-        sub, hit = color[::step, ::step, :3].astype(np.float32), face[::step, ::step] >= 0
+        sub, hit = color[::step, ::step, :3].astype(np.float32), hit[::step, ::step]
         if not hit.any():
             return float(cfg.gain)
         px = sub[hit]
@@ -231,7 +257,7 @@ class Renderer:
         n *= np.where(np.einsum("ij,ij->i", n, d) > 0, -1.0, 1.0)[:, None]
         face.ravel()[idx] = np.where(ok, f, BACKGROUND_ID)
         depth.ravel()[idx] = np.where(ok, z, 0.0)
-        normals.reshape(-1, 3)[idx] = n * ok[:, None]
+        normals.reshape(-1, 3)[idx] = n * ok[:, None]  # a view even when normals is strided
 
     def _intersect(self, f: np.ndarray, d: np.ndarray, vc: np.ndarray):
         """Rays from the camera centre along d (d_z = 1, camera frame) against triangles f with

@@ -178,20 +178,23 @@ layout(location = 0) out vec4 o_color;
 layout(location = 1) out ivec2 o_id;  // raw id (as the geometry pass), 1 = ask Embree
 layout(location = 2) out vec4 o_geom;
 
-// Moller-Trumbore in the camera frame (origin 0, direction ray): returns t (= z-depth).
-float hit(int f, vec3 ray, out bool inside) {
+// Moller-Trumbore in the world frame (minus origin): origin u_cam_pos, direction dw = the
+// camera ray (z = 1) rotated into the world, so the ray parameter t is still the z-depth. No
+// per-vertex rotations: 3 fetches and 2 cross products per test.
+float hit(int f, vec3 dw, out bool inside) {
     ivec4 fv = texelFetch(u_faces, f);
-    mat3 R = mat3(u_cam_world);
-    vec3 a = R * (texelFetch(u_verts, fv.x).xyz - u_cam_pos);
-    vec3 e1 = R * (texelFetch(u_verts, fv.y).xyz - u_cam_pos) - a;
-    vec3 e2 = R * (texelFetch(u_verts, fv.z).xyz - u_cam_pos) - a;
-    vec3 pv = cross(ray, e2);
+    vec3 va = texelFetch(u_verts, fv.x).xyz;
+    vec3 e1 = texelFetch(u_verts, fv.y).xyz - va;
+    vec3 e2 = texelFetch(u_verts, fv.z).xyz - va;
+    vec3 a = va - u_cam_pos;
+    vec3 pv = cross(dw, e2);
     float det = dot(e1, pv);
     if (det == 0.0) { inside = false; return 0.0; }
-    float u = dot(-a, pv) / det;
+    float inv = 1.0 / det;
+    float u = -dot(a, pv) * inv;
     vec3 qv = cross(-a, e1);
-    float v = dot(ray, qv) / det;
-    float t = dot(e2, qv) / det;
+    float v = dot(dw, qv) * inv;
+    float t = dot(e2, qv) * inv;
     inside = u >= -1e-5 && v >= -1e-5 && u + v <= 1.0 + 1e-5 && t > 0.0;
     return t;
 }
@@ -199,6 +202,7 @@ float hit(int f, vec3 ray, out bool inside) {
 void main() {
     ivec2 px = ivec2(gl_FragCoord.xy);
     vec3 ray = vec3(texelFetch(u_rays, px, 0).xy, 1.0);
+    vec3 dw = ray * mat3(u_cam_world);  // = transpose(R) * ray: the ray in the world frame
     vec2 q = ray.xy * u_intr.xy + u_intr.zw;  // position in the covering render (px)
     o_color = texture(u_color, (q + 0.5) / u_wide);
     ivec2 hi = ivec2(u_wide) - 1;
@@ -209,7 +213,7 @@ void main() {
     if (raw != -1) {  // the triangle at the nearest pixel, if this ray hits it
         any = true;
         int f = raw < -1 ? -2 - raw : raw;
-        float t = hit(f, ray, ins);
+        float t = hit(f, dw, ins);
         if (ins) { best = f; braw = raw; bz = t; }
     }
     if (best < 0) {  // else the nearest hit among the 2 x 2 surrounding pixels' triangles
@@ -219,7 +223,7 @@ void main() {
             if (raw == -1) continue;
             any = true;
             int f = raw < -1 ? -2 - raw : raw;
-            float t = hit(f, ray, ins);
+            float t = hit(f, dw, ins);
             if (ins && t < bz) { best = f; braw = raw; bz = t; }
         }
     }
