@@ -37,11 +37,30 @@ def backproject(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     return pts
 
 
+def _ray_columns(intrinsics: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """Flat contiguous x and y ray coordinates (H * W,) of every pixel, cached per camera."""
+    r = _RAY_COLS.get(intrinsics)
+    if r is None:
+        rays = _pixel_rays(intrinsics)
+        r = tuple(np.ascontiguousarray(rays[..., k]).ravel() for k in range(2))
+        if len(_RAY_COLS) > 16:
+            _RAY_COLS.clear()
+        _RAY_COLS[intrinsics] = r
+    return r
+
+
+_RAY_COLS: dict[Intrinsics, tuple[np.ndarray, np.ndarray]] = {}
+
+
 def _points(depth: np.ndarray, intrinsics: Intrinsics, idx: np.ndarray) -> np.ndarray:
     """(N, 3) float64 camera-frame points of the flat pixel indices ``idx``."""
-    r = np.take(_pixel_rays(intrinsics).reshape(-1, 2), idx, axis=0)
-    z = np.take(depth.ravel(), idx).astype(np.float64)
-    return np.stack([r[:, 0] * z, r[:, 1] * z, z], axis=1)
+    rx, ry = _ray_columns(intrinsics)
+    out = np.empty((idx.size, 3))
+    z = out[:, 2]
+    z[:] = np.take(depth.ravel(), idx)  # float32 -> float64 (exact)
+    np.multiply(np.take(rx, idx), z, out=out[:, 0])
+    np.multiply(np.take(ry, idx), z, out=out[:, 1])
+    return out
 
 
 def point_cloud(frame: Frame, world: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,39 +95,64 @@ def optical_flow(frame_a: Frame, frame_b: Frame,
     idx = np.flatnonzero(frame_a.depth > 0)
     if idx.size == 0:
         return flow, valid
-    pa = _points(frame_a.depth, ia, idx)
     T_b_a = invert(frame_b.T_world_cam) @ frame_a.T_world_cam
-    pb = np.einsum("ij,kj->ik", pa, T_b_a[:3, :3]) + T_b_a[:3, 3]  # no BLAS: see renderer
-    zb = pb[:, 2]
+    R, t = T_b_a[:3, :3], T_b_a[:3, 3]
+    # p_b = R (x z, y z, z) + t = z (R[:, 0] x + R[:, 1] y + R[:, 2]) + t: no (N, 3) arrays
+    rx, ry = _ray_columns(ia)
+    x, y = np.take(rx, idx), np.take(ry, idx)
+    z = np.take(frame_a.depth.ravel(), idx).astype(np.float64)
+    xb, yb, zb = (_affine(R[k, 0], x, R[k, 1], y, R[k, 2], z, t[k]) for k in range(3))
     front = zb > ib.near
     zs = np.where(front, zb, 1.0)
-    xd, yd = distort(pb[:, 0] / zs, pb[:, 1] / zs, ib)
+    np.divide(xb, zs, out=xb)
+    np.divide(yb, zs, out=yb)
+    xd, yd = distort(xb, yb, ib)
     ub, vb = ib.fx * xd + ib.cx, ib.fy * yd + ib.cy
     hb, wb = ib.shape
-    ok = front & (ub >= 0) & (ub <= wb - 1) & (vb >= 0) & (vb <= hb - 1)
+    ok = np.flatnonzero(front & (ub >= 0) & (ub <= wb - 1) & (vb >= 0) & (vb <= hb - 1))
+    ub, vb, zb = ub[ok], vb[ok], zb[ok]  # the occlusion test only for points in view
     z_seen = _bilinear_all_hit(frame_b.depth, ub, vb)  # NaN fails the test below
     with np.errstate(invalid="ignore"):
-        ok &= np.abs(z_seen - zb) <= rel_tol * zb
-    sel = idx[ok]
+        seen = np.abs(z_seen - zb) <= rel_tol * zb
+    sel = idx[ok[seen]]
     v, u = np.divmod(sel, w)
-    flow.reshape(-1, 2)[sel] = np.stack([ub[ok] - u, vb[ok] - v], axis=1)
+    f2 = flow.reshape(-1, 2)
+    f2[sel, 0] = ub[seen] - u
+    f2[sel, 1] = vb[seen] - v
     valid.reshape(-1)[sel] = True
     return flow, valid
+
+
+def _affine(a: float, x: np.ndarray, b: float, y: np.ndarray, c: float, z: np.ndarray,
+            d: float) -> np.ndarray:
+    """(a x + b y + c) z + d elementwise, in one new array."""
+    out = a * x
+    out += b * y
+    out += c
+    out *= z
+    out += d
+    return out
 
 
 def _bilinear_all_hit(depth: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Bilinear depth at (u, v); NaN where any of the four neighbours has no hit."""
     h, w = depth.shape
-    u0 = np.clip(np.floor(u), 0, w - 2).astype(np.int64)
-    v0 = np.clip(np.floor(v), 0, h - 2).astype(np.int64)
+    u0 = np.floor(u)
+    v0 = np.floor(v)
+    np.clip(u0, 0, w - 2, out=u0)
+    np.clip(v0, 0, h - 2, out=v0)
     fu, fv = u - u0, v - v0
     flat = depth.ravel()
-    i00 = v0 * w + u0
+    i00 = v0.astype(np.int64)
+    i00 *= w
+    i00 += u0.astype(np.int64)
     d00, d01 = np.take(flat, i00), np.take(flat, i00 + 1)
-    d10, d11 = np.take(flat, i00 + w), np.take(flat, i00 + w + 1)
+    i00 += w
+    d10, d11 = np.take(flat, i00), np.take(flat, i00 + 1)
     z = (d00 * (1 - fu) + d01 * fu) * (1 - fv) + (d10 * (1 - fu) + d11 * fu) * fv
-    allhit = (d00 > 0) & (d01 > 0) & (d10 > 0) & (d11 > 0)
-    return np.where(allhit, z, np.nan)
+    allhit = np.minimum(np.minimum(d00, d01), np.minimum(d10, d11)) > 0
+    z[~allhit] = np.nan
+    return z
 
 
 def warp(image_b: np.ndarray, flow_ab: np.ndarray, valid: np.ndarray | None = None,

@@ -171,10 +171,9 @@ class BronchoscopyNavEnv(gym.Env):
 
     # ------------------------------------------------------------------------ helpers
     def _observe(self, state) -> dict[str, np.ndarray]:
-        frame = self.renderer.render(state.T_world_cam, index=state.step, time_s=state.time_s)
-        self._last_rgb = frame.rgb
-        obs = {"rgb": frame.rgb.astype(np.uint8, copy=False),
-               "depth": frame.depth.astype(np.float32, copy=False),
+        rgb, depth = self.renderer.render_rgbd(state.T_world_cam)  # only what obs needs
+        self._last_rgb = rgb
+        obs = {"rgb": rgb, "depth": depth,
                "joints": np.clip(np.concatenate([state.q, state.qdot]), -OBS_BOUND,
                                  OBS_BOUND).astype(np.float32)}
         if self.task.include_pose:
