@@ -79,7 +79,7 @@ class Raster:
         self._textures = [self._texture3d(t) for t in textures.values()]
         self._tex_names = list(textures)
         w, h = self.width, self.height
-        self.t_id = self._texture2d(GL.GL_RG32I, w, h, GL.GL_RG_INTEGER, GL.GL_INT)
+        self.t_id = self._texture2d(GL.GL_R32I, w, h, GL.GL_RED_INTEGER, GL.GL_INT)
         self.t_depth = self._texture2d(GL.GL_DEPTH_COMPONENT24, w, h, GL.GL_DEPTH_COMPONENT,
                                        GL.GL_FLOAT)
         tab = np.ascontiguousarray(branches, dtype=np.float32)
@@ -217,8 +217,9 @@ class Raster:
         GL.glDrawElements(GL.GL_TRIANGLES, self.n_index, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0))
 
     def draw(self, uniforms: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Render. Returns (radiance RGBA float16 (H, W, 4), ids int32 (H, W, 2): triangle id
-        (-1 nothing hit, -2 - id seen from outside) and branch row, and float32 (H, W, 4): the
+        """Render. Returns (radiance RGBA float16 (H, W, 4), ids int32 (H, W, 1) pinhole or
+        (H, W, 2) with a lens: triangle id (-1 nothing hit, -2 - id seen from outside), and with
+        a lens a flag (1 = ask Embree, see LENS_FRAGMENT), and float32 (H, W, 4): the
         camera-frame triangle normal facing the camera and the z-depth of the pixel's ray on
         the triangle's plane, 0 where nothing was hit); row 0 = image top."""
         GL = _gl()
@@ -254,7 +255,10 @@ class Raster:
         geom = self._read(GL.GL_RGBA, GL.GL_FLOAT, np.float32, 4, w, h)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo_ids)
         GL.glReadBuffer(att_ids)
-        ids = self._read(GL.GL_RG_INTEGER, GL.GL_INT, np.int32, 2, w, h)
+        if self.lens is not None:  # raw id and the Embree flag
+            ids = self._read(GL.GL_RG_INTEGER, GL.GL_INT, np.int32, 2, w, h)
+        else:
+            ids = self._read(GL.GL_RED_INTEGER, GL.GL_INT, np.int32, 1, w, h)
         return color, ids, geom
 
     def _lens_pass(self, uniforms: dict) -> None:

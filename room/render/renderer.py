@@ -152,7 +152,7 @@ class Renderer:
         }
         seg = np.take(self._branch, face)
         return Frame(rgb=rgb.copy(), rgb_clean=rgb, depth=depth, normals=normals,
-                     segmentation=seg, face_id=face.astype(np.int32), T_world_cam=T.copy(),
+                     segmentation=seg, face_id=face, T_world_cam=T.copy(),
                      intrinsics=self.intrinsics, index=int(index), time_s=float(time_s),
                      meta=meta)
 
@@ -179,9 +179,9 @@ class Renderer:
                     "u_cam_pos": T[:3, 3] - self._origin}
         color, ids, geom = self._raster.draw(uniforms)
         depth, normals = geom[..., 3].copy(), geom[..., :3]  # normals: a view, copied by render
-        raw = ids[..., 0]
-        outside_px = raw < -1
-        face = np.where(outside_px, -2 - raw, raw)
+        face = np.ascontiguousarray(ids[..., 0])  # a copy only with a lens (2 channels)
+        outside_px = face < -1  # raw id -2 - id: the wall seen from outside
+        np.subtract(-2, face, out=face, where=outside_px)  # in place: ids is a fresh buffer
         if self.intrinsics.is_distorted:
             self._lens_fallback(ids[..., 1] == 1, face, depth, normals, T)
         return color, face, depth, normals, outside_px

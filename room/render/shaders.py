@@ -25,8 +25,8 @@ void main() { gl_Position = u_proj * (u_cam_world * vec4(a_pos, 1.0)); }
 
 FRAGMENT = """
 #version 330 core
-layout(location = 0) out ivec2 o_id;
-void main() { o_id = ivec2(gl_FrontFacing ? gl_PrimitiveID : -2 - gl_PrimitiveID, 0); }
+layout(location = 0) out int o_id;
+void main() { o_id = gl_FrontFacing ? gl_PrimitiveID : -2 - gl_PrimitiveID; }
 """
 
 SHADE_VERTEX = """
@@ -74,7 +74,7 @@ layout(location = 1) out vec4 o_geom;  // triangle normal (camera, facing it), z
 const float PI = 3.14159265;
 void main() {
     ivec2 px = ivec2(gl_FragCoord.xy);
-    ivec2 id = texelFetch(u_id, px, 0).xy;
+    ivec2 id = ivec2(texelFetch(u_id, px, 0).x, 0);
     if (id.x == -1) { o_color = vec4(0.0); o_geom = vec4(0.0); return; }
     // Ground truth: the pixel's own ray (pixel (u, v) = gl_FragCoord - 0.5, rows are image
     // rows: see camera.gl_projection) against its triangle's plane. Camera-relative float32:
