@@ -22,7 +22,11 @@ CONF_DIR = str(REPO_ROOT / "conf")
 
 
 def _run(cfg: DictConfig) -> dict:
+    import logging
+
     from hydra.core.hydra_config import HydraConfig
+
+    logging.getLogger("OpenGL").setLevel(logging.WARNING)  # "no OpenGL_accelerate" chatter
 
     from room.data.generate import generate_dataset, job_from_config
 

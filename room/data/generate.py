@@ -123,7 +123,16 @@ class FrameSource:
             rng = np.random.default_rng([self.seed, self.seq_key, i])
             f = self.sensor.apply(f, prev_frame=prev, rng=rng)
         # JSON round trip: the in-memory meta is exactly what the reader will return
-        return f.replace(meta=json.loads(json.dumps(f.meta, sort_keys=True)))
+        return f.replace(meta=json.loads(json.dumps(f.meta, sort_keys=True, default=_plain)))
+
+
+def _plain(x: Any) -> Any:
+    """JSON fallback for numpy scalars and arrays in frame metadata."""
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"frame metadata value of type {type(x).__name__} is not JSON-serializable")
 
 
 def strided_cloud(frame: Frame, stride: int):

@@ -78,6 +78,7 @@ def material_uniforms(mat: MaterialConfig) -> dict[str, object]:
         "u_ring_contrast": mat.ring_contrast,
         "u_ring_color": np.asarray(mat.ring_color, float),
         "u_bump_height": mat.bump_strength * mat.bump_scale_m * 0.15,
+        "u_bump_scale": mat.bump_scale_m,
         "u_ring_height": mat.ring_bump * mat.ring_pitch_m,
         "u_shininess": min(2.0 / (alpha * alpha) - 2.0, 4096.0),
         "u_f0": mat.specular,

@@ -66,6 +66,7 @@ uniform float u_ring_contrast;
 uniform float u_ring_height;      // m
 uniform vec3 u_ring_color;
 uniform float u_bump_height;      // m
+uniform float u_bump_scale;       // m
 uniform float u_shininess;
 uniform float u_f0;
 layout(location = 0) out vec4 o_color;
@@ -121,7 +122,9 @@ void main() {
     float ring = w * c * c * c * c * clamp(3.0 - 6.0 * footprint, 0.0, 1.0);
     albedo = mix(albedo, u_ring_color, u_ring_contrast * ring);
 
-    float h = u_bump_height * hb + u_ring_height * ring;
+    // bumps fade too where a pixel spans more than ~1/3 of their scale (no shading noise)
+    float fp_bump = (length(dpx) + length(dpy)) / u_bump_scale;
+    float h = (u_bump_height * hb + u_ring_height * ring) * clamp(3.0 - 6.0 * fp_bump, 0.0, 1.0);
     vec3 r1 = cross(dpy, n), r2 = cross(n, dpx);
     float det = dot(dpx, r1);
     vec3 grad = sign(det) * (dFdx(h) * r1 + dFdy(h) * r2);

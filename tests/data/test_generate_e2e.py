@@ -183,6 +183,9 @@ def test_sigkill_then_rerun_is_byte_identical(reference, cache, tmp_path):
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
 def test_multirun_launchers(launcher, cache, tmp_path):
+    plugin = "joblib" if launcher == "joblib" else "submitit"
+    pytest.importorskip(f"hydra_plugins.hydra_{plugin}_launcher",
+                        reason="launcher plugins come with the 'cluster' extra")
     out = tmp_path / "sweep"
     seeds = "1,2" if launcher == "joblib" else "3"
     extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else \
