@@ -338,7 +338,12 @@ def scene_cache_path(cfg: SceneConfig) -> Path:
 
 
 def get_scene(cfg: SceneConfig | None = None, progress: bool = False) -> AirwayScene:
-    """The scene of a recipe: loaded from the cache, or prepared once and cached."""
+    """The scene of a recipe: loaded from the cache, or prepared once and cached.
+
+    Always returns the scene as loaded from its cache folder, also right after preparing it: a
+    freshly prepared mesh holds float64 vertices that ``mesh.ply`` rounds, and datasets must not
+    depend on whether the cache was warm.
+    """
     cfg = cfg or SceneConfig()
     path = scene_cache_path(cfg)
     if path.is_dir():
@@ -347,11 +352,11 @@ def get_scene(cfg: SceneConfig | None = None, progress: bool = False) -> AirwayS
         except SceneError:
             log.warning("cached scene %s is unreadable; preparing it again", path)
     try:
-        return prepare_scene(cfg, path, progress=progress, overwrite=path.exists())
+        prepare_scene(cfg, path, progress=progress, overwrite=path.exists())
     except SceneError:
-        if path.is_dir():  # another process prepared it meanwhile
-            return AirwayScene.load(path)
-        raise
+        if not path.is_dir():  # else another process prepared it meanwhile
+            raise
+    return AirwayScene.load(path)
 
 
 def summary(scene: AirwayScene) -> str:

@@ -70,13 +70,14 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, cache):
     """An uninterrupted run, in process; returns (out folder, job, scene)."""
-    from room.data.generate import generate_dataset, load_scene
+    from room.anatomy.prepare import get_scene
+    from room.data.generate import generate_dataset
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ROOM_CACHE", str(cache))
         out = tmp_path_factory.mktemp("ref")
         job = compose_job(out)
-        scene = load_scene(job.scene)
+        scene = get_scene(job.scene)
         summary = generate_dataset(job, scene=scene)
         assert summary["frames_written"] == summary["frames_total"] > 3
         yield out, job, scene

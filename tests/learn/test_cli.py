@@ -49,7 +49,7 @@ def test_configs_compose(datasets):
     ec = eval_config(_compose("eval_depth", "checkpoint=c.pt", "root=r", "out_dir=x"))
     assert ec.data.root == "r" and ec.split == "test"
     pc = pose_config(_compose("eval_pose", "gt=g", "out_dir=x"))
-    assert pc.vo.method == "pnp" and pc.eval.alignment == "sim3"
+    assert pc.vo.method == "pnp" and pc.vo.features == "sift" and pc.eval.alignment == "sim3"
 
 
 @pytest.mark.slow
@@ -79,7 +79,7 @@ def test_eval_pose_vo_and_files(datasets, tmp_path, run_cli):
     from room.cli.eval_pose import run
 
     run(_compose("eval_pose", f"gt={datasets / 'straight'}", f"out_dir={tmp_path}",
-                 "progress=false"))
+                 "progress=false", "vo.features=orb"))
     rep = json.loads((tmp_path / "pose_eval.json").read_text())
     (name,) = rep["sequences"]
     # straight 11 mm run down the analytic tube, PnP on GT depth: measured ATE ~0.15 mm

