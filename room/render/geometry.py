@@ -109,18 +109,26 @@ def optical_flow(frame_a: Frame, frame_b: Frame,
     xd, yd = distort(xb, yb, ib)
     ub, vb = ib.fx * xd + ib.cx, ib.fy * yd + ib.cy
     hb, wb = ib.shape
-    ok = np.flatnonzero(front & (ub >= 0) & (ub <= wb - 1) & (vb >= 0) & (vb <= hb - 1))
-    ub, vb, zb = ub[ok], vb[ok], zb[ok]  # the occlusion test only for points in view
+    ok = front & (ub >= 0) & (ub <= wb - 1) & (vb >= 0) & (vb <= hb - 1)
+    ub, vb, zb, idx = _subset(ok, ub, vb, zb, idx)  # occlusion test only for points in view
     z_seen = _bilinear_all_hit(frame_b.depth, ub, vb)  # NaN fails the test below
     with np.errstate(invalid="ignore"):
         seen = np.abs(z_seen - zb) <= rel_tol * zb
-    sel = idx[ok[seen]]
-    v, u = np.divmod(sel, w)
+    ub, vb, sel = _subset(seen, ub, vb, idx)
+    ub -= np.remainder(sel, w)  # pixel column of a (exact in float64)
+    vb -= sel // w
     f2 = flow.reshape(-1, 2)
-    f2[sel, 0] = ub[seen] - u
-    f2[sel, 1] = vb[seen] - v
+    f2[sel, 0] = ub
+    f2[sel, 1] = vb
     valid.reshape(-1)[sel] = True
     return flow, valid
+
+
+def _subset(mask: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The arrays where ``mask`` holds (the arrays themselves when it holds everywhere)."""
+    if mask.all():
+        return arrays
+    return tuple(np.compress(mask, a) for a in arrays)
 
 
 def _affine(a: float, x: np.ndarray, b: float, y: np.ndarray, c: float, z: np.ndarray,
