@@ -16,15 +16,22 @@ per frame, and the ratios for both. On a shared, overloaded machine CPU time is 
 measure, but it still moves by +-20-30 % between runs; compare rows of one run only.
 
 Targets on a 2-core CPU: (1) within 3x of (2); our RGB + depth at least 3x faster than (3).
-Where they stand (llvmpipe, 2 cores, phantom of 164,684 triangles, CPU ms, 10 poses): at 256 x
-256 (1)/(2) is about 2.6-3.0 pinhole and 3.0-3.9 with the radtan lens; at 600 x 600 about 4-6.
-The floor is the deferred shading pass (one full-screen pass of ~10 buffer-texture fetches per
-pixel: ~50-60 ms at 600 x 600, as much as the geometry pass) and, with a lens, a 1.44x larger
-covering render plus the per-pixel resampling pass (~50 ms). TinyRenderer on this mesh costs
-about as much as our ``render_rgbd`` (ratio ~1, not 3). It does draw every triangle (78 ms CPU
-at 256 x 256 with this mesh against 26 ms with a 5k-triangle decimation of it), and it is ~2x
-faster here than the reference figure of 140-170 ms at 256 x 256 taken with another airway
-and camera path, so the 3x target was set against a slower baseline than this one.
+Where they stand (llvmpipe, 2 shared cores, phantom of 164,684 triangles, CPU time, 10 poses):
+(1)/(2) at 256 x 256 is 2.3 pinhole and 3.0 with the radtan lens (target met / just met); at
+600 x 600 4.2 pinhole and 5.9 radtan (missed; it was 6.3 and 7.5 before point cloud and flow
+were reworked). ``render_rgbd`` against TinyRenderer: 1.2-1.3x faster pinhole, 0.7-0.9x with
+the lens (missed; see below).
+The floor is the deferred shading pass (one full-screen pass of a long fragment shader: ~50 ms
+at 600 x 600, as much as the geometry pass; dropping any single part of it - the lights, the 3D
+texture, the derivatives, the vertex-normal fetches - saves nothing measurable) and, with a
+lens, a 1.44x larger covering render plus the per-pixel resampling pass (~50 ms). Caveat: the
+10 poses are ~7 mm apart, so only a few % of the pixels have valid flow; at 30 fps overlap
+(nearly every pixel valid) flow costs ~80 ms CPU at 600 x 600 instead of ~35 (numpy, float64).
+TinyRenderer on this mesh costs about as much as our ``render_rgbd`` (ratio ~1, not 3). It does
+draw every triangle (78 ms CPU at 256 x 256 with this mesh against 26 ms with a 5k-triangle
+decimation of it), and it is ~2x faster here than the reference figure of 140-170 ms at 256 x
+256 taken with another airway and camera path, so the 3x target was set against a slower
+baseline than this one.
 
     python benchmarks/bench_render.py [--scene auto|procedural|phantom] [--frames 20]
 """
