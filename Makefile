@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= learn,cluster,notebooks,dev
 GL_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libopengl0 libosmesa6 libglu1-mesa
 
-.PHONY: setup system-deps run test lint bench clean
+.PHONY: setup system-deps run test lint bench figures clean
 
 setup: system-deps $(VENV)/.installed
 
@@ -41,6 +41,10 @@ lint: setup
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# Regenerate the README's pictures (docs/images/*.png).
+figures: setup
+	$(BIN)/python -m room.viz.figures --out docs/images
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache

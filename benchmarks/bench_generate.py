@@ -32,8 +32,12 @@ def worker(seed: int, out: str, frames: int, width: int) -> dict:
     """Generate in this (fresh) process; report timings and this process's peak RSS."""
     from room.data.generate import generate_dataset
 
+    job = _job(seed, out, frames, width)
     t0 = time.perf_counter()
-    s = generate_dataset(_job(seed, out, frames, width))
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    s = generate_dataset(job)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    s["cpu_s"] = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     render_s = time.perf_counter() - t0 - s["scene_seconds"]
     s["t_end_wall"] = time.time()
     s["t_start_wall"] = s["t_end_wall"] - render_s
@@ -68,10 +72,14 @@ def main() -> None:
         fps1, r1 = run(1, f"{tmp}/one", a.frames, a.width)
         fps2, r2 = run(2, f"{tmp}/two", a.frames, a.width)
     print(f"\n{a.width} x {a.width}, all modalities, {a.frames} frames per process")
-    print(f"{'processes':>9} {'frames/s':>9} {'ms/frame/proc':>14} {'peak RSS MB/proc':>17}")
+    print(f"{'processes':>9} {'frames/s':>9} {'ms/frame/proc':>14} {'CPU ms/frame':>13} "
+          f"{'peak RSS MB/proc':>17}")
     for n, fps, r in ((1, fps1, r1), (2, fps2, r2)):
         mem = ", ".join(f"{x['peak_rss_mb']:.0f}" for x in r)
-        print(f"{n:>9} {fps:>9.2f} {1000 * n / fps:>14.0f} {mem:>17}")
+        cpu = sum(x["cpu_s"] for x in r) / sum(x["frames_written"] for x in r)
+        print(f"{n:>9} {fps:>9.2f} {1000 * n / fps:>14.0f} {1000 * cpu:>13.0f} {mem:>17}")
+    print(f"cores busy per process (CPU / wall), 1 process: "
+          f"{r1[0]['cpu_s'] * fps1 / r1[0]['frames_written']:.2f}")
     ratio = fps2 / fps1
     print(f"scaling 2 procs / 1 proc: {ratio:.2f}x (target >= 1.6x)")
     print(f"peak memory per process: {max(x['peak_rss_mb'] for x in r1 + r2):.0f} MB "

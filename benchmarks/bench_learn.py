@@ -25,7 +25,9 @@ MODELS = {
 
 
 def measure(name: str, device: str, batch: int, steps: int, size: int, amp: bool = False):
-    """(ms per training step, training images/s, ms per inference image, parameters)."""
+    """(ms per training step, training images/s, training images per CPU-second of this
+    process, ms per inference image, parameters). The CPU-second figure is robust to other
+    processes competing for the cores; the wall-clock figures are not."""
     import torch
 
     from room.learn.losses import metric_loss, relative_loss
@@ -56,11 +58,12 @@ def measure(name: str, device: str, batch: int, steps: int, size: int, amp: bool
     model.train()
     step()  # warm-up (allocations, kernels)
     sync()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _ in range(steps):
         step()
     sync()
     ms_step = 1e3 * (time.perf_counter() - t) / steps
+    img_per_cpu_s = steps * batch / (time.process_time() - c)
     model.eval()
     with torch.no_grad(), torch.autocast(device_type=device.split(":")[0], dtype=dtype,
                                          enabled=amp):
@@ -71,17 +74,19 @@ def measure(name: str, device: str, batch: int, steps: int, size: int, amp: bool
             model(rgb)
         sync()
     ms_inf = 1e3 * (time.perf_counter() - t) / (steps * batch)
-    return ms_step, 1e3 * batch / ms_step, ms_inf, count_parameters(model)
+    return ms_step, 1e3 * batch / ms_step, img_per_cpu_s, ms_inf, count_parameters(model)
 
 
 def run(device: str, batch: int, steps: int, size: int, names: list[str], amp: bool = False):
     rows = {n: measure(n, device, batch, steps, size, amp) for n in names}
     base = rows[names[0]][1]
     print(f"device={device} batch={batch} size={size}x{size} steps={steps} amp={amp}")
-    print(f"{'model':<12}{'params':>12}{'ms/step':>12}{'train img/s':>14}{'ms/img infer':>15}"
-          f"{'speed vs ' + names[0]:>18}")
-    for n, (ms, ips, inf, p) in rows.items():
-        print(f"{n:<12}{p:>12,}{ms:>12.1f}{ips:>14.2f}{inf:>15.1f}{ips / base:>18.3f}")
+    base_cpu = rows[names[0]][2]
+    print(f"{'model':<12}{'params':>12}{'ms/step':>12}{'train img/s':>13}{'img/cpu-s':>11}"
+          f"{'ms/img infer':>14}{'img/s vs ' + names[0]:>16}{'cpu vs ' + names[0]:>14}")
+    for n, (ms, ips, ipc, inf, p) in rows.items():
+        print(f"{n:<12}{p:>12,}{ms:>12.1f}{ips:>13.2f}{ipc:>11.2f}{inf:>14.1f}"
+              f"{ips / base:>16.3f}{ipc / base_cpu:>14.3f}")
     return rows
 
 

@@ -12,7 +12,7 @@ For each: wall-clock and CPU time per physics step, physics steps per second, re
 available, the same with a 64 x 64 and 256 x 256 RGB-D render every control step. Ratios are
 printed against the 'rub' physics-only baseline.
 
-    python benchmarks/bench_sim.py [--steps 300] [--scene y|phantom]
+    python benchmarks/bench_sim.py [--steps 300] [--scene auto|phantom|y|FOLDER]
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ import numpy as np
 
 
 def load_scene(which: str):
+    if which not in ("auto", "phantom", "y"):
+        from room.anatomy.scene import AirwayScene
+
+        return which, AirwayScene.load(which)
     if which in ("auto", "phantom"):
         try:
             from room.anatomy.prepare import SceneConfig, get_scene
@@ -46,8 +50,7 @@ def deepest_leaf(tree) -> int:
 
 def make_renderer(scene, size: int):
     try:
-        from room.render import RenderConfig, make_renderer
-        from room.render.camera import CameraConfig
+        from room.render import CameraConfig, RenderConfig, make_renderer
     except ImportError:
         return None
     import dataclasses
@@ -55,6 +58,7 @@ def make_renderer(scene, size: int):
     cam = CameraConfig()
     fields = {f.name for f in dataclasses.fields(cam)}
     kw = {k: size for k in ("width", "height") if k in fields}
+    kw["distortion_model"] = "none"
     return make_renderer(scene, dataclasses.replace(cam, **kw), RenderConfig())
 
 
@@ -86,7 +90,8 @@ def run(scene, scenario: str, steps: int, renderer=None) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--scene", default="auto", choices=["auto", "y", "phantom"])
+    ap.add_argument("--scene", default="auto",
+                    help="auto (phantom if available, else y), phantom, y, or a scene folder")
     args = ap.parse_args()
     name, scene = load_scene(args.scene)
     print(f"scene {name}: {len(scene.collision_mesh.faces)} collision triangles; "

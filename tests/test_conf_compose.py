@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 from room.paths import REPO_ROOT
 
 CONF = REPO_ROOT / "conf"
+REQUIRED = {("scene", "ct"): ["scene.ct=chest.nii.gz"]}  # settings a preset asks the user for
 
 
 def _generate_groups() -> set[str]:
@@ -44,12 +45,10 @@ def test_preset_composes(group, name):
     for stage in ("room.anatomy.prepare", "room.render.camera", "room.render.sensor"):
         pytest.importorskip(stage, reason="stage not merged yet")
 
-    from room.cli.common import register_configs
-
-    register_configs()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         if group in _generate_groups():
-            cfg = compose(config_name="generate", overrides=[f"{group}={name}"])
+            extra = REQUIRED.get((group, name), [])
+            cfg = compose(config_name="generate", overrides=[f"{group}={name}", *extra])
             job = job_from_config(cfg)
             assert job.config_yaml and "out:" not in job.config_yaml.splitlines()[0]
         elif group == "":

@@ -92,3 +92,14 @@ def test_y_scene_normals_point_inward(yscene):
     cap = (c[:, 2] < 1e-6)
     sel = side & ~cap
     assert np.all(np.einsum("ij,ij->i", m.face_normals[trachea][sel], axis_pt[sel] - c[sel]) > 0)
+
+
+def test_scene_folder_has_normal_permissions(yscene, tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        p = yscene.save(tmp_path / "perm")
+    finally:
+        os.umask(umask)
+    assert (p.stat().st_mode & 0o777) == 0o755

@@ -1,5 +1,8 @@
 """Every notebook in notebooks/ runs top to bottom (nbclient, this interpreter as the kernel),
-and the committed notebooks carry no outputs."""
+and the committed notebooks carry no outputs.
+
+The notebooks share one small scene recipe, so with a shared ROOM_CACHE the scene is prepared
+once (by the first notebook). About 2-5 minutes for all four on a 2-core CPU."""
 
 from __future__ import annotations
 
@@ -56,6 +59,7 @@ def kernel_env(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.gl  # notebooks 02-04 render
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path, kernel_env, tmp_path):
     import nbformat

@@ -31,10 +31,13 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
+from room.anatomy.centerline_eval import compare_trees, resample_polyline
 from room.anatomy.mesh import crop_padded
 from room.anatomy.tree import NO_PARENT, Branch, CenterlineTree
 from room.anatomy.volume import Volume
 from room.errors import ConfigError, SegmentationError
+
+__all__ = ["CenterlineConfig", "compare_trees", "extract_centerline", "name_main_branches"]
 
 # 13 half-neighbourhood offsets of the 26-neighbourhood (each undirected pair found once)
 _HALF26 = np.array(
@@ -163,18 +166,27 @@ def _merge_chains(g: nx.MultiGraph) -> None:
         _add_edge(g, a, b, np.vstack([pa, pb[1:]]))
 
 
-def _prune(g: nx.MultiGraph, dist_at, cfg: CenterlineConfig, voxel: float) -> None:
-    """Remove spurs (short terminal edges) and merge chains until nothing changes."""
+def _prune(g: nx.MultiGraph, dist, cfg: CenterlineConfig, voxel: float,
+           keep: frozenset[int] = frozenset()) -> None:
+    """Remove spurs and merge chains until nothing changes (in place).
+
+    A spur is a terminal edge shorter than ``spur_factor`` x the width (median radius) of the
+    widest other edge at its junction: a measure of the local lumen that is not fooled by a
+    junction node sitting near a wall or an end face. End nodes in ``keep`` (open ends where
+    the airway leaves the field of view) stay."""
     while True:
         _merge_chains(g)
         spurs = []
         for n in list(g.nodes):
-            if g.degree(n) != 1:
+            if g.degree(n) != 1 or n in keep:
                 continue
-            (_, j, d), = g.edges(n, data=True)
+            (_, j, k0, d), = g.edges(n, keys=True, data=True)
             if g.degree(j) < 3:
                 continue
-            limit = max(cfg.spur_factor * dist_at(g.nodes[j]["pos"]), cfg.min_branch_vox * voxel)
+            others = [float(np.median(dist(e["path"])))
+                      for _, v, k, e in g.edges(j, keys=True, data=True)
+                      if not (v == n and k == k0)]
+            limit = max(cfg.spur_factor * max(others), cfg.min_branch_vox * voxel)
             if d["length"] < limit:
                 spurs.append((d["length"], n, j))
         if not spurs:
@@ -186,6 +198,31 @@ def _prune(g: nx.MultiGraph, dist_at, cfg: CenterlineConfig, voxel: float) -> No
             g.remove_node(n)
             done_j.add(j)
     g.remove_nodes_from([n for n in list(g.nodes) if g.degree(n) == 0])
+
+
+def _open_ends(crop: np.ndarray, lo: np.ndarray, shape: tuple[int, ...],
+               sp: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """Where the lumen leaves the volume: (centroid in scaled crop coordinates, equivalent
+    radius in metres) of each patch of lumen voxels on a face of the original volume."""
+    from scipy import ndimage
+
+    out = []
+    for ax in range(3):
+        for c in (-lo[ax], shape[ax] - 1 - lo[ax]):
+            if not 0 <= c < crop.shape[ax]:
+                continue
+            face = np.take(crop, c, axis=ax)
+            lab, n = ndimage.label(face)
+            if n == 0:
+                continue
+            px_area = float(np.prod(np.delete(sp, ax)))
+            for k, sl in enumerate(ndimage.find_objects(lab), start=1):
+                ij = np.argwhere(lab[sl] == k) + [s.start for s in sl]
+                if len(ij) < 3:
+                    continue
+                cen = np.insert(ij.mean(axis=0).astype(float), ax, float(c))
+                out.append((cen * sp, float(np.sqrt(len(ij) * px_area / np.pi))))
+    return out
 
 
 # --------------------------------------------------------------------------- public API
@@ -223,18 +260,23 @@ def extract_centerline(mask: Volume, cfg: CenterlineConfig | None = None,
     if skel.sum() < 2:
         raise SegmentationError("the airway mask has no centerline (too small or blob-like)")
 
-    def dist_at(p: np.ndarray) -> float:
-        return float(dist(np.asarray(p).reshape(1, 3))[0])
-
     idx, vg = _voxel_graph(skel, sp)
     g = _break_cycles(_node_graph(idx, vg, sp))
     g = g.subgraph(max(nx.connected_components(g), key=len)).copy()
-    _prune(g, dist_at, cfg, voxel)
+    _merge_chains(g)
+    keep = set()
+    for centre, r in _open_ends(crop, lo, arr.shape, sp):  # the nearest end node of each
+        ends = [n for n in g.nodes if g.degree(n) == 1]
+        if ends:
+            n = min(ends, key=lambda n: float(np.linalg.norm(g.nodes[n]["pos"] - centre)))
+            if np.linalg.norm(g.nodes[n]["pos"] - centre) < 2 * r + 2 * voxel:
+                keep.add(n)
+    _prune(g, dist, cfg, voxel, keep=frozenset(keep))
     if g.number_of_edges() == 0:
         raise SegmentationError("the airway skeleton collapsed to a point; is the mask a tube?")
     hint = None if root_hint is None else _world_to_scaled(mask, root_hint, lo, sp)
     up = mask.direction[2, ::-1]  # world +z (superior) in scaled (z, y, x) crop coordinates
-    root = _find_root(g, dist_at, hint, up)
+    root = _find_root(g, dist, hint, up)
     sampler = _Sampler(crop, dist, sp, cfg)
     tree = _orient(g, root, sampler)
     return _to_world(tree, mask, lo, sp)
@@ -283,18 +325,21 @@ def _world_to_scaled(mask: Volume, p: np.ndarray, lo: np.ndarray, sp: np.ndarray
     return (ijk[::-1] - lo) * sp
 
 
-def _find_root(g: nx.MultiGraph, dist_at, hint: np.ndarray | None, up: np.ndarray) -> int:
+def _find_root(g: nx.MultiGraph, dist: _Distance, hint: np.ndarray | None,
+               up: np.ndarray) -> int:
+    """The trachea's end node: the end node nearest ``hint``, else the highest (along ``up``)
+    among the end nodes whose edge is wide (median radius >= 0.6 x the widest): wall bumps and
+    small bronchi end higher at times, but their edges are narrow."""
     leaves = [n for n in g.nodes if g.degree(n) == 1]
     if not leaves:
         raise SegmentationError("the airway skeleton has no end point (a closed loop?)")
     pos = {n: g.nodes[n]["pos"] for n in leaves}
     if hint is not None:
         return min(leaves, key=lambda n: float(np.linalg.norm(pos[n] - hint)))
-    # the trachea: radius of the edge (median of its samples) among the largest, highest +z
     rad = {}
     for n in leaves:
         (_, _, d), = g.edges(n, data=True)
-        rad[n] = float(np.median([dist_at(p) for p in d["path"]]))
+        rad[n] = float(np.median(dist(d["path"])))
     rmax = max(rad.values())
     wide = [n for n in leaves if rad[n] >= 0.6 * rmax]
     return max(wide, key=lambda n: float(pos[n] @ up))
@@ -336,9 +381,10 @@ class _Sampler:
 
     def branch(self, path: np.ndarray, start_is_junction: bool,
                end_is_junction: bool) -> tuple[np.ndarray, np.ndarray]:
-        pts = _smooth(_resample(path, self.voxel), self.cfg.smooth_sigma_vox)
+        pts = _smooth(resample_polyline(path, self.voxel), self.cfg.smooth_sigma_vox)
         r_med = float(np.median(self.radius_edt(pts)))
-        pts = _resample(pts, max(self.cfg.step_vox * self.voxel, self.cfg.step_radius * r_med))
+        step = max(self.cfg.step_vox * self.voxel, self.cfg.step_radius * r_med)
+        pts = resample_polyline(pts, step)
         rad = self.radius_edt(pts)
         if not self.cfg.refine or len(pts) < 3:
             return pts, rad
@@ -387,17 +433,6 @@ class _Sampler:
         return c, float(np.sqrt(area / np.pi))
 
 
-def _resample(pts: np.ndarray, step: float) -> np.ndarray:
-    """Polyline resampled at equal arc-length steps (end points kept)."""
-    seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
-    s = np.concatenate([[0.0], np.cumsum(seg)])
-    if s[-1] <= 0:
-        return pts[[0, -1]]
-    n = max(2, int(round(s[-1] / step)) + 1)
-    t = np.linspace(0.0, s[-1], n)
-    return np.stack([np.interp(t, s, pts[:, k]) for k in range(3)], axis=1)
-
-
 def _smooth(pts: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian smoothing along the polyline with end points fixed (odd reflection at the ends
     keeps a straight continuation, so the ends do not curl)."""
@@ -432,92 +467,3 @@ def name_main_branches(tree: CenterlineTree) -> None:
     if len(kids) == 2:
         a, b = sorted(kids, key=lambda k: k.end[0] - root.end[0], reverse=True)
         a.name, b.name = "left main bronchus", "right main bronchus"
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-def _densify(points: np.ndarray, step: float) -> np.ndarray:
-    return _resample(points, step) if len(points) > 1 else points
-
-
-def _core(b: Branch, has_parent: bool, step: float) -> np.ndarray:
-    """Dense samples of a branch without the ends that lie inside a bifurcation region (one
-    local radius from a junction), where the centerline of a branching tube is ill-defined."""
-    pts = _densify(b.points, step)
-    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
-    r = float(np.median(b.radii))
-    keep = np.ones(len(pts), bool)
-    if has_parent:
-        keep &= s >= r
-    if b.children:
-        keep &= s <= s[-1] - r
-    return pts[keep] if keep.sum() >= 2 else pts[len(pts) // 2 : len(pts) // 2 + 1]
-
-
-def compare_trees(pred: CenterlineTree, gt: CenterlineTree,
-                  voxel_m: float | None = None) -> dict:
-    """Branch-by-branch comparison of an extracted tree with the ground truth.
-
-    Branches are matched one to one, greedily by the median distance from the ground-truth
-    branch's core samples to the predicted polyline (a match needs a median below the ground
-    truth radius). Returns a dict with:
-
-    - ``centerline_median_m`` / ``centerline_p90_m`` (and ``_vox`` when ``voxel_m`` is given):
-      distance from every core sample of a matched predicted branch to its ground-truth polyline;
-    - ``radius_rel_err_median`` / ``radius_rel_err_max``: ``|r_pred - r_gt| / r_gt`` of the
-      matched branches' representative radii (``Branch.radius_m``);
-    - ``bifurcations_per_generation_pred`` / ``_gt`` and ``topology_match`` (equal counts);
-    - ``branches_detected``: fraction of ground-truth branches matched; ``n_matched``;
-    - ``matches``: list of (gt id, pred id).
-    """
-    from scipy.spatial import cKDTree
-
-    step = 0.05 * min(float(np.median(b.radii)) for b in gt.branches.values())
-    gt_dense = {b.id: cKDTree(_densify(b.points, step)) for b in gt}
-    pr_dense = {b.id: cKDTree(_densify(b.points, step)) for b in pred}
-    costs = []
-    for g in gt:
-        core = _core(g, g.parent != NO_PARENT, step)
-        for p in pred:
-            d = float(np.median(pr_dense[p.id].query(core)[0]))
-            if d < g.radius_m:
-                costs.append((d, g.id, p.id))
-    matches, used_g, used_p = [], set(), set()
-    for _, gid, pid in sorted(costs):
-        if gid not in used_g and pid not in used_p:
-            matches.append((gid, pid))
-            used_g.add(gid)
-            used_p.add(pid)
-    dists, rel = [], []
-    for gid, pid in matches:
-        p = pred[pid]
-        dists.append(gt_dense[gid].query(_core(p, p.parent != NO_PARENT, step))[0])
-        rel.append(abs(p.radius_m - gt[gid].radius_m) / gt[gid].radius_m)
-    d = np.concatenate(dists) if dists else np.array([np.inf])
-    out = {
-        "centerline_median_m": float(np.median(d)),
-        "centerline_p90_m": float(np.percentile(d, 90)),
-        "radius_rel_err_median": float(np.median(rel)) if rel else float("inf"),
-        "radius_rel_err_max": float(np.max(rel)) if rel else float("inf"),
-        "bifurcations_per_generation_pred": _bifurcations_per_generation(pred),
-        "bifurcations_per_generation_gt": _bifurcations_per_generation(gt),
-        "branches_detected": len(matches) / len(gt),
-        "n_matched": len(matches),
-        "matches": sorted(matches),
-    }
-    out["topology_match"] = (
-        out["bifurcations_per_generation_pred"] == out["bifurcations_per_generation_gt"]
-    )
-    if voxel_m:
-        out["centerline_median_vox"] = out["centerline_median_m"] / voxel_m
-        out["centerline_p90_vox"] = out["centerline_p90_m"] / voxel_m
-    return out
-
-
-def _bifurcations_per_generation(tree: CenterlineTree) -> dict[int, int]:
-    counts: dict[int, int] = {}
-    for b in tree.branches.values():
-        if b.children:
-            counts[b.generation] = counts.get(b.generation, 0) + 1
-    return dict(sorted(counts.items()))

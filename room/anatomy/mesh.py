@@ -17,6 +17,7 @@ Pipeline (:func:`mask_to_mesh`):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,8 @@ import trimesh
 from room.anatomy.tree import CenterlineTree
 from room.anatomy.volume import Volume
 from room.errors import ConfigError, MeshError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -98,25 +101,57 @@ def orient_inward(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
 
 
 def decimate(mesh: trimesh.Trimesh, max_faces: int) -> trimesh.Trimesh:
-    """Quadric decimation (fast-simplification) to at most ``max_faces`` faces; keeps winding."""
+    """At most ``max_faces`` faces, same winding, still watertight if the input is.
+
+    Quadric decimation with fast-simplification first (fast); it does not check the link
+    condition and now and then leaves a few non-manifold edges. Then manifold3d's
+    topology-preserving simplification takes over, with its geometric tolerance searched until
+    the face count fits (about a second per try on 200k faces)."""
     if max_faces <= 0 or len(mesh.faces) <= max_faces:
         return mesh
     import fast_simplification
 
     v, f = fast_simplification.simplify(
         np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int32),
-        target_count=int(max_faces),
+        target_count=int(0.98 * max_faces),
     )
     out = trimesh.Trimesh(v, f, process=True)
     _clean(out)
-    # quadric collapses may overshoot the budget by a few faces on non-manifold spots
-    if len(out.faces) > max_faces:
-        v, f = fast_simplification.simplify(
-            np.asarray(out.vertices), np.asarray(out.faces, np.int32),
-            target_count=int(0.98 * max_faces),
-        )
-        out = trimesh.Trimesh(v, f, process=True)
-        _clean(out)
+    if (out.is_watertight or not mesh.is_watertight) and len(out.faces) <= max_faces:
+        return out
+    log.info("fast-simplification left non-manifold edges; decimating with manifold3d")
+    return _decimate_manifold(mesh, max_faces)
+
+
+def _decimate_manifold(mesh: trimesh.Trimesh, max_faces: int) -> trimesh.Trimesh:
+    """manifold3d ``simplify(tolerance)``: doubles the tolerance (metres) until the face count
+    fits, then bisects (log scale) towards the budget; keeps the fitting result with the most
+    faces."""
+    import manifold3d as mf
+
+    man = mf.Manifold(mf.Mesh(vert_properties=np.asarray(mesh.vertices, np.float32),
+                              tri_verts=np.asarray(mesh.faces, np.uint32)))
+    if man.status() != mf.Error.NoError:
+        raise MeshError(f"cannot decimate the surface: manifold3d reports {man.status()}")
+    lo, hi = 0.0, 0.04 * float(mesh.edges_unique_length.mean())
+    best = None
+    for _ in range(12):
+        eps = hi if best is None else float(np.sqrt(max(lo, 0.25 * hi) * hi))
+        cand = man.simplify(eps)
+        n = cand.num_tri()
+        if n <= max_faces:
+            best, hi = cand, eps
+            if n >= 0.7 * max_faces:
+                break
+        elif best is None:
+            lo, hi = eps, 2 * eps
+        else:
+            lo = eps
+    if best is None:
+        raise MeshError(f"cannot decimate the surface to {max_faces} faces; raise the budget")
+    out_mesh = best.to_mesh()
+    out = trimesh.Trimesh(out_mesh.vert_properties[:, :3], out_mesh.tri_verts, process=True)
+    _clean(out)
     return out
 
 
@@ -211,8 +246,9 @@ def make_collision_mesh(mesh: trimesh.Trimesh, max_faces: int = 100_000) -> trim
     if len(mesh.faces) == 0:
         raise MeshError("cannot build a collision mesh from an empty surface")
     out = decimate(mesh.copy(), max_faces)
-    if not out.is_watertight:
-        trimesh.repair.fill_holes(out)
+    if mesh.is_watertight and not out.is_watertight:
+        raise MeshError("the collision mesh is not watertight after decimation; raise "
+                        "mesh.collision_faces")
     return orient_inward(out)
 
 

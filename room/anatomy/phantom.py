@@ -367,12 +367,21 @@ def _paint_branch(label, axes, s, b: Branch, value, outer=0.0, outer_value=None,
         _paint_capsule(label, axes, s, p[i], p[i + 1], r[i], r[i + 1], value, outer, outer_value)
 
 
-def _ellipsoid_mask(axes, centre, semi):
-    xs, ys, zs = axes
-    q = (((zs - centre[2]) / semi[2]) ** 2)[:, None, None] \
-        + (((ys - centre[1]) / semi[1]) ** 2)[None, :, None] \
-        + (((xs - centre[0]) / semi[0]) ** 2)[None, None, :]
-    return q <= 1.0
+def _paint_ellipsoid(label, axes, centre, semi, value, lateral_min) -> None:
+    """Set ``label`` to ``value`` inside an axis-aligned ellipsoid where |x| >= lateral_min(z);
+    only the ellipsoid's bounding box is evaluated (float32)."""
+    qs, sl = [], []
+    for ax, c, r in zip(axes[::-1], centre[::-1], semi[::-1], strict=True):  # z, y, x
+        q = (((ax - c) / r) ** 2).astype(np.float32)
+        idx = np.flatnonzero(q <= 1.0)
+        if len(idx) == 0:
+            return
+        sl.append(slice(idx[0], idx[-1] + 1))
+        qs.append(q[sl[-1]])
+    inside = (qs[0][:, None, None] + qs[1][None, :, None] + qs[2][None, None, :]) <= 1.0
+    xs, zs = axes[0][sl[2]], axes[2][sl[0]]
+    inside &= np.abs(xs)[None, None, :] >= lateral_min(zs)[:, None, None]
+    label[tuple(sl)][inside] = value
 
 
 def _tissue_labels(cfg: PhantomConfig, tree: CenterlineTree, origin, shape, rng) -> np.ndarray:
@@ -383,11 +392,10 @@ def _tissue_labels(cfg: PhantomConfig, tree: CenterlineTree, origin, shape, rng)
     ax_, ay_ = cfg.body_semi_axes_xy
     body2d = ((xs[None, :] - cx) / ax_) ** 2 + ((ys[:, None] - cy) / ay_) ** 2 <= 1.0
     label = np.broadcast_to(np.where(body2d, BODY, AIR).astype(np.uint8), shape).copy()
-    zs = axes[2]
-    lateral = np.abs(xs)[None, None, :] >= _mediastinum_half_width(cfg, zs)[:, None, None]
     for side in (1, -1):
         c = np.array(cfg.lung_centre) * np.array([side, 1, 1])
-        label[_ellipsoid_mask(axes, c, cfg.lung_semi_axes) & lateral] = LUNG
+        _paint_ellipsoid(label, axes, c, cfg.lung_semi_axes, LUNG,
+                         lambda z: _mediastinum_half_width(cfg, z))
     wall = _TreeBuilder(cfg).wall
     for b in tree:
         if b.generation >= cfg.vessel_min_generation:

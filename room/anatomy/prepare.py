@@ -156,7 +156,8 @@ def _stage_segment(run: _Run) -> None:
     elif cfg.segmentation == "label_map":
         from room.anatomy.segment import import_label_map
 
-        run.mask = import_label_map(resolve_path(cfg.label_map), list(cfg.labels))
+        run.mask = import_label_map(resolve_path(cfg.label_map), list(cfg.labels) or None,
+                                    reference=run.ct)
     mask = run.mask
     n = int(np.count_nonzero(mask.array))
     if n == 0:
@@ -278,6 +279,9 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give it the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -334,7 +338,12 @@ def scene_cache_path(cfg: SceneConfig) -> Path:
 
 
 def get_scene(cfg: SceneConfig | None = None, progress: bool = False) -> AirwayScene:
-    """The scene of a recipe: loaded from the cache, or prepared once and cached."""
+    """The scene of a recipe: loaded from the cache, or prepared once and cached.
+
+    Always returns the scene as loaded from its cache folder, also right after preparing it: a
+    freshly prepared mesh holds float64 vertices that ``mesh.ply`` rounds, and datasets must not
+    depend on whether the cache was warm.
+    """
     cfg = cfg or SceneConfig()
     path = scene_cache_path(cfg)
     if path.is_dir():
@@ -343,11 +352,11 @@ def get_scene(cfg: SceneConfig | None = None, progress: bool = False) -> AirwayS
         except SceneError:
             log.warning("cached scene %s is unreadable; preparing it again", path)
     try:
-        return prepare_scene(cfg, path, progress=progress, overwrite=path.exists())
+        prepare_scene(cfg, path, progress=progress, overwrite=path.exists())
     except SceneError:
-        if path.is_dir():  # another process prepared it meanwhile
-            return AirwayScene.load(path)
-        raise
+        if not path.is_dir():  # else another process prepared it meanwhile
+            raise
+    return AirwayScene.load(path)
 
 
 def summary(scene: AirwayScene) -> str:

@@ -16,6 +16,7 @@ only when complete, so an interrupted or failed preparation never leaves a half-
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -30,6 +31,13 @@ from room.errors import SceneError
 
 SCENE_FORMAT_VERSION = "1.0"
 SCENE_FILES = ("scene.json", "mesh.ply", "face_branch.npy", "collision.obj", "tree.json")
+
+
+def _chmod_like_mkdir(path: Path) -> None:
+    """Give ``path`` the mode a plain ``mkdir`` would (0777 less the process umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o777 & ~umask)
 
 
 @dataclass
@@ -89,6 +97,7 @@ class AirwayScene:
                 "metadata": self.metadata,
             }
             (tmp / "scene.json").write_text(json.dumps(meta, indent=1, default=str))
+            _chmod_like_mkdir(tmp)  # mkdtemp makes 0700; a scene folder is shared data
             if folder.exists():
                 shutil.rmtree(folder)
             tmp.rename(folder)

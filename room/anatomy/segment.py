@@ -17,12 +17,14 @@ Method (explosion-controlled adaptive threshold with component-wise leak rejecti
    it holds clear air (a distal airway segment that opens up at the higher threshold) or mostly
    hugs the accepted airway (the partial-volume shell at the wall); blobs of near-threshold
    voxels hanging off a wall (parenchyma clusters) are held back. When the rejected volume in
-   one step exceeds ``stop_leak_ratio`` times the airway volume, the threshold has reached the
-   parenchyma and growing stops.
+   one step (or all new voxels of a step, found without labelling them) exceeds
+   ``stop_leak_ratio`` times the airway volume, the threshold has reached the parenchyma and
+   growing stops.
 4. Boundary refinement: the growing threshold lies well inside the blurred lumen edge; the mask
    grows by up to ``refine_iterations`` voxels into voxels darker than half-way between lumen
    air and the local wall peak (half maximum), where the wall really is.
-5. Cleanup: largest connected component, a small morphological closing, 3D hole filling.
+5. Cleanup: a small morphological closing and 3D hole filling (the mask is one connected
+   component by construction).
 
 Errors (:class:`SegmentationError`): no trachea in the field of view, an empty result, or a
 result beyond a sane airway volume (an explosion already at the lowest threshold).
@@ -65,7 +67,7 @@ class SegmentConfig:
     leak_min_m3: float = 5.0e-6  # ... and above this volume (5 mL; a lobar bronchus is ~2 mL)
     stop_leak_ratio: float = 1.0  # stop when one step's rejected volume exceeds this x airway
     leak_barrier_m: float = 0.002  # a rejected leak, grown by this, is barred from later steps
-    clear_air_hu: float = -950.0  # a new component darker than this somewhere is airway
+    clear_air_margin_hu: float = 50.0  # a new component this far below the threshold is airway
     shell_fraction: float = 0.5  # ... or one with this fraction of voxels touching the airway
     # sanity
     min_airway_m3: float = 2.0e-6  # 2 mL: less is not an airway tree (trachea alone ~30 mL)
@@ -210,8 +212,11 @@ class _Flooder:
     def invalidate(self) -> None:
         self._img = None
 
-    def __call__(self, upper: float) -> tuple[tuple[slice, ...], np.ndarray]:
-        """(crop box, region mask within the box)."""
+    def __call__(self, upper: float, max_voxels: float = np.inf
+                 ) -> tuple[tuple[slice, ...], np.ndarray, bool]:
+        """(crop box, region mask within the box, exploded). ``exploded``: the region has
+        more than ``max_voxels`` voxels already within the crop (the crop is then left as is:
+        growing it further would only measure the size of the explosion)."""
         import SimpleITK as sitk
 
         while True:
@@ -221,13 +226,15 @@ class _Flooder:
                 self._image(), seedList=[seed], lower=-1.0e9, upper=float(upper),
                 replaceValue=1, connectivity=sitk.ConnectedThresholdImageFilter.FaceConnectivity)
             region = sitk.GetArrayFromImage(out).view(bool)
+            if np.count_nonzero(region) > max_voxels:
+                return self.box, region, True
             grow = []
             for ax, (b, n) in enumerate(zip(self.box, self.work.shape, strict=True)):
                 lo_hit = b.start > 0 and region.take(0, axis=ax).any()
                 hi_hit = b.stop < n and region.take(-1, axis=ax).any()
                 grow.append((lo_hit, hi_hit))
             if not any(lo or hi for lo, hi in grow):
-                return self.box, region
+                return self.box, region, False
             # enlarge the crop to the region's extent plus a generous margin, and redo
             ext = _bbox(region, pad=0)
             new = []
@@ -248,16 +255,43 @@ def _bbox(mask: np.ndarray, pad: int = 1) -> tuple[slice, ...]:
     return tuple(out)
 
 
-def _bar(work, accepted, sub, bad, spacing_zyx, margin_m: float) -> None:
-    """Bar a rejected leak, grown by ``margin_m``, from later steps (never the airway itself):
-    the parenchyma just beyond a leak is as suspect as the leak."""
+_FACES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
+
+
+def _components(coords: np.ndarray, shape) -> tuple[np.ndarray, int]:
+    """6-connected components of a sparse voxel set (k, 3) -> (label per voxel, count).
+    Cost grows with k, not with the volume: most threshold steps add few voxels."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    lin = np.ravel_multi_index(coords.T, shape)
+    order = np.argsort(lin)
+    srt = lin[order]
+    rows, cols = [], []
+    for f in _FACES[::2]:  # +z, +y, +x neighbours
+        nb = coords + f
+        inside = np.all(nb < np.array(shape), axis=1)
+        idx = np.flatnonzero(inside)
+        nl = np.ravel_multi_index(nb[idx].T, shape)
+        pos = np.minimum(np.searchsorted(srt, nl), len(srt) - 1)
+        hit = srt[pos] == nl
+        rows.append(idx[hit])
+        cols.append(order[pos[hit]])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    g = coo_matrix((np.ones(len(r), np.int8), (r, c)), shape=(len(lin), len(lin)))
+    n, lab = connected_components(g, directed=False)
+    return lab, n
+
+
+def _bar(work, accepted, coords: np.ndarray, spacing_zyx, margin_m: float) -> None:
+    """Bar a rejected leak (voxel coordinates), grown by ``margin_m``, from later steps (never
+    the airway itself): the parenchyma just beyond a leak is as suspect as the leak."""
     r = np.maximum(0, np.round(margin_m / np.asarray(spacing_zyx)).astype(int))
-    box = tuple(slice(max(0, s.start - k), min(n, s.stop + k))
-                for s, k, n in zip(sub, r, work.shape, strict=True))
-    big = np.zeros([b.stop - b.start for b in box], bool)
-    inner = tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(sub, box,
-                                                                          strict=True))
-    big[inner] = bad
+    lo = np.maximum(coords.min(axis=0) - r, 0)
+    hi = np.minimum(coords.max(axis=0) + r + 1, np.array(work.shape))
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    big = np.zeros(hi - lo, bool)
+    big[tuple((coords - lo).T)] = True
     if r.max() > 0:
         big = ndimage.binary_dilation(big, ndimage.generate_binary_structure(3, 1),
                                       iterations=int(r.max()))
@@ -265,19 +299,22 @@ def _bar(work, accepted, sub, bad, spacing_zyx, margin_m: float) -> None:
     work[box][big] = np.float32(1e4)
 
 
-def _airway_like(lab, n, sizes, values, accepted, cfg: SegmentConfig) -> np.ndarray:
-    """Per component (index = label): accept it when it holds clear air (a newly connected
-    airway segment has a dark lumen) or mostly hugs the airway already accepted (the partial-
+def _airway_like(coords, lab, n, sizes, work, accepted, t: float,
+                 cfg: SegmentConfig) -> np.ndarray:
+    """Per component (index = label): accept it when it holds clear air, some voxel at least
+    ``clear_air_margin_hu`` below the threshold ``t`` (a newly connected airway segment has a
+    dark lumen; parenchyma is brighter) or mostly hugs the airway already accepted (the partial-
     volume shell at the wall). Held back: blobs of near-threshold voxels hanging off the wall,
     i.e. parenchyma clusters; they are looked at again at the next threshold."""
-    fg = lab > 0
-    darkest = np.full(n + 1, np.inf, np.float32)
-    np.minimum.at(darkest, lab[fg], values[fg])
-    touching = ndimage.binary_dilation(accepted) & fg
-    hug = np.bincount(lab[touching], minlength=n + 1) / np.maximum(sizes, 1)
-    ok = (darkest < cfg.clear_air_hu) | (hug >= cfg.shell_fraction)
-    ok[0] = False
-    return ok
+    darkest = np.full(n, np.inf, np.float32)
+    np.minimum.at(darkest, lab, work[tuple(coords.T)])
+    shape = np.array(accepted.shape)
+    touch = np.zeros(len(coords), bool)
+    for f in _FACES:
+        nb = np.clip(coords + f, 0, shape - 1)
+        touch |= accepted[tuple(nb.T)]
+    hug = np.bincount(lab[touch], minlength=n) / np.maximum(sizes, 1)
+    return (darkest < t - cfg.clear_air_margin_hu) | (hug >= cfg.shell_fraction)
 
 
 def _grow(sm: np.ndarray, seed, cfg: SegmentConfig, vox_m3: float, spacing_zyx):
@@ -286,7 +323,7 @@ def _grow(sm: np.ndarray, seed, cfg: SegmentConfig, vox_m3: float, spacing_zyx):
     work = sm.copy()
     flood = _Flooder(work, seed)
     accepted = np.zeros(sm.shape, bool)
-    box, region = flood(cfg.start_hu)
+    box, region, _ = flood(cfg.start_hu)
     accepted[box] = region
     flood.shrink(region)
     n_acc = int(np.count_nonzero(region))
@@ -298,18 +335,22 @@ def _grow(sm: np.ndarray, seed, cfg: SegmentConfig, vox_m3: float, spacing_zyx):
             f"trachea seems connected to outside air or the intensities are not HU; check the CT")
     last_safe = cfg.start_hu
     for t in np.arange(cfg.start_hu + cfg.step_hu, cfg.max_hu + 1e-6, cfg.step_hu):
-        box, region = flood(t)
+        box, region, exploded = flood(t, max_voxels=(1 + cfg.stop_leak_ratio) * n_acc)
+        if exploded:  # more new voxels in one step than stop_leak_ratio x airway: parenchyma
+            leaked = int(np.count_nonzero(region)) - n_acc
+            history.append((float(t), n_acc, leaked))
+            log.info("segment: explosion of >%.1f mL at %.0f HU: stop", leaked * vox_m3 * 1e6, t)
+            break
         new = region & ~accepted[box]
-        if not new.any():
+        idx = np.flatnonzero(new)  # 1D scan, then unravel only the (few) new voxels
+        coords = np.stack(np.unravel_index(idx, new.shape), axis=1)
+        if len(coords) == 0:
             history.append((float(t), n_acc, 0))
             last_safe = float(t)
             continue
-        bb = _bbox(new)
-        sub = tuple(slice(b.start + c.start, b.start + c.stop) for b, c in zip(box, bb,
-                                                                                strict=True))
-        lab, n = ndimage.label(new[bb])
-        sizes = np.bincount(lab.ravel(), minlength=n + 1)
-        sizes[0] = 0
+        coords += np.array([b.start for b in box])
+        lab, n = _components(coords, sm.shape)
+        sizes = np.bincount(lab, minlength=n)
         is_leak = sizes > max(cfg.leak_min_m3 / vox_m3, cfg.leak_fraction * n_acc)
         leaked = int(sizes[is_leak].sum())
         if leaked:
@@ -319,18 +360,15 @@ def _grow(sm: np.ndarray, seed, cfg: SegmentConfig, vox_m3: float, spacing_zyx):
             log.info("segment: leak of %.1f mL rejected at %.0f HU", leaked * vox_m3 * 1e6, t)
             if leaked > cfg.stop_leak_ratio * n_acc:
                 break
-            _bar(work, accepted, sub, is_leak[lab], spacing_zyx, cfg.leak_barrier_m)
+            _bar(work, accepted, coords[is_leak[lab]], spacing_zyx, cfg.leak_barrier_m)
             flood.invalidate()
             continue
-        ok = _airway_like(lab, n, sizes, work[sub], accepted[sub], cfg)
-        accepted[sub] |= ok[lab]
+        ok = _airway_like(coords, lab, n, sizes, work, accepted, float(t), cfg)
+        accepted[tuple(coords[ok[lab]].T)] = True
         n_acc += int(sizes[ok].sum())
         history.append((float(t), n_acc, 0))
         last_safe = float(t)
     return accepted, last_safe, history
-
-
-_FACES = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
 
 
 def _refine_boundary(mask: np.ndarray, sm: np.ndarray, spacing_zyx, cfg: SegmentConfig):
@@ -339,7 +377,8 @@ def _refine_boundary(mask: np.ndarray, sm: np.ndarray, spacing_zyx, cfg: Segment
     Sparse: only the one-voxel ring around the mask is examined, per iteration."""
     if cfg.refine_iterations <= 0 or not mask.any():
         return mask
-    m = mask.copy()
+    bb = _bbox(mask, pad=cfg.refine_iterations + 1)
+    m, sm = mask[bb].copy(), sm[bb]
     shape = np.array(m.shape)
     air = float(np.median(sm[m]))
     half = np.maximum(1, np.round(cfg.refine_window_m / 2 / np.asarray(spacing_zyx)).astype(int))
@@ -365,17 +404,18 @@ def _refine_boundary(mask: np.ndarray, sm: np.ndarray, spacing_zyx, cfg: Segment
         if not add.any():
             break
         m[tuple(c[add].T)] = True
-    return m
+    out = mask.copy()
+    out[bb] = m
+    return out
 
 
 def _cleanup(mask: np.ndarray, cfg: SegmentConfig) -> np.ndarray:
-    """Largest component, small closing, 3D hole filling (cavities not reaching the crop
-    border), on the mask's bounding box."""
+    """Small closing and 3D hole filling (cavities not reaching the crop border), on the mask's
+    bounding box."""
     bb = _bbox(mask, pad=cfg.closing_radius_vox + 2)
     m = mask[bb]
-    lab, n = ndimage.label(m)
-    if n > 1:
-        m = lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1)
+    # the grown mask is one 6-connected component by construction (a flood from one seed plus
+    # face-adjacent refinement), so the largest-component step needs no labelling here
     if cfg.closing_radius_vox > 0:
         ball = ndimage.generate_binary_structure(3, 1)
         m = ndimage.binary_closing(m, ball, iterations=cfg.closing_radius_vox) | m

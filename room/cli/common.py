@@ -33,6 +33,18 @@ def cli_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def run_with_positional_path(hydra_main: Callable[[], Any]) -> None:
+    """Run a Hydra main so that ``room-xxx DIR key=value ...`` works: a bare first argument
+    becomes the override ``path=DIR``, and Hydra writes no run folder or logs (these commands
+    only read a dataset and write beside it)."""
+    args = sys.argv[1:]
+    if args and "=" not in args[0] and not args[0].startswith("-"):
+        args = [f"path={args[0]}", *args[1:]]
+    sys.argv = [sys.argv[0], "hydra.run.dir=.", "hydra.output_subdir=null",
+                "hydra/job_logging=disabled", "hydra/hydra_logging=disabled", *args]
+    hydra_main()
+
+
 BASE_SCENE_HEADER = (
     "# GENERATED from room.anatomy.prepare.SceneConfig defaults: every scene setting, so that\n"
     "# presets (defaults: [base_scene]) list only what they change and any field can be\n"

@@ -12,10 +12,10 @@ Examples::
 from __future__ import annotations
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from room.cli.common import cli_errors
-from room.learn._cli import data_dict, dump, out_dir
+from room.learn._cli import dump, typed_config
 from room.paths import REPO_ROOT
 
 CONF_DIR = str(REPO_ROOT / "conf")
@@ -23,15 +23,9 @@ CONF_DIR = str(REPO_ROOT / "conf")
 
 def train_config(cfg: DictConfig):
     """The typed TrainConfig of a composed ``finetune_depth`` config."""
-    from room.config import to_dataclass
     from room.learn.train import TrainConfig
 
-    d = OmegaConf.to_container(cfg, resolve=True)
-    for k in ("train", "val", "test", "root"):
-        d.pop(k, None)
-    d["data"] = data_dict(cfg)
-    d["out_dir"] = str(out_dir(cfg.get("out_dir")))
-    return to_dataclass(TrainConfig, d)
+    return typed_config(TrainConfig, cfg)
 
 
 @cli_errors

@@ -16,15 +16,17 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from room.cli.common import register_configs
 from room.paths import REPO_ROOT
 
 CONF_DIR = str(REPO_ROOT / "conf")
-register_configs()  # scene/base_scene and other generated presets
 
 
 def _run(cfg: DictConfig) -> dict:
+    import logging
+
     from hydra.core.hydra_config import HydraConfig
+
+    logging.getLogger("OpenGL").setLevel(logging.WARNING)  # "no OpenGL_accelerate" chatter
 
     from room.data.generate import generate_dataset, job_from_config
 

@@ -14,6 +14,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from room.cli.common import run_with_positional_path
 from room.paths import REPO_ROOT
 
 CONF_DIR = str(REPO_ROOT / "conf")
@@ -35,13 +36,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    # `room-view DIR` -> Hydra override path=DIR (a bare first argument is the folder)
-    args = sys.argv[1:]
-    if args and "=" not in args[0] and not args[0].startswith("-"):
-        args = [f"path={args[0]}", *args[1:]]
-    sys.argv = [sys.argv[0], "hydra.run.dir=.", "hydra.output_subdir=null",
-                "hydra/job_logging=disabled", "hydra/hydra_logging=disabled", *args]
-    _main()
+    run_with_positional_path(_main)
 
 
 if __name__ == "__main__":

@@ -87,18 +87,6 @@ def software_versions() -> dict[str, str]:
     return out
 
 
-def load_scene(cfg: Any) -> Any:
-    """The prepared scene of a recipe, always as loaded from its cache folder: a scene fresh
-    out of preparation holds float64 vertices that the saved mesh.ply rounds, and renders of
-    the two differ in the last bits; datasets must not depend on whether the cache was warm."""
-    from room.anatomy.prepare import get_scene, scene_cache_path
-    from room.anatomy.scene import AirwayScene
-
-    fresh = not scene_cache_path(cfg).is_dir()
-    scene = get_scene(cfg)
-    return AirwayScene.load(scene.path) if fresh and scene.path is not None else scene
-
-
 def scene_id(job: GenerateJob, scene: Any) -> str:
     """Folder name of a scene: its recipe name (if any) plus a hash of the recipe."""
     from room.config import asdict
@@ -123,7 +111,16 @@ class FrameSource:
             rng = np.random.default_rng([self.seed, self.seq_key, i])
             f = self.sensor.apply(f, prev_frame=prev, rng=rng)
         # JSON round trip: the in-memory meta is exactly what the reader will return
-        return f.replace(meta=json.loads(json.dumps(f.meta, sort_keys=True)))
+        return f.replace(meta=json.loads(json.dumps(f.meta, sort_keys=True, default=_plain)))
+
+
+def _plain(x: Any) -> Any:
+    """JSON fallback for numpy scalars and arrays in frame metadata."""
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"frame metadata value of type {type(x).__name__} is not JSON-serializable")
 
 
 def strided_cloud(frame: Frame, stride: int):
@@ -209,12 +206,13 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
 def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
     """Generate (or resume) every sequence of ``job``; returns a summary dict (frames written,
     sequences, skipped, seconds, folders). ``scene`` overrides loading ``job.scene``."""
+    from room.anatomy.prepare import get_scene
     from room.render import make_renderer
     from room.trajectory import plan_sequences
 
     t0 = time.perf_counter()
     if scene is None:
-        scene = load_scene(job.scene)
+        scene = get_scene(job.scene)
     t_scene = time.perf_counter() - t0
     sid = scene_id(job, scene)
     plans = plan_sequences(scene, job.trajectory, job.seed, job.robot, job.sim)
@@ -308,10 +306,8 @@ def compose_generate(overrides: list[str] | tuple[str, ...] = ()) -> GenerateJob
     notebooks, tests, benchmarks and custom launchers such as Ray)."""
     from hydra import compose, initialize_config_dir
 
-    from room.cli.common import register_configs
     from room.paths import REPO_ROOT
 
-    register_configs()
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="generate", overrides=list(overrides))
     return job_from_config(cfg)

@@ -53,11 +53,10 @@ def colorize_flow(flow: np.ndarray, valid: np.ndarray, max_px: float | None = No
     return img
 
 
-def preview_panels(reader, i: int, size: int) -> np.ndarray:
-    """One preview row for frame i: each available modality resized to size x size."""
-    mods = [m for m in PREVIEW_PANELS if m in reader.modalities]
-    d = reader.read(i, mods + (["flow_fwd_valid"] if "flow_fwd" in mods else []))
-    far = reader.intrinsics.far
+def preview_row(d: dict[str, np.ndarray], mods: list[str], far: float, width: int,
+                size: int) -> np.ndarray:
+    """One preview row from decoded modalities ``d`` (as SequenceReader.read returns them):
+    each of ``mods`` coloured and resized to size x size, side by side."""
     panels = []
     for m in mods:
         if m == "rgb":
@@ -69,21 +68,41 @@ def preview_panels(reader, i: int, size: int) -> np.ndarray:
         elif m == "segmentation":
             img = colorize_labels(d[m])
         else:
-            img = colorize_flow(d[m], d["flow_fwd_valid"], max_px=0.05 * reader.intrinsics.width)
+            img = colorize_flow(d[m], d["flow_fwd_valid"], max_px=0.05 * width)
         panels.append(cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA))
     return np.concatenate(panels, axis=1)
 
 
-def write_preview(seq_path: Path, out_file: Path, size: int = 192, fps: int = 10) -> None:
-    """Render the preview of a written sequence to ``out_file`` atomically."""
+def panel_modalities(modalities) -> list[str]:
+    return [m for m in PREVIEW_PANELS if m in modalities]
+
+
+def preview_panels(reader, i: int, size: int) -> np.ndarray:
+    """The preview row of frame i of a written sequence, decoded from its files."""
+    mods = panel_modalities(reader.modalities)
+    d = reader.read(i, mods + (["flow_fwd_valid"] if "flow_fwd" in mods else []))
+    return preview_row(d, mods, reader.intrinsics.far, reader.intrinsics.width, size)
+
+
+def preview_edge(size: int) -> int:
+    """Panel edge in pixels: a multiple of 16 (H.264 macroblocks, no encoder rescaling)."""
+    return max(16, int(size) // 16 * 16)
+
+
+def write_preview(seq_path: Path, out_file: Path, size: int = 192, fps: int = 10,
+                  rows: dict[int, np.ndarray] | None = None) -> None:
+    """Render the preview of a written sequence to ``out_file`` atomically. ``rows`` holds
+    preview rows already made from the in-memory frames (identical to decoding the files);
+    the other frames are decoded from disk."""
     import imageio_ffmpeg
 
     from room.data.reader import SequenceReader
 
     reader = SequenceReader(seq_path)
-    size = max(16, int(size) // 16 * 16)  # H.264 macroblocks: no rescaling by the encoder
+    size = preview_edge(size)
+    rows = rows or {}
     tmp = out_file.with_name(f".{out_file.stem}.tmp.mp4")
-    first = preview_panels(reader, 0, size)
+    first = rows[0] if 0 in rows else preview_panels(reader, 0, size)
     h, w = first.shape[:2]
     gen = imageio_ffmpeg.write_frames(
         str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
@@ -93,7 +112,7 @@ def write_preview(seq_path: Path, out_file: Path, size: int = 192, fps: int = 10
     try:
         gen.send(None)
         for i in range(len(reader)):
-            frame = first if i == 0 else preview_panels(reader, i, size)
+            frame = first if i == 0 else rows[i] if i in rows else preview_panels(reader, i, size)
             gen.send(np.ascontiguousarray(frame))
         gen.close()
         os.replace(tmp, out_file)

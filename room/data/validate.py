@@ -307,11 +307,10 @@ def _scene_for(r: SequenceReader, cfg: ValidateConfig, scene, cache, rep: Report
 
             found = AirwayScene.load(cfg.scene_dir)
         elif r.info.get("scene", {}).get("recipe") is not None:
-            from room.anatomy.prepare import SceneConfig
+            from room.anatomy.prepare import SceneConfig, get_scene
             from room.config import to_dataclass
-            from room.data.generate import load_scene
 
-            found = load_scene(to_dataclass(SceneConfig, r.info["scene"]["recipe"]))
+            found = get_scene(to_dataclass(SceneConfig, r.info["scene"]["recipe"]))
     except Exception as e:  # noqa: BLE001 - any failure only disables the mesh check
         rep.notes.append(f"scene for {r.path.name} unavailable ({e}); mesh check skipped")
     if found is None and not any("mesh check skipped" in n for n in rep.notes):

@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 
 from room.data import formats, schema
-from room.data.preview import write_preview
+from room.data.preview import panel_modalities, preview_edge, preview_row, write_preview
 from room.errors import DatasetError
 from room.types import Frame
+
+PREVIEW_MEMORY_BYTES = 256 * 2**20
 
 
 @contextmanager
@@ -89,6 +91,7 @@ class SequenceWriter:
                          pointcloud_stride=self.stride)
         self.config_yaml = config_yaml
         self.n_done = 0
+        self._rows: dict[int, np.ndarray] = {}  # preview rows of frames written by this run
 
     # --- state -----------------------------------------------------------------------
 
@@ -173,7 +176,29 @@ class SequenceWriter:
             line = json.dumps(frame_record(frame, files, extra), sort_keys=True) + "\n"
             with open(self.path / schema.FRAMES_FILE, "ab") as f:
                 f.write(line.encode())
+        if self.preview_size > 0 and self._keep_rows():
+            self._rows[i] = self._preview_row(frame, flow_fwd)
         self.n_done += 1
+
+    def _keep_rows(self) -> bool:
+        """Keep preview rows in memory only while they take < 256 MB (else finish() decodes)."""
+        row = preview_edge(self.preview_size) ** 2 * 3 * len(panel_modalities(self.modalities))
+        return self.n_frames * row < PREVIEW_MEMORY_BYTES
+
+    def _preview_row(self, frame: Frame, flow_fwd) -> np.ndarray:
+        """The frame's preview row from memory: the arrays the reader would decode."""
+        mods = panel_modalities(self.modalities)
+        h, w = frame.intrinsics.shape
+        d = {"rgb": frame.rgb, "depth": frame.depth, "normals": frame.normals,
+             "segmentation": frame.segmentation}
+        if flow_fwd is not None:
+            d["flow_fwd"] = np.asarray(flow_fwd[0], np.float32)
+            d["flow_fwd_valid"] = np.asarray(flow_fwd[1], bool)
+        else:
+            d["flow_fwd"], d["flow_fwd_valid"] = np.zeros((h, w, 2), np.float32), \
+                np.zeros((h, w), bool)
+        return preview_row(d, mods, frame.intrinsics.far, frame.intrinsics.width,
+                           preview_edge(self.preview_size))
 
     def _encode(self, frame, flow_fwd, flow_bwd, pointcloud) -> dict[str, bytes]:
         i, n = frame.index, self.n_frames
@@ -220,4 +245,4 @@ class SequenceWriter:
             formats.write_atomic(self.path / schema.POSES_FILE, formats.encode_tum(times, poses))
             if self.preview_size > 0:
                 write_preview(self.path, self.path / schema.PREVIEW_FILE, self.preview_size,
-                              self.preview_fps)
+                              self.preview_fps, self._rows)

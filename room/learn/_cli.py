@@ -41,5 +41,20 @@ def data_dict(cfg: Any) -> dict[str, Any]:
     return d
 
 
+def typed_config(cls: type, cfg: Any) -> Any:
+    """``cls`` (TrainConfig, EvalConfig) from a composed config: the ``train/val/test/root``
+    shortcuts folded into ``data``, ``out_dir`` resolved to a folder."""
+    from omegaconf import OmegaConf
+
+    from room.config import to_dataclass
+
+    d = OmegaConf.to_container(cfg, resolve=True)
+    for k in ("train", "val", "test", "root"):
+        d.pop(k, None)
+    d["data"] = data_dict(cfg)
+    d["out_dir"] = str(out_dir(cfg.get("out_dir")))
+    return to_dataclass(cls, d)
+
+
 def dump(obj: Any) -> str:
     return json.dumps(obj, indent=1, default=str)

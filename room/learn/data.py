@@ -181,7 +181,7 @@ def sequences_in(folders: tuple[str, ...] | list[str]) -> list[Path]:
         p = Path(f).expanduser()
         if not p.exists():
             raise DatasetError(f"dataset folder {p} does not exist; pass an existing folder")
-        found = [Path(s) for s in find_sequences(p)]
+        found = [Path(s).resolve() for s in find_sequences(p)]
         if not found:
             raise DatasetError(f"no sequences found under {p}; is it a room dataset folder?")
         out.extend(found)
@@ -190,21 +190,14 @@ def sequences_in(folders: tuple[str, ...] | list[str]) -> list[Path]:
 
 def split_sequences(seqs: list[Path], fractions: tuple[float, float, float],
                     seed: int) -> dict[str, list[Path]]:
-    """Sequence-level split: shuffle with ``seed``, cut by ``fractions`` (train, val, test).
-    Every split with a positive fraction gets at least one sequence when there are enough."""
-    fr = np.asarray(fractions, dtype=float)
-    if fr.shape != (3,) or np.any(fr < 0) or fr.sum() <= 0:
-        raise ConfigError(f"data.fractions must be three non-negative numbers, got {fractions}")
+    """Sequence-level split, the same as ``room.data.torch_dataset.FrameDataset(root,
+    split=..., split_by="sequence", fractions, seed)``: sequences sorted, permuted with
+    ``numpy.random.default_rng(seed)``, cut at the rounded cumulative fractions."""
+    from room.data.torch_dataset import split_counts
+
+    seqs = sorted(seqs)
     order = np.random.default_rng(seed).permutation(len(seqs))
-    n = len(seqs)
-    counts = np.floor(fr / fr.sum() * n).astype(int)
-    for i in np.argsort(-fr):  # hand out the remainder, then guarantee non-empty splits
-        if counts.sum() < n:
-            counts[i] += 1
-    for i in range(3):
-        if fr[i] > 0 and counts[i] == 0 and counts.max() > 1:
-            counts[i] += 1
-            counts[int(np.argmax(counts))] -= 1
+    counts = split_counts(len(seqs), fractions)
     bounds = np.cumsum(counts)
     parts = np.split(order, bounds[:2])
     return {name: sorted(seqs[j] for j in p) for name, p in zip(("train", "val", "test"),

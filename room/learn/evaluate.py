@@ -180,17 +180,20 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     if not paths:
         raise ConfigError(f"the {cfg.split} split is empty; set data.{cfg.split}=DIR or data.root")
     ds = frames_for(paths, cfg.data, train=False, native=True)  # predict() resizes the input
+    shapes = {src.reader.intrinsics.shape for src in ds.sources}
+    batch = cfg.batch_size if len(shapes) == 1 else 1  # mixed resolutions: one frame a batch
     n = len(ds)
     keep = sorted({int(i) for i in np.linspace(0, n - 1, min(cfg.grid_frames, n))}) if n else []
-    res = evaluate_model(model, ds, cfg.metrics, cfg.batch_size, device, size, keep)
-    base = evaluate_model(None, ds, cfg.metrics, cfg.batch_size)
+    metrics = resolve_alignment(cfg.metrics, model.cfg.mode)  # the baseline gets the same
+    res = evaluate_model(model, ds, metrics, batch, device, size, keep)
+    base = evaluate_model(None, ds, metrics, batch)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = {
         "checkpoint": str(cfg.checkpoint), "split": cfg.split,
         "sequences": [str(p) for p in paths], "model": asdict(model.cfg),
         "input_size": list(size),
-        "metrics_config": asdict(resolve_alignment(cfg.metrics, model.cfg.mode)),
+        "metrics_config": asdict(metrics),
         "overall": res["overall"],
         "per_sequence": res["per_sequence"], "skipped_frames": res["skipped_frames"],
         "baseline_constant": {"overall": base["overall"], "per_sequence": base["per_sequence"]},

@@ -67,8 +67,10 @@ class ModelConfig:
 def _block(cin: int, cout: int) -> nn.Sequential:
     groups = 4 if cout % 4 == 0 else 1
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.GroupNorm(groups, cout), nn.ReLU(True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.GroupNorm(groups, cout), nn.ReLU(True),
+        nn.Conv2d(cin, cout, 3, padding=1, padding_mode="replicate", bias=False),
+        nn.GroupNorm(groups, cout), nn.ReLU(True),
+        nn.Conv2d(cout, cout, 3, padding=1, padding_mode="replicate", bias=False),
+        nn.GroupNorm(groups, cout), nn.ReLU(True),
     )
 
 

@@ -53,7 +53,7 @@ class MaterialConfig:
     ring_pitch_m: float = 0.004
     ring_max_generation: int = 1
     ring_color: tuple[float, float, float] = (0.80, 0.62, 0.56)
-    ring_bump: float = 0.03  # ring ridge height as a fraction of the pitch
+    ring_bump: float = 0.015  # ring ridge height as a fraction of the pitch
     bump_strength: float = 1.0  # relative height of the mucosal bumps
     bump_scale_m: float = 0.004
     roughness: float = 0.25  # of the specular lobe; wet mucosa is glossy

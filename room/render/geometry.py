@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from room.render.camera import _pixel_rays, project
+from room.render.camera import _pixel_rays, distort
 from room.transforms import invert
 from room.types import Frame, Intrinsics
 
@@ -71,42 +71,41 @@ def optical_flow(frame_a: Frame, frame_b: Frame,
     """
     ia, ib = frame_a.intrinsics, frame_b.intrinsics
     h, w = ia.shape
-    hit = frame_a.depth > 0
     flow = np.zeros((h, w, 2), np.float32)
     valid = np.zeros((h, w), bool)
-    idx = np.flatnonzero(hit)
+    idx = np.flatnonzero(frame_a.depth > 0)
     if idx.size == 0:
         return flow, valid
     pa = _points(frame_a.depth, ia, idx)
     T_b_a = invert(frame_b.T_world_cam) @ frame_a.T_world_cam
     pb = np.einsum("ij,kj->ik", pa, T_b_a[:3, :3]) + T_b_a[:3, 3]  # no BLAS: see renderer
-    front = pb[:, 2] > ib.near
-    uvb = np.full((idx.size, 2), -1e9)
-    uvb[front] = project(pb[front], ib)
+    zb = pb[:, 2]
+    front = zb > ib.near
+    zs = np.where(front, zb, 1.0)
+    xd, yd = distort(pb[:, 0] / zs, pb[:, 1] / zs, ib)
+    ub, vb = ib.fx * xd + ib.cx, ib.fy * yd + ib.cy
     hb, wb = ib.shape
-    inside = front & (uvb[:, 0] >= 0) & (uvb[:, 0] <= wb - 1) & (uvb[:, 1] >= 0) & \
-        (uvb[:, 1] <= hb - 1)
-    ok = np.zeros(idx.size, bool)
-    k = np.flatnonzero(inside)
-    if k.size:
-        zb = _bilinear_all_hit(frame_b.depth, uvb[k])
-        ok[k] = np.abs(zb - pb[k, 2]) <= rel_tol * pb[k, 2]
-    v, u = np.divmod(idx, w)
-    d = uvb - np.stack([u, v], axis=1)
+    ok = front & (ub >= 0) & (ub <= wb - 1) & (vb >= 0) & (vb <= hb - 1)
+    z_seen = _bilinear_all_hit(frame_b.depth, ub, vb)  # NaN fails the test below
+    with np.errstate(invalid="ignore"):
+        ok &= np.abs(z_seen - zb) <= rel_tol * zb
     sel = idx[ok]
-    flow.reshape(-1, 2)[sel] = d[ok]
+    v, u = np.divmod(sel, w)
+    flow.reshape(-1, 2)[sel] = np.stack([ub[ok] - u, vb[ok] - v], axis=1)
     valid.reshape(-1)[sel] = True
     return flow, valid
 
 
-def _bilinear_all_hit(depth: np.ndarray, uv: np.ndarray) -> np.ndarray:
+def _bilinear_all_hit(depth: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Bilinear depth at (u, v); NaN where any of the four neighbours has no hit."""
     h, w = depth.shape
-    u0 = np.clip(np.floor(uv[:, 0]).astype(np.int64), 0, w - 2)
-    v0 = np.clip(np.floor(uv[:, 1]).astype(np.int64), 0, h - 2)
-    fu, fv = uv[:, 0] - u0, uv[:, 1] - v0
-    d00, d01 = depth[v0, u0], depth[v0, u0 + 1]
-    d10, d11 = depth[v0 + 1, u0], depth[v0 + 1, u0 + 1]
+    u0 = np.clip(np.floor(u), 0, w - 2).astype(np.int64)
+    v0 = np.clip(np.floor(v), 0, h - 2).astype(np.int64)
+    fu, fv = u - u0, v - v0
+    flat = depth.ravel()
+    i00 = v0 * w + u0
+    d00, d01 = np.take(flat, i00), np.take(flat, i00 + 1)
+    d10, d11 = np.take(flat, i00 + w), np.take(flat, i00 + w + 1)
     z = (d00 * (1 - fu) + d01 * fu) * (1 - fv) + (d10 * (1 - fu) + d11 * fu) * fv
     allhit = (d00 > 0) & (d01 > 0) & (d10 > 0) & (d11 > 0)
     return np.where(allhit, z, np.nan)

@@ -37,14 +37,25 @@ def _u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
 
 
+TILE_M = 0.024
+"""World size of one texture tile (m); with 64 texels, 0.375 mm per texel."""
+
+
 def make_textures(cfg: RenderConfig) -> dict[str, np.ndarray]:
-    """The RGBA8 3D texture (z, y, x, 4) for ``cfg.seed`` and ``cfg.texture_size``."""
-    n = cfg.texture_size
+    """The RGBA8 3D texture (z, y, x, 4) for ``cfg.seed``, ``cfg.texture_size`` and the
+    material's length scales (bands in cycles per tile, at least one cycle)."""
+    n, m = cfg.texture_size, cfg.material
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x6D75636F]))
-    mott = _bandpass(rng, n, 1.0, 4.0)
-    ves = _bandpass(rng, n, 3.0, 6.0)
-    cap = _bandpass(rng, n, 9.0, 16.0)
-    height = _bandpass(rng, n, 4.0, 8.0)
+    nyq = 0.4 * n
+
+    def band(scale_m: float, lo: float = 0.7, hi: float = 1.4) -> tuple[float, float]:
+        f = max(TILE_M / scale_m, 1.0)
+        return min(lo * f, nyq / 2), min(hi * f, nyq)
+
+    mott = _bandpass(rng, n, *band(m.color_scale_m, 0.5, 1.5))
+    ves = _bandpass(rng, n, *band(m.vessel_scale_m))
+    cap = _bandpass(rng, n, *band(m.vessel_scale_m / 3.0))
+    height = _bandpass(rng, n, *band(m.bump_scale_m))
     tex = np.stack([
         0.5 + 0.18 * mott,
         1.0 - np.abs(ves) / 3.0,
@@ -60,15 +71,14 @@ def material_uniforms(mat: MaterialConfig) -> dict[str, object]:
     return {
         "u_base": np.asarray(mat.base_color, float),
         "u_var": mat.color_variation,
-        "u_color_freq": 1.0 / (4.0 * mat.color_scale_m),
-        "u_vessel_freq": 1.0 / (4.5 * mat.vessel_scale_m),
+        "u_tex_freq": 1.0 / TILE_M,
         "u_vessel_width": 0.06 * mat.vessel_density,
         "u_vessel_contrast": mat.vessel_contrast,
         "u_ring_freq": 2.0 * np.pi / mat.ring_pitch_m,
         "u_ring_contrast": mat.ring_contrast,
         "u_ring_color": np.asarray(mat.ring_color, float),
         "u_bump_height": mat.bump_strength * mat.bump_scale_m * 0.15,
-        "u_bump_freq": 1.0 / (6.0 * mat.bump_scale_m),
+        "u_bump_scale": mat.bump_scale_m,
         "u_ring_height": mat.ring_bump * mat.ring_pitch_m,
         "u_shininess": min(2.0 / (alpha * alpha) - 2.0, 4096.0),
         "u_f0": mat.specular,

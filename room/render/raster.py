@@ -42,11 +42,17 @@ class Raster:
 
     ``attributes``: (V, k) float32 arrays bound to the shader locations 0..2 (position,
     normal, tree); ``faces`` (F, 3) vertex indices; ``branches`` the (B, 4) branch table;
+    ``planes`` (F, 4): per scene face its world unit normal and plane offset n . (v0 - origin);
     ``textures``: uniform name -> RGBA8 3D texture. Call with the GL context current.
     """
 
     def __init__(self, width: int, height: int, attributes: list[np.ndarray], faces: np.ndarray,
-                 branches: np.ndarray, textures: dict[str, np.ndarray]) -> None:
+                 branches: np.ndarray, planes: np.ndarray, textures: dict[str, np.ndarray],
+                 lens_rays: np.ndarray | None = None) -> None:
+        """``attributes``: [positions (V, 3), shading normals (V, 3), tree (V, 2): arclength,
+        branch row]; only positions feed the rasterizer, the rest is read per pixel.
+        ``lens_rays`` (H, W, 2): undistorted rays of a distorted camera's pixels; when given,
+        :meth:`draw` resamples everything into that image (see shaders.LENS_FRAGMENT)."""
         GL = _gl()
         self.width, self.height = int(width), int(height)
         self.n_index = int(faces.size)
@@ -57,15 +63,13 @@ class Raster:
         self.empty_vao = GL.glGenVertexArrays(1)
         GL.glBindVertexArray(self.vao)
         self._buffers = []
-        for loc, arr in enumerate(attributes):
-            arr = np.ascontiguousarray(arr, dtype=np.float32)
-            vbo = GL.glGenBuffers(1)
-            GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
-            GL.glBufferData(GL.GL_ARRAY_BUFFER, arr.nbytes, arr, GL.GL_STATIC_DRAW)
-            GL.glEnableVertexAttribArray(loc)
-            GL.glVertexAttribPointer(loc, arr.shape[1], GL.GL_FLOAT, GL.GL_FALSE, 0,
-                                     ctypes.c_void_p(0))
-            self._buffers.append(vbo)
+        pos, nrm, tree = (np.ascontiguousarray(a, dtype=np.float32) for a in attributes)
+        vbo = GL.glGenBuffers(1)
+        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
+        GL.glBufferData(GL.GL_ARRAY_BUFFER, pos.nbytes, pos, GL.GL_STATIC_DRAW)
+        GL.glEnableVertexAttribArray(0)
+        GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 0, ctypes.c_void_p(0))
+        self._buffers.append(vbo)
         idx = np.ascontiguousarray(faces, dtype=np.uint32)
         ebo = GL.glGenBuffers(1)
         GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, ebo)
@@ -76,19 +80,35 @@ class Raster:
         self._tex_names = list(textures)
         w, h = self.width, self.height
         self.t_id = self._texture2d(GL.GL_RG32I, w, h, GL.GL_RG_INTEGER, GL.GL_INT)
-        self.t_nrm = self._texture2d(GL.GL_RGBA32F, w, h, GL.GL_RGBA, GL.GL_FLOAT)
         self.t_depth = self._texture2d(GL.GL_DEPTH_COMPONENT24, w, h, GL.GL_DEPTH_COMPONENT,
                                        GL.GL_FLOAT)
         tab = np.ascontiguousarray(branches, dtype=np.float32)
         self.t_branch = self._texture2d(GL.GL_RGBA32F, len(tab), 1, GL.GL_RGBA, GL.GL_FLOAT, tab)
         self.fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0, self.t_id),
-                                      (GL.GL_COLOR_ATTACHMENT1, self.t_nrm),
                                       (GL.GL_DEPTH_ATTACHMENT, self.t_depth)])
-        self.rb_color = GL.glGenRenderbuffers(1)
-        GL.glBindRenderbuffer(GL.GL_RENDERBUFFER, self.rb_color)
-        GL.glRenderbufferStorage(GL.GL_RENDERBUFFER, GL.GL_RGBA16F, w, h)
-        self.shade_fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0, self.rb_color)],
-                                           renderbuffer=True)
+        fv = np.column_stack([faces, tree[faces[:, 0], 1]]).astype(np.int32)
+        zeros = np.zeros((len(pos), 1), np.float32)
+        self._tbos = [self._buffer_texture(planes, GL.GL_RGBA32F),
+                      self._buffer_texture(fv, GL.GL_RGBA32I),
+                      self._buffer_texture(np.column_stack([pos, tree[:, :1]]), GL.GL_RGBA32F),
+                      self._buffer_texture(np.column_stack([nrm, zeros]), GL.GL_RGBA32F)]
+        self.t_color = self._texture2d(GL.GL_RGBA16F, w, h, GL.GL_RGBA, GL.GL_FLOAT,
+                                       linear=True)
+        self.t_geom = self._texture2d(GL.GL_RGBA32F, w, h, GL.GL_RGBA, GL.GL_FLOAT)
+        self.shade_fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0, self.t_color),
+                                            (GL.GL_COLOR_ATTACHMENT1, self.t_geom)])
+        self.lens = None
+        if lens_rays is not None:
+            lh, lw = lens_rays.shape[:2]
+            rays = np.ascontiguousarray(lens_rays, dtype=np.float32)
+            tex = [self._texture2d(GL.GL_RG32F, lw, lh, GL.GL_RG, GL.GL_FLOAT, rays),
+                   self._texture2d(GL.GL_RGBA16F, lw, lh, GL.GL_RGBA, GL.GL_FLOAT),
+                   self._texture2d(GL.GL_RG32I, lw, lh, GL.GL_RG_INTEGER, GL.GL_INT),
+                   self._texture2d(GL.GL_RGBA32F, lw, lh, GL.GL_RGBA, GL.GL_FLOAT)]
+            fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0 + k, t)
+                                     for k, t in enumerate(tex[1:])])
+            self.lens = {"size": (lw, lh), "tex": tex, "fbo": fbo,
+                         "program": _program(shaders.SHADE_VERTEX, shaders.LENS_FRAGMENT)}
         self._locs: dict[tuple[int, str], int] = {}
 
     @staticmethod
@@ -108,27 +128,41 @@ class Raster:
         return tex
 
     @staticmethod
-    def _texture2d(fmt: int, w: int, h: int, ext: int, typ: int, data=None) -> int:
-        """2D texture read with texelFetch (nearest, no mipmaps)."""
+    def _buffer_texture(data: np.ndarray, fmt: int) -> tuple[int, int]:
+        """(buffer, texture) of a 4-channel buffer texture read with texelFetch."""
+        GL = _gl()
+        d = np.ascontiguousarray(data, dtype=np.int32 if fmt == GL.GL_RGBA32I else np.float32)
+        buf = GL.glGenBuffers(1)
+        GL.glBindBuffer(GL.GL_TEXTURE_BUFFER, buf)
+        GL.glBufferData(GL.GL_TEXTURE_BUFFER, d.nbytes, d, GL.GL_STATIC_DRAW)
+        tex = GL.glGenTextures(1)
+        GL.glBindTexture(GL.GL_TEXTURE_BUFFER, tex)
+        GL.glTexBuffer(GL.GL_TEXTURE_BUFFER, fmt, buf)
+        return buf, tex
+
+    @staticmethod
+    def _texture2d(fmt: int, w: int, h: int, ext: int, typ: int, data=None,
+                   linear: bool = False) -> int:
+        """2D texture (nearest for texelFetch, or bilinear; clamped; no mipmaps)."""
         GL = _gl()
         tex = GL.glGenTextures(1)
         GL.glBindTexture(GL.GL_TEXTURE_2D, tex)
-        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_NEAREST)
-        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_NEAREST)
+        filt = GL.GL_LINEAR if linear else GL.GL_NEAREST
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, filt)
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, filt)
+        for p in (GL.GL_TEXTURE_WRAP_S, GL.GL_TEXTURE_WRAP_T):
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, p, GL.GL_CLAMP_TO_EDGE)
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
         GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, fmt, w, h, 0, ext, typ, data)
         return tex
 
     @staticmethod
-    def _framebuffer(attachments, renderbuffer: bool = False) -> int:
+    def _framebuffer(attachments) -> int:
         GL = _gl()
         fbo = GL.glGenFramebuffers(1)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo)
-        for att, obj in attachments:
-            if renderbuffer:
-                GL.glFramebufferRenderbuffer(GL.GL_FRAMEBUFFER, att, GL.GL_RENDERBUFFER, obj)
-            else:
-                GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, att, GL.GL_TEXTURE_2D, obj, 0)
+        for att, tex in attachments:
+            GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, att, GL.GL_TEXTURE_2D, tex, 0)
         status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
         if status != GL.GL_FRAMEBUFFER_COMPLETE:
             raise RenderError(f"offscreen framebuffer incomplete (status {status:#x}); the GL "
@@ -178,25 +212,26 @@ class Raster:
         GL.glDrawBuffers(len(targets), targets)
         if targets[0] != GL.GL_NONE:
             GL.glClearBufferiv(GL.GL_COLOR, 0, np.array([-1, 0, 0, 0], np.int32))
-            GL.glClearBufferfv(GL.GL_COLOR, 1, np.zeros(4, np.float32))
         GL.glClearBufferfv(GL.GL_DEPTH, 0, np.ones(1, np.float32))
         GL.glBindVertexArray(self.vao)
         GL.glDrawElements(GL.GL_TRIANGLES, self.n_index, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0))
 
-    def draw(self, uniforms: dict) -> tuple[np.ndarray, np.ndarray]:
+    def draw(self, uniforms: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Render. Returns (radiance RGBA float16 (H, W, 4), ids int32 (H, W, 2): triangle id
-        (-1 nothing hit, -2 - id seen from outside) and branch row); row 0 = image top."""
+        (-1 nothing hit, -2 - id seen from outside) and branch row, and float32 (H, W, 4): the
+        camera-frame triangle normal facing the camera and the z-depth of the pixel's ray on
+        the triangle's plane, 0 where nothing was hit); row 0 = image top."""
         GL = _gl()
-        self._geometry_pass(self.program, uniforms,
-                            [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
+        self._geometry_pass(self.program, uniforms, [GL.GL_COLOR_ATTACHMENT0])
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.shade_fbo)
-        GL.glDrawBuffers(1, [GL.GL_COLOR_ATTACHMENT0])
+        GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
         GL.glDisable(GL.GL_DEPTH_TEST)
         GL.glUseProgram(self.shade_program)
         self._set_uniforms(self.shade_program, uniforms)
-        units = [("u_id", GL.GL_TEXTURE_2D, self.t_id), ("u_nrm", GL.GL_TEXTURE_2D, self.t_nrm),
-                 ("u_depth", GL.GL_TEXTURE_2D, self.t_depth),
+        units = [("u_id", GL.GL_TEXTURE_2D, self.t_id),
                  ("u_branches", GL.GL_TEXTURE_2D, self.t_branch)]
+        units += [(n, GL.GL_TEXTURE_BUFFER, t) for n, (_, t) in zip(
+            ("u_planes", "u_faces", "u_verts", "u_vnormals"), self._tbos, strict=True)]
         units += [(n, GL.GL_TEXTURE_3D, t) for n, t in zip(self._tex_names, self._textures,
                                                              strict=True)]
         for unit, (name, kind, tex) in enumerate(units):
@@ -205,13 +240,46 @@ class Raster:
             GL.glUniform1i(self._loc(self.shade_program, name), unit)
         GL.glBindVertexArray(self.empty_vao)
         GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
+        w, h = self.width, self.height
+        if self.lens is not None:
+            w, h = self.lens["size"]
+            self._lens_pass(uniforms)
+            fbo_ids, att_ids = self.lens["fbo"], GL.GL_COLOR_ATTACHMENT1
+        else:
+            fbo_ids, att_ids = self.fbo, GL.GL_COLOR_ATTACHMENT0
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
         GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0)
-        color = self._read(GL.GL_RGBA, GL.GL_HALF_FLOAT, np.float16, 4)
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
-        GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0)
-        ids = self._read(GL.GL_RG_INTEGER, GL.GL_INT, np.int32, 2)
-        return color, ids
+        color = self._read(GL.GL_RGBA, GL.GL_HALF_FLOAT, np.float16, 4, w, h)
+        GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT2 if self.lens else GL.GL_COLOR_ATTACHMENT1)
+        geom = self._read(GL.GL_RGBA, GL.GL_FLOAT, np.float32, 4, w, h)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo_ids)
+        GL.glReadBuffer(att_ids)
+        ids = self._read(GL.GL_RG_INTEGER, GL.GL_INT, np.int32, 2, w, h)
+        return color, ids, geom
+
+    def _lens_pass(self, uniforms: dict) -> None:
+        """Resample into the distorted image (per pixel: its own ray, see LENS_FRAGMENT)."""
+        GL = _gl()
+        lens = self.lens
+        prog = lens["program"]
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, lens["fbo"])
+        GL.glViewport(0, 0, *lens["size"])
+        GL.glDrawBuffers(3, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1,
+                             GL.GL_COLOR_ATTACHMENT2])
+        GL.glUseProgram(prog)
+        self._set_uniforms(prog, {**uniforms, "u_wide": np.array([self.width, self.height],
+                                                                  float)})
+        units = [("u_id", GL.GL_TEXTURE_2D, self.t_id),
+                 ("u_color", GL.GL_TEXTURE_2D, self.t_color),
+                 ("u_rays", GL.GL_TEXTURE_2D, lens["tex"][0])]
+        units += [(n, GL.GL_TEXTURE_BUFFER, t) for n, (_, t) in zip(
+            ("u_planes", "u_faces", "u_verts"), self._tbos[:3], strict=True)]
+        for unit, (name, kind, tex) in enumerate(units):
+            GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
+            GL.glBindTexture(kind, tex)
+            GL.glUniform1i(self._loc(prog, name), unit)
+        GL.glBindVertexArray(self.empty_vao)
+        GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
 
     def draw_depth(self, uniforms: dict) -> np.ndarray:
         """Depth only (the rasterization floor): window depth in [0, 1], float32 (H, W)."""
@@ -220,21 +288,28 @@ class Raster:
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
         return self._read(GL.GL_DEPTH_COMPONENT, GL.GL_FLOAT, np.float32, 1)[..., 0]
 
-    def _read(self, fmt: int, typ: int, dtype, channels: int) -> np.ndarray:
+    def _read(self, fmt: int, typ: int, dtype, channels: int, w: int | None = None,
+              h: int | None = None) -> np.ndarray:
         from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels  # raw: straight into our buffer
 
-        out = np.empty((self.height, self.width, channels), dtype=dtype)
-        glReadPixels(0, 0, self.width, self.height, fmt, typ, out.ctypes.data_as(ctypes.c_void_p))
+        w, h = w or self.width, h or self.height
+        out = np.empty((h, w, channels), dtype=dtype)
+        glReadPixels(0, 0, w, h, fmt, typ, out.ctypes.data_as(ctypes.c_void_p))
         return out
 
     def release(self) -> None:
         GL = _gl()
         try:
             GL.glDeleteFramebuffers(2, [self.fbo, self.shade_fbo])
-            GL.glDeleteRenderbuffers(1, [self.rb_color])
-            GL.glDeleteBuffers(len(self._buffers), self._buffers)
-            GL.glDeleteTextures(self._textures + [self.t_id, self.t_nrm, self.t_depth,
-                                                  self.t_branch])
+            GL.glDeleteTextures(2, [self.t_color, self.t_geom])
+            if self.lens is not None:
+                GL.glDeleteFramebuffers(1, [self.lens["fbo"]])
+                GL.glDeleteTextures(len(self.lens["tex"]), self.lens["tex"])
+                GL.glDeleteProgram(self.lens["program"])
+            bufs = self._buffers + [b for b, _ in self._tbos]
+            GL.glDeleteBuffers(len(bufs), bufs)
+            GL.glDeleteTextures(self._textures + [self.t_id, self.t_depth, self.t_branch]
+                                + [t for _, t in self._tbos])
             GL.glDeleteVertexArrays(2, [self.vao, self.empty_vao])
             for p in (self.program, self.shade_program, self.depth_program):
                 GL.glDeleteProgram(p)

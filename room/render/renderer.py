@@ -1,12 +1,17 @@
 """The renderer: an :class:`AirwayScene` and a camera pose in, one fixed-shape :class:`Frame` out.
 
-One OpenGL pass (see :mod:`room.render.shaders`) gives linear radiance, exact triangle ids, and
-camera-frame normals and z-depth. Pinhole cameras use those directly. With lens distortion the
-pass renders a wider pinhole image that covers the distorted field of view; each distorted pixel
-then takes its exact ray (inverse lens model), bilinear colour, the triangle id at the nearest
-pinhole pixel, and exact depth and normal from intersecting its own ray with that triangle
-(float64). Rays that miss that triangle (near triangle edges and occlusion boundaries) are cast
-again with Embree, so every ground-truth modality is exact for the distorted pixel's own ray.
+OpenGL (see :mod:`room.render.shaders`) gives linear radiance, exact triangle ids, and for each
+pixel the camera-frame normal of its triangle and the z-depth of the pixel's own ray on that
+triangle's plane (float32, camera-relative; ``_depth_normals`` is the float64 numpy reference
+the tests compare against).
+
+With lens distortion GL renders a wider pinhole image covering the distorted field of view; a
+last pass gives each distorted pixel its own ray (inverse lens model, cached), bilinear
+radiance, and the triangle that ray really hits among the triangles at the nearest and the 2 x 2
+surrounding pinhole pixels (ray-triangle test), with depth and normal from that triangle and
+that ray. Rays that hit none of them (sub-pixel triangles far down the lumen, occlusion edges)
+are cast with Embree and solved in float64. Every ground-truth modality is thus exact for the
+distorted pixel's own ray, in the same image space as the RGB.
 """
 
 from __future__ import annotations
@@ -84,13 +89,14 @@ class Renderer:
             self._gl_intr.width, self._gl_intr.height,
             [(gm.positions - self._origin).astype(np.float32), gm.normals.astype(np.float32),
              gm.tree],
-            gm.faces, gm.branches, make_textures(self.config),
+            gm.faces, gm.branches,
+            np.column_stack([self._fnormals, self._plane_ext[:-1]]), make_textures(self.config),
+            lens_rays=cam._pixel_rays(self.intrinsics) if self.intrinsics.is_distorted else None,
         )
         self._proj = cam.gl_projection(self._gl_intr)
         self._static = {**light_uniforms(self.config.light),
                         **material_uniforms(self.config.material)}
         self._embree: Any = None
-        self._maps: dict[str, np.ndarray] | None = None
         self._rays: np.ndarray | None = None
 
     # ----------------------------------------------------------------------------------------
@@ -132,29 +138,27 @@ class Renderer:
         g = self._gl_intr
         uniforms = {**self._static, "u_cam_world": cw, "u_world_cam": invert(cw),
                     "u_proj": self._proj, "u_intr": np.array([g.fx, g.fy, g.cx, g.cy]),
-                    "u_clip": np.array([g.near, g.far])}
-        color, ids = self._raster.draw(uniforms)
+                    "u_cam_pos": T[:3, 3] - self._origin}
+        color, ids, geom = self._raster.draw(uniforms)
         raw = ids[..., 0]
         outside_px = raw < -1
         face = np.where(outside_px, -2 - raw, raw)
-        gain = self._gain(color, face)
-        lut = np.round(255.0 * _srgb_encode(_F16_VALUES * gain)).astype(np.uint8)
-        rgb_gl = np.take(lut, np.ascontiguousarray(color[..., :3]).view(np.uint16))
-        n_gl = int((face >= 0).sum())
-        outside = n_gl > 0 and int(outside_px.sum()) > OUTSIDE_FRACTION * n_gl
+        depth = np.ascontiguousarray(geom[..., 3])
+        normals = np.ascontiguousarray(geom[..., :3])
         if self.intrinsics.is_distorted:
-            rgb, depth, normals, face = self._resample(rgb_gl, face, T)
-        else:
-            depth, normals = self._depth_normals(face, T)
-            rgb = rgb_gl
+            self._lens_fallback(ids[..., 1] == 1, face, depth, normals, T)
         hit = face >= 0
         n_hit = int(hit.sum())
+        outside = n_hit > 0 and int(outside_px.sum()) > OUTSIDE_FRACTION * n_hit
+        gain = self._gain(color, face)
+        lut = np.round(255.0 * _srgb_encode(_F16_VALUES * gain)).astype(np.uint8)
+        rgb = np.take(lut, np.ascontiguousarray(color[..., :3]).view(np.uint16))
         meta = {
             "empty": n_hit == 0,
             "outside": bool(outside),
             "valid_fraction": n_hit / hit.size,
             "exposure_gain": float(gain),
-            "renderer": "room.render (OpenGL, single pass, no MSAA)",
+            "renderer": "room.render (OpenGL deferred, no MSAA)",
             "gl": dict(self.gl_info),
             "render_seed": int(self.config.seed),
         }
@@ -165,7 +169,8 @@ class Renderer:
                      meta=meta)
 
     def _depth_normals(self, face: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exact z-depth (each pixel's ray intersected with the plane of its triangle) and
+        """Reference (tests) for the shader's ground truth: exact z-depth (each pixel's ray
+        intersected with the plane of its triangle) and
         camera-frame unit triangle normals facing the camera; 0 where nothing was hit.
 
         float64 throughout: with float32 normals, n . ray loses ~6e-8 absolute, i.e. 1e-6
@@ -209,71 +214,24 @@ class Renderer:
             return float(cfg.max_gain)
         return float(min(_srgb_decode(cfg.target_gray) / med, cfg.max_gain))
 
-    def _lens_maps(self) -> dict[str, np.ndarray]:
-        """Per distorted pixel: its exact ray (x, y, 1), where it lies in the pinhole render,
-        and the flat indices of the nearest and of the 2 x 2 surrounding pinhole pixels."""
-        if self._maps is None:
-            rays = cam._pixel_rays(self.intrinsics)
-            g = self._gl_intr
-            mx = (rays[..., 0] * g.fx + g.cx).astype(np.float32)
-            my = (rays[..., 1] * g.fy + g.cy).astype(np.float32)
-
-            def flat(x, y):
-                return (np.clip(y, 0, g.height - 1).astype(np.int64) * g.width
-                        + np.clip(x, 0, g.width - 1).astype(np.int64)).ravel()
-
-            x0, y0 = np.floor(mx), np.floor(my)
-            self._maps = {
-                "rays": rays, "mx": mx, "my": my, "near": flat(np.rint(mx), np.rint(my)),
-                "quad": [flat(x0 + a, y0 + b) for a in (0, 1) for b in (0, 1)],
-            }
-        return self._maps
-
-    def _resample(self, rgb_gl: np.ndarray, face_gl: np.ndarray, T: np.ndarray):
-        """Distorted image from the covering pinhole render (see module docstring).
-
-        Triangle per distorted pixel: the one at the nearest pinhole pixel if the pixel's own
-        ray hits it; else the nearest hit among the 2 x 2 surrounding pinhole pixels' triangles;
-        else Embree. Then depth and normal come from that triangle and that ray (float64)."""
-        import cv2
-
-        m = self._lens_maps()
-        h, w = self.intrinsics.shape
-        rgb = cv2.remap(rgb_gl, m["mx"], m["my"], cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REPLICATE)
-        fg = face_gl.ravel()
-        face = np.take(fg, m["near"])
-        idx = np.flatnonzero(face >= 0)
-        depth = np.zeros(h * w)
-        normals = np.zeros((h * w, 3), np.float32)
-        if idx.size:
-            vc = np.einsum("ij,jk->ik", self._vertices - T[:3, 3], T[:3, :3])  # camera frame
-            d = np.concatenate([m["rays"].reshape(-1, 2)[idx], np.ones((idx.size, 1))], axis=1)
-            f = face[idx].astype(np.int64)
-            z, inside = self._intersect(f, d, vc)
-            miss = np.flatnonzero(~inside)
-            if miss.size:
-                z[miss] = np.inf
-                for q in m["quad"]:
-                    fq = np.take(fg, q[idx[miss]]).astype(np.int64)
-                    zq, iq = self._intersect(np.maximum(fq, 0), d[miss], vc)
-                    better = iq & (fq >= 0) & (zq < z[miss])
-                    z[miss[better]] = zq[better]
-                    f[miss[better]] = fq[better]
-                    inside[miss[better]] = True
-                rest = np.flatnonzero(~inside)
-                if rest.size:  # ray left all nearby triangles: cast it exactly
-                    f2 = self._cast(d[rest], T)
-                    z2, _ = self._intersect(np.maximum(f2, 0), d[rest], vc)
-                    f[rest] = f2
-                    z[rest] = np.where(f2 >= 0, z2, 0.0)
-            face[idx] = np.where(z > 0, f, BACKGROUND_ID)
-            depth[idx] = np.maximum(z, 0.0)
-            n = np.einsum("ij,jk->ik", self._fnormals[np.maximum(f, 0)], T[:3, :3])
-            n *= np.where(np.einsum("ij,ij->i", n, d) > 0, -1.0, 1.0)[:, None]
-            normals[idx] = n * (z > 0)[:, None]
-        return (rgb, depth.astype(np.float32).reshape(h, w), normals.reshape(h, w, 3),
-                face.reshape(h, w))
+    def _lens_fallback(self, ask: np.ndarray, face: np.ndarray, depth: np.ndarray,
+                       normals: np.ndarray, T: np.ndarray) -> None:
+        """Distorted pixels whose ray missed every nearby triangle of the covering render
+        (sub-pixel triangles, occlusion edges): cast with Embree, solve in float64, in place."""
+        idx = np.flatnonzero(ask)
+        if idx.size == 0:
+            return
+        rays = cam._pixel_rays(self.intrinsics).reshape(-1, 2)[idx]
+        d = np.concatenate([rays, np.ones((idx.size, 1))], axis=1)
+        f = self._cast(d, T)
+        vc = np.einsum("ij,jk->ik", self._vertices - T[:3, 3], T[:3, :3])  # camera frame
+        z, _ = self._intersect(np.maximum(f, 0), d, vc)
+        ok = (f >= 0) & (z > 0)
+        n = np.einsum("ij,jk->ik", self._fnormals[np.maximum(f, 0)], T[:3, :3])
+        n *= np.where(np.einsum("ij,ij->i", n, d) > 0, -1.0, 1.0)[:, None]
+        face.ravel()[idx] = np.where(ok, f, BACKGROUND_ID)
+        depth.ravel()[idx] = np.where(ok, z, 0.0)
+        normals.reshape(-1, 3)[idx] = n * ok[:, None]
 
     def _intersect(self, f: np.ndarray, d: np.ndarray, vc: np.ndarray):
         """Rays from the camera centre along d (d_z = 1, camera frame) against triangles f with

@@ -1,50 +1,32 @@
 """GLSL (3.30 core) of the renderer: a geometry pass and a deferred shading pass.
 
-Geometry pass (per triangle, cheap even with heavy overdraw): integer target ``ivec2(face,
-branch row)``, with ``face = gl_PrimitiveID`` for the wall seen from inside and ``-2 - id`` when
-seen from outside (exact 32-bit ids, no packing limit), a float target (interpolated shading
-normal in the camera frame, branch arclength), and the depth buffer. Ground-truth depth and
-normals are computed exactly from the ids outside GL; this pass only feeds the shading.
+Geometry pass (per triangle, as cheap as a depth-only pass even with heavy overdraw): one
+integer target, ``face = gl_PrimitiveID`` for the wall seen from inside and ``-2 - id`` when
+seen from outside (exact 32-bit ids, no packing limit), and the depth buffer.
 
-Shading pass (once per pixel, a full-screen triangle): point LEDs at the tip with a smooth spot
-cone, inverse-square falloff and Lambert + normalized Blinn-Phong (Schlick Fresnel) for wet
-mucosa, all in the OpenCV camera frame (metres). Albedo and bump height come from a tiling 3D
-noise texture indexed by world position (no UVs), cartilage rings from the branch arclength;
-bumps perturb the normal through screen-space derivatives of the height (Mikkelsen 2010, no
-tangents). Shading once per pixel matters on llvmpipe, where an airway view shades each pixel
-several times over in a forward pass.
+Shading pass (once per pixel, a full-screen triangle): ground-truth depth and normal from the
+pixel's ray and its triangle's plane; the shading normal and branch arclength interpolated at
+that point from the triangle's vertices (buffer textures); then point LEDs at the tip with a
+smooth spot cone, inverse-square falloff and Lambert + normalized Blinn-Phong (Schlick
+Fresnel) for wet mucosa, all in the OpenCV camera frame (metres). Albedo and bump height come
+from a tiling 3D noise texture indexed by world position (no UVs), cartilage rings from the
+branch arclength; bumps perturb the normal through screen-space derivatives of the height
+(Mikkelsen 2010, no tangents). Shading once per pixel matters on llvmpipe, where an airway
+view covers each pixel several times over in a forward pass.
 """
 
 VERTEX = """
 #version 330 core
 layout(location = 0) in vec3 a_pos;     // world position minus the mesh origin (m)
-layout(location = 1) in vec3 a_normal;  // world unit shading normal, pointing into the lumen
-layout(location = 2) in vec2 a_tree;    // arclength along the branch (m), branch row
 uniform mat4 u_cam_world;               // OpenCV camera <- world (origin folded in)
 uniform mat4 u_proj;                    // OpenCV camera -> clip (camera.gl_projection)
-out vec3 v_ncam;
-out float v_s;
-flat out int v_row;
-void main() {
-    vec4 pc = u_cam_world * vec4(a_pos, 1.0);
-    v_ncam = mat3(u_cam_world) * a_normal;
-    v_s = a_tree.x;
-    v_row = int(a_tree.y + 0.5);
-    gl_Position = u_proj * pc;
-}
+void main() { gl_Position = u_proj * (u_cam_world * vec4(a_pos, 1.0)); }
 """
 
 FRAGMENT = """
 #version 330 core
-in vec3 v_ncam;
-in float v_s;
-flat in int v_row;
 layout(location = 0) out ivec2 o_id;
-layout(location = 1) out vec4 o_nrm;
-void main() {
-    o_id = ivec2(gl_FrontFacing ? gl_PrimitiveID : -2 - gl_PrimitiveID, v_row);
-    o_nrm = vec4(normalize(v_ncam), v_s);
-}
+void main() { o_id = ivec2(gl_FrontFacing ? gl_PrimitiveID : -2 - gl_PrimitiveID, 0); }
 """
 
 SHADE_VERTEX = """
@@ -58,13 +40,16 @@ void main() {  // one triangle covering the viewport
 SHADE_FRAGMENT = """
 #version 330 core
 uniform isampler2D u_id;
-uniform sampler2D u_nrm;
-uniform sampler2D u_depth;        // window depth of the geometry pass
+uniform isamplerBuffer u_faces;   // per face: its 3 (shading) vertex indices, branch row
+uniform samplerBuffer u_verts;    // per vertex: position (world minus origin), arclength s
+uniform samplerBuffer u_vnormals; // per vertex: world shading normal
 uniform sampler2D u_branches;     // per branch row: ring flag (+2 root), radius, length (m)
+uniform samplerBuffer u_planes;   // per face: world unit normal, n . (v0 - origin) (m)
+uniform mat4 u_cam_world;         // OpenCV camera <- world (minus origin)
+uniform vec3 u_cam_pos;           // camera centre, world minus origin (m)
 uniform sampler3D u_tex;          // r: mottling, g: vessels, b: capillaries, a: bump height
 uniform mat4 u_world_cam;         // world (minus origin) <- OpenCV camera
 uniform vec4 u_intr;              // fx, fy, cx, cy of the rendered pinhole image
-uniform vec2 u_clip;              // near, far (m)
 uniform int u_n_lights;
 uniform vec3 u_light_pos[4];      // camera frame (m); each light points along +z
 uniform vec3 u_light_color;       // intensity folded in (irradiance at 1 m)
@@ -73,8 +58,7 @@ uniform float u_cos_outer;
 uniform float u_ambient;
 uniform vec3 u_base;
 uniform float u_var;
-uniform float u_color_freq;
-uniform float u_vessel_freq;
+uniform float u_tex_freq;         // 1 / tile size (1/m)
 uniform float u_vessel_width;
 uniform float u_vessel_contrast;
 uniform float u_ring_freq;        // 2 pi / pitch (rad/m)
@@ -82,44 +66,65 @@ uniform float u_ring_contrast;
 uniform float u_ring_height;      // m
 uniform vec3 u_ring_color;
 uniform float u_bump_height;      // m
-uniform float u_bump_freq;
+uniform float u_bump_scale;       // m
 uniform float u_shininess;
 uniform float u_f0;
 layout(location = 0) out vec4 o_color;
+layout(location = 1) out vec4 o_geom;  // triangle normal (camera, facing it), z-depth (m)
 const float PI = 3.14159265;
 void main() {
     ivec2 px = ivec2(gl_FragCoord.xy);
     ivec2 id = texelFetch(u_id, px, 0).xy;
-    if (id.x == -1) { o_color = vec4(0.0); return; }
-    vec4 nt = texelFetch(u_nrm, px, 0);
-    float zw = texelFetch(u_depth, px, 0).r * 2.0 - 1.0;
-    float n_ = u_clip.x, f_ = u_clip.y;
-    float z = 2.0 * f_ * n_ / ((f_ + n_) - zw * (f_ - n_));
-    // pixel (u, v) = gl_FragCoord - 0.5 (rows are image rows: see camera.gl_projection)
-    vec3 p = z * vec3((gl_FragCoord.x - 0.5 - u_intr.z) / u_intr.x,
-                      (gl_FragCoord.y - 0.5 - u_intr.w) / u_intr.y, 1.0);
+    if (id.x == -1) { o_color = vec4(0.0); o_geom = vec4(0.0); return; }
+    // Ground truth: the pixel's own ray (pixel (u, v) = gl_FragCoord - 0.5, rows are image
+    // rows: see camera.gl_projection) against its triangle's plane. Camera-relative float32:
+    // ~1e-7 relative / cos(incidence), no interpolation over (possibly long) triangles.
+    vec3 ray = vec3((gl_FragCoord.x - 0.5 - u_intr.z) / u_intr.x,
+                    (gl_FragCoord.y - 0.5 - u_intr.w) / u_intr.y, 1.0);
+    vec4 pl = texelFetch(u_planes, id.x < -1 ? -2 - id.x : id.x);
+    vec3 nf = mat3(u_cam_world) * pl.xyz;
+    float nd = dot(nf, ray);
+    float z = nd != 0.0 ? max((pl.w - dot(pl.xyz, u_cam_pos)) / nd, 0.0) : 0.0;
+    o_geom = vec4(nd > 0.0 ? -nf : nf, z);
+    vec3 p = z * ray;
     vec3 view = normalize(-p);
-    vec3 n = normalize(nt.xyz);
-    if (dot(n, view) < 0.0) n = -n;
     vec3 pw = (u_world_cam * vec4(p, 1.0)).xyz;
-    float s = nt.w;
-    vec3 br = texelFetch(u_branches, ivec2(id.y, 0), 0).xyz;
+    // shading normal and arclength: barycentric interpolation at the hit point
+    ivec4 fv = texelFetch(u_faces, id.x < -1 ? -2 - id.x : id.x);
+    vec4 va = texelFetch(u_verts, fv.x), vb = texelFetch(u_verts, fv.y);
+    vec4 vc = texelFetch(u_verts, fv.z);
+    vec3 e0 = vb.xyz - va.xyz, e1 = vc.xyz - va.xyz, e2 = pw - va.xyz;
+    float d00 = dot(e0, e0), d01 = dot(e0, e1), d11 = dot(e1, e1);
+    float d20 = dot(e2, e0), d21 = dot(e2, e1);
+    float den = d00 * d11 - d01 * d01;
+    float wb = den != 0.0 ? (d11 * d20 - d01 * d21) / den : 0.0;
+    float wc = den != 0.0 ? (d00 * d21 - d01 * d20) / den : 0.0;
+    float wa = 1.0 - wb - wc;
+    vec3 nw = wa * texelFetch(u_vnormals, fv.x).xyz + wb * texelFetch(u_vnormals, fv.y).xyz
+              + wc * texelFetch(u_vnormals, fv.z).xyz;
+    vec3 n = normalize(mat3(u_cam_world) * nw);
+    if (dot(n, view) < 0.0) n = -n;
+    float s = wa * va.w + wb * vb.w + wc * vc.w;
+    vec3 br = texelFetch(u_branches, ivec2(fv.w, 0), 0).xyz;
 
-    vec4 tc = texture(u_tex, pw * u_color_freq);
-    vec4 tv = texture(u_tex, pw * u_vessel_freq);
-    float hb = texture(u_tex, pw * u_bump_freq).a;
-    vec3 albedo = u_base * (1.0 + u_var * (tc.r - 0.5) * vec3(0.6, 1.4, 1.2));
-    float vessel = max(smoothstep(1.0 - u_vessel_width, 1.0, tv.g),
-                       0.6 * smoothstep(1.0 - 0.7 * u_vessel_width, 1.0, tv.b));
+    vec4 tx = texture(u_tex, pw * u_tex_freq);  // one trilinear lookup: all bands baked in
+    float hb = tx.a;
+    vec3 albedo = u_base * (1.0 + u_var * (tx.r - 0.5) * vec3(0.6, 1.4, 1.2));
+    float vessel = max(smoothstep(1.0 - u_vessel_width, 1.0, tx.g),
+                       0.6 * smoothstep(1.0 - 0.7 * u_vessel_width, 1.0, tx.b));
     albedo *= 1.0 - u_vessel_contrast * vessel * vec3(0.25, 0.75, 0.65);
     float fade_in = br.x > 1.5 ? 1.0 : clamp(s / br.y - 0.5, 0.0, 1.0);
     float w = mod(br.x, 2.0) * fade_in * clamp((br.z - s) / br.y - 1.0, 0.0, 1.0);
+    // rings fade where a pixel spans more than ~1/3 of a pitch (no aliasing down the lumen)
+    vec3 dpx = dFdx(p), dpy = dFdy(p);
+    float footprint = (length(dpx) + length(dpy)) * u_ring_freq / 6.2831853;
     float c = 0.5 + 0.5 * cos(s * u_ring_freq);
-    float ring = w * c * c * c * c;
+    float ring = w * c * c * c * c * clamp(3.0 - 6.0 * footprint, 0.0, 1.0);
     albedo = mix(albedo, u_ring_color, u_ring_contrast * ring);
 
-    float h = u_bump_height * hb + u_ring_height * ring;
-    vec3 dpx = dFdx(p), dpy = dFdy(p);
+    // bumps fade too where a pixel spans more than ~1/3 of their scale (no shading noise)
+    float fp_bump = (length(dpx) + length(dpy)) / u_bump_scale;
+    float h = (u_bump_height * hb + u_ring_height * ring) * clamp(3.0 - 6.0 * fp_bump, 0.0, 1.0);
     vec3 r1 = cross(dpy, n), r2 = cross(n, dpx);
     float det = dot(dpx, r1);
     vec3 grad = sign(det) * (dFdx(h) * r1 + dFdy(h) * r2);
@@ -155,4 +160,75 @@ layout(location = 0) in vec3 a_pos;
 uniform mat4 u_cam_world;
 uniform mat4 u_proj;
 void main() { gl_Position = u_proj * (u_cam_world * vec4(a_pos, 1.0)); }
+"""
+
+LENS_FRAGMENT = """
+#version 330 core
+uniform isampler2D u_id;          // ids of the covering pinhole render
+uniform sampler2D u_color;        // its radiance (bilinear)
+uniform sampler2D u_rays;         // per distorted pixel: undistorted ray (x, y), z = 1
+uniform samplerBuffer u_planes;
+uniform isamplerBuffer u_faces;
+uniform samplerBuffer u_verts;
+uniform mat4 u_cam_world;
+uniform vec3 u_cam_pos;
+uniform vec4 u_intr;              // fx, fy, cx, cy of the covering pinhole render
+uniform vec2 u_wide;              // its width, height
+layout(location = 0) out vec4 o_color;
+layout(location = 1) out ivec2 o_id;  // raw id (as the geometry pass), 1 = ask Embree
+layout(location = 2) out vec4 o_geom;
+
+// Moller-Trumbore in the camera frame (origin 0, direction ray): returns t (= z-depth).
+float hit(int f, vec3 ray, out bool inside) {
+    ivec4 fv = texelFetch(u_faces, f);
+    mat3 R = mat3(u_cam_world);
+    vec3 a = R * (texelFetch(u_verts, fv.x).xyz - u_cam_pos);
+    vec3 e1 = R * (texelFetch(u_verts, fv.y).xyz - u_cam_pos) - a;
+    vec3 e2 = R * (texelFetch(u_verts, fv.z).xyz - u_cam_pos) - a;
+    vec3 pv = cross(ray, e2);
+    float det = dot(e1, pv);
+    if (det == 0.0) { inside = false; return 0.0; }
+    float u = dot(-a, pv) / det;
+    vec3 qv = cross(-a, e1);
+    float v = dot(ray, qv) / det;
+    float t = dot(e2, qv) / det;
+    inside = u >= -1e-5 && v >= -1e-5 && u + v <= 1.0 + 1e-5 && t > 0.0;
+    return t;
+}
+
+void main() {
+    ivec2 px = ivec2(gl_FragCoord.xy);
+    vec3 ray = vec3(texelFetch(u_rays, px, 0).xy, 1.0);
+    vec2 q = ray.xy * u_intr.xy + u_intr.zw;  // position in the covering render (px)
+    o_color = texture(u_color, (q + 0.5) / u_wide);
+    ivec2 hi = ivec2(u_wide) - 1;
+    int best = -1, braw = -1;
+    float bz = 1e30;
+    bool any = false, ins;
+    int raw = texelFetch(u_id, clamp(ivec2(floor(q + 0.5)), ivec2(0), hi), 0).x;
+    if (raw != -1) {  // the triangle at the nearest pixel, if this ray hits it
+        any = true;
+        int f = raw < -1 ? -2 - raw : raw;
+        float t = hit(f, ray, ins);
+        if (ins) { best = f; braw = raw; bz = t; }
+    }
+    if (best < 0) {  // else the nearest hit among the 2 x 2 surrounding pixels' triangles
+        ivec2 q0 = ivec2(floor(q));
+        for (int k = 0; k < 4; ++k) {
+            raw = texelFetch(u_id, clamp(q0 + ivec2(k & 1, k >> 1), ivec2(0), hi), 0).x;
+            if (raw == -1) continue;
+            any = true;
+            int f = raw < -1 ? -2 - raw : raw;
+            float t = hit(f, ray, ins);
+            if (ins && t < bz) { best = f; braw = raw; bz = t; }
+        }
+    }
+    if (best < 0) { o_id = ivec2(-1, any ? 1 : 0); o_geom = vec4(0.0); return; }
+    vec4 pl = texelFetch(u_planes, best);
+    vec3 nf = mat3(u_cam_world) * pl.xyz;
+    float nd = dot(nf, ray);
+    float z = nd != 0.0 ? max((pl.w - dot(pl.xyz, u_cam_pos)) / nd, 0.0) : 0.0;
+    o_id = ivec2(braw, 0);
+    o_geom = vec4(nd > 0.0 ? -nf : nf, z);
+}
 """

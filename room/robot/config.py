@@ -62,8 +62,8 @@ class RobotConfig:
     roll_limit_rad: float = math.pi
     # actuator speed limits (velocity commands, the Gymnasium action scale)
     insertion_speed_max_m_s: float = 0.02
-    roll_speed_max_rad_s: float = 2.0
-    bend_speed_max_rad_s: float = 2.0
+    roll_speed_max_rad_s: float = 1.0  # faster sweeps of a bent tip dig into the wall
+    bend_speed_max_rad_s: float = 1.0
 
     def __post_init__(self) -> None:
         self.validate()

@@ -27,7 +27,7 @@ class FollowerConfig:
     """Tuning of :class:`CenterlineFollower` (SI units)."""
 
     lookahead_m: float = 0.010  # aim point this far ahead of the tip along the path
-    insertion_speed_m_s: float = 0.015
+    insertion_speed_m_s: float = 0.02
     slow_factor: float = 0.5  # speed factor within slow_zone_m of a bifurcation
     slow_zone_m: float = 0.012
     force_soft_N: float = 0.15  # insertion slows down above this total wall force

@@ -13,22 +13,12 @@ from typing import Any
 from room.paths import REPO_ROOT
 
 
-def register_configs() -> None:
-    """Register the generated base configs (scene/base_scene) if the CLI layer provides them."""
-    try:
-        from room.cli.common import register_configs as reg
-    except ImportError:  # older layouts without generated base configs
-        return
-    reg()
-
-
 def compose(config_name: str, overrides: Sequence[str] = ()) -> Any:
     """The composed ``conf/<config_name>.yaml`` with Hydra ``overrides`` (a DictConfig)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
         return hydra_compose(config_name, overrides=list(overrides))

@@ -97,7 +97,7 @@ def scene_figure(scene, poses: np.ndarray | None = None, robot=None, intrinsics=
     tint = 0.75 * TISSUE_RGB + 0.25 * np.array([cmap(g)[:3] for g in gens])
     colors = np.column_stack([np.clip(tint * shade[:, None], 0, 1), np.full(len(tri), alpha)])
     ax.add_collection3d(Poly3DCollection(tri, facecolors=colors, edgecolors=colors,
-                                         linewidths=0.15, zorder=1))
+                                         linewidths=0.15, zorder=1), axlim_clip=True)
     for b in scene.tree:
         p = b.points * 1e3
         ax.plot(p[:, 0], p[:, 1], p[:, 2], color=cmap(b.generation),

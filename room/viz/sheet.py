@@ -43,22 +43,29 @@ def contact_sheet(reader, n_frames: int = 6, modalities: Sequence[str] | None = 
     fig = Figure(figsize=(cols * panel_in + side_w + 0.6, h_in), dpi=dpi)
     outer = fig.add_gridspec(1, 2, width_ratios=[cols * panel_in, side_w], wspace=0.1,
                              left=0.03, right=0.99, top=1 - 0.6 / h_in, bottom=0.4 / h_in)
-    grid = outer[0].subgridspec(rows, cols, wspace=0.02, hspace=0.04)
+    # one mosaic image (a single imshow is several times faster than rows x cols axes)
+    px = max(16, int(round(panel_in * dpi)) - 4)
+    gap = 4
+    mosaic = np.full((rows * (px + gap) - gap, cols * (px + gap) - gap, 3), 255, np.uint8)
+    ax = fig.add_subplot(outer[0])
     for r, i in enumerate(idx):
         data = reader.read(i, panels.needed_modalities(mods))
+        y = r * (px + gap)
         for c, m in enumerate(mods):
-            ax = fig.add_subplot(grid[r, c])
-            ax.imshow(panels.modality_panel(data, m, scales), interpolation="nearest")
+            x = c * (px + gap)
+            mosaic[y:y + px, x:x + px] = panels.resize(panels.modality_panel(data, m, scales),
+                                                       px, nearest=m == "segmentation")
             if m.startswith("flow") and not data[f"{m}_valid"].any():
-                ax.text(0.5, 0.5, "no flow\n(end of sequence)" if m == "flow_fwd" else
-                        "no flow\n(first frame)", color="w", fontsize=7, ha="center",
-                        va="center", transform=ax.transAxes)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(panels.TITLES.get(m, m), fontsize=9)
-            if c == 0:
-                ax.set_ylabel(f"#{i}  t={reader.times[i]:.2f} s", fontsize=8)
+                ax.text(x + px / 2, y + px / 2, "no flow\n(end of sequence)" if m == "flow_fwd"
+                        else "no flow\n(first frame)", color="w", fontsize=7, ha="center",
+                        va="center")
+        ax.text(-6, y + px / 2, f"#{i}  t={reader.times[i]:.2f} s", rotation=90, fontsize=8,
+                ha="right", va="center", gid="row_label")
+    for c, m in enumerate(mods):
+        ax.text(c * (px + gap) + px / 2, -8, panels.TITLES.get(m, m), fontsize=9, ha="center",
+                va="bottom")
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.axis("off")
     _side(fig, outer[1], reader, idx, mods, scales, tree, zoom_margin_m)
     fig.suptitle(title or _title(reader), fontsize=10, x=0.01, y=1 - 0.1 / h_in, ha="left",
                  va="top")

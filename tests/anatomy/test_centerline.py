@@ -138,3 +138,17 @@ def test_fill_cavities_fills_only_enclosed_background():
     assert out[5:7, 5:7, 5:7].all()
     assert not out[4, 5, 2] and not out[0, 0, 0]
     assert out.sum() == a.sum() + 8
+
+
+def test_trachea_cut_short_by_the_field_of_view(gt_tree):
+    """A CT crop that starts just above the carina (as the real carina crop does): the short
+    trachea stub, open at the volume's top face, is the root and not pruned as a spur."""
+    vol = voxelize_tree(gt_tree, spacing=VOX)
+    carina_k = int(round(vol.world_to_index(gt_tree.trachea.end[None])[0][2]))
+    top = carina_k + int(1.2 * gt_tree.trachea.radius_m / VOX)  # 1.2 radii of trachea left
+    cut = Volume(vol.array[:top].copy(), spacing=vol.spacing, origin=vol.origin)
+    pred = extract_centerline(cut)
+    assert pred.branches_per_generation() == gt_tree.branches_per_generation()
+    t = pred.trachea
+    assert t.start[2] > gt_tree.trachea.end[2] + 0.25 * gt_tree.trachea.radius_m
+    assert {pred[c].name for c in t.children} == {"left main bronchus", "right main bronchus"}

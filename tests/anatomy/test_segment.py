@@ -65,7 +65,7 @@ def test_leak_control_against_naive_threshold():
     m = airway_metrics(mask, ph.lumen, ph.tree, ph.tissue)
     _check_targets(m, ph.lumen.array.sum() * ph.ct.voxel_volume_m3)
     assert any(leak > 0 for _, _, leak in mask.metadata["segmentation"]["history"])
-    box, region = _Flooder(ph.ct.array, mask.metadata["segmentation"]["seed_zyx"])(-860.0)
+    box, region, _ = _Flooder(ph.ct.array, mask.metadata["segmentation"]["seed_zyx"])(-860.0)
     naive = np.zeros(ph.ct.array.shape, bool)
     naive[box] = region
     n = airway_metrics(ph.ct.with_array(naive), ph.lumen, ph.tree, ph.tissue)

@@ -70,13 +70,14 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, cache):
     """An uninterrupted run, in process; returns (out folder, job, scene)."""
-    from room.data.generate import generate_dataset, load_scene
+    from room.anatomy.prepare import get_scene
+    from room.data.generate import generate_dataset
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ROOM_CACHE", str(cache))
         out = tmp_path_factory.mktemp("ref")
         job = compose_job(out)
-        scene = load_scene(job.scene)
+        scene = get_scene(job.scene)
         summary = generate_dataset(job, scene=scene)
         assert summary["frames_written"] == summary["frames_total"] > 3
         yield out, job, scene
@@ -108,6 +109,22 @@ def test_generate_validate_read_back(reference):
             assert g.meta == f.meta
             prev = f
     assert not np.array_equal(r[1].rgb, r[1].rgb_clean)  # the sensor model ran
+    # real clients read the generated files
+    import cv2
+    import trimesh
+
+    from room.data import schema
+
+    d = r.read(2, ("flow_fwd", "pointcloud"))
+    assert np.array_equal(cv2.readOpticalFlow(str(seq / schema.rel_path("flow_fwd", 2))),
+                          d["flow_fwd"])
+    cloud = trimesh.load(seq / schema.rel_path("pointcloud", 2))
+    assert np.allclose(cloud.vertices, d["pointcloud"])
+    raw = cv2.imread(str(seq / schema.rel_path("depth", 2)), cv2.IMREAD_UNCHANGED)
+    assert raw.dtype == np.uint16 and np.array_equal(schema.decode_depth(raw), r[2].depth)
+    file_interface = pytest.importorskip("evo.tools.file_interface")
+    traj = file_interface.read_tum_trajectory_file(str(seq / "poses_tum.txt"))
+    assert np.allclose(np.stack(traj.poses_se3), r.poses, atol=1e-8)
 
 
 def test_validate_catches_corruption(reference, tmp_path):
@@ -167,6 +184,9 @@ def test_sigkill_then_rerun_is_byte_identical(reference, cache, tmp_path):
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
 def test_multirun_launchers(launcher, cache, tmp_path):
+    plugin = "joblib" if launcher == "joblib" else "submitit"
+    pytest.importorskip(f"hydra_plugins.hydra_{plugin}_launcher",
+                        reason="launcher plugins come with the 'cluster' extra")
     out = tmp_path / "sweep"
     seeds = "1,2" if launcher == "joblib" else "3"
     extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else \

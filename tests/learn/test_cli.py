@@ -30,7 +30,7 @@ def _compose(name, *overrides):
         return compose(name, list(overrides))
 
 
-def test_configs_compose():
+def test_configs_compose(datasets):
     from room.cli.eval_depth import eval_config
     from room.cli.eval_pose import pose_config
     from room.cli.finetune_depth import train_config
@@ -40,10 +40,16 @@ def test_configs_compose():
                        "out_dir=x")
         tc = train_config(cfg)
         assert tc.model.arch == arch and tc.data.train == ("a", "b") and tc.data.val == ("c",)
+    tc = train_config(_compose("finetune_depth", f"root={datasets / 'train'}", "out_dir=x",
+                               "data.fractions=[0.5,0.5,0]"))
+    from room.learn.data import make_splits
+
+    splits = make_splits(tc.data)  # sequence-level split of one root
+    assert [len(splits[k]) for k in ("train", "val", "test")] == [1, 1, 0]
     ec = eval_config(_compose("eval_depth", "checkpoint=c.pt", "root=r", "out_dir=x"))
     assert ec.data.root == "r" and ec.split == "test"
     pc = pose_config(_compose("eval_pose", "gt=g", "out_dir=x"))
-    assert pc.vo.method == "pnp" and pc.eval.alignment == "sim3"
+    assert pc.vo.method == "pnp" and pc.vo.features == "sift" and pc.eval.alignment == "sim3"
 
 
 @pytest.mark.slow
@@ -73,7 +79,7 @@ def test_eval_pose_vo_and_files(datasets, tmp_path, run_cli):
     from room.cli.eval_pose import run
 
     run(_compose("eval_pose", f"gt={datasets / 'straight'}", f"out_dir={tmp_path}",
-                 "progress=false"))
+                 "progress=false", "vo.features=orb"))
     rep = json.loads((tmp_path / "pose_eval.json").read_text())
     (name,) = rep["sequences"]
     # straight 11 mm run down the analytic tube, PnP on GT depth: measured ATE ~0.15 mm

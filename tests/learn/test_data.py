@@ -102,7 +102,20 @@ def test_split_sequences():
     assert [len(sp[k]) for k in ("train", "val", "test")] == [8, 1, 1]
     assert sorted(sp["train"] + sp["val"] + sp["test"]) == sorted(seqs)
     assert sp == split_sequences(seqs, (0.8, 0.1, 0.1), seed=1)
-    small = split_sequences(["a", "b", "c"], (0.8, 0.1, 0.1), seed=0)
-    assert all(len(v) == 1 for v in small.values())
+    assert sp != split_sequences(seqs, (0.8, 0.1, 0.1), seed=2)
     with pytest.raises(ConfigError):
         split_sequences(seqs, (1, -1, 0), 0)
+
+
+def test_split_matches_frame_dataset(tmp_path):
+    """root=DIR splits exactly as the data stage's FrameDataset does."""
+    from room.data.torch_dataset import FrameDataset
+    from room.learn.data import sequences_in
+
+    synth.write_dataset(tmp_path, 5, 2, seed=0, size=16)
+    seqs = sequences_in([str(tmp_path)])
+    ours = split_sequences(seqs, (0.6, 0.2, 0.2), seed=3)
+    for split in ("train", "val", "test"):
+        fd = FrameDataset(tmp_path, split=split, fractions=(0.6, 0.2, 0.2), seed=3)
+        theirs = sorted({fd.sequences[s].path.resolve() for s, _ in fd.items})
+        assert theirs == ours[split], split

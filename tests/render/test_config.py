@@ -17,6 +17,7 @@ from room.render.config import LightConfig, MaterialConfig, randomized
 @pytest.mark.parametrize("group,name,cls", [("camera", "bronchoscope", CameraConfig),
                                             ("camera", "pinhole", CameraConfig),
                                             ("camera", "small", CameraConfig),
+                                            ("camera", "default", CameraConfig),
                                             ("render", "default", RenderConfig)])
 def test_presets_compose(group, name, cls):
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf" / group), version_base=None):
@@ -24,7 +25,7 @@ def test_presets_compose(group, name, cls):
     obj = to_dataclass(cls, cfg)
     if cls is CameraConfig:
         obj.intrinsics()
-    if (group, name) in (("render", "default"), ("camera", "bronchoscope")):
+    if (group, name) in (("render", "default"), ("camera", "bronchoscope"), ("camera", "default")):
         assert obj == cls()  # the default preset documents the code defaults
 
 

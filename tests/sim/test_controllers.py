@@ -8,25 +8,10 @@ import pytest
 
 from room.robot.controllers import CenterlineFollower, ScriptedTeleop
 from room.sim import SimConfig, Simulator
+from tests.sim.controllers_helpers import drive
 from tests.sim.helpers import wall_penetration
 
 PEN_MAX = 3e-4  # metres, the issue's bound
-
-
-def drive(sim, ctl, max_steps: int):
-    """Run the controller; return (final state, worst penetration, worst distance of the tip
-    to the path in units of the local radius, joint-limit violations)."""
-    lo, hi = np.array(sim.robot_cfg.q_min), np.array(sim.robot_cfg.q_max)
-    pen, rel, viol = 0.0, 0.0, 0
-    s = sim.state
-    for _ in range(max_steps):
-        s = sim.step(ctl.command(s))
-        pen = max(pen, s.max_penetration_m)
-        rel = max(rel, ctl.last["d_path"] / ctl.last["radius"])
-        viol += int(np.any(s.q < lo - 1e-3) or np.any(s.q > hi + 1e-3))
-        if ctl.done:
-            break
-    return s, pen, rel, viol
 
 
 @pytest.mark.parametrize("target", [1, 2])

@@ -31,13 +31,12 @@ def test_free_space_bending_matches_constant_curvature(saved_tube, planes, q):
     orientation, so the angle differs only by motor tracking (0.5 degrees allowed); its tip
     position differs from the continuous arc by the discretisation error of
     ``kinematics.discrete_transform`` (0.44 mm at 180 degrees with 6 links), plus 0.3 mm of
-    tracking (1 mm with two-plane bending: its spherical-joint motors leave about 0.4 degrees
-    of residual shaft deflection after 50 solver iterations, on a 0.1 m lever).
+    tracking (measured: 0.0005 mm one-plane, 0.005 mm two-plane).
     """
     cfg = RobotConfig(bending_planes=planes)
     sim_cfg = SimConfig(start_depth_m=-0.1, gravity_m_s2=(0.0, 0.0, 0.0))
     with Simulator(saved_tube, cfg, sim_cfg) as sim:
-        for _ in range(150):
+        for _ in range(240):  # 4 s: pi rad at the 1 rad/s bending speed, then settle
             s = sim.step(q)
         assert not sim._enabled.any()  # really in free space
         np.testing.assert_allclose(s.q_target, q, atol=1e-12)
@@ -50,7 +49,7 @@ def test_free_space_bending_matches_constant_curvature(saved_tube, planes, q):
                                                           cc[:3, :3]), abs=0.5)
         assert _angle(s.T_world_cam[:3, :3], cc[:3, :3]) < 0.5
         disc_err = np.linalg.norm(disc[:3, 3] - cc[:3, 3])
-        tol = 3e-4 if planes == 1 else 1e-3
+        tol = 3e-4
         assert np.linalg.norm(s.T_world_cam[:3, 3] - disc[:3, 3]) < tol
         assert np.linalg.norm(s.T_world_cam[:3, 3] - cc[:3, 3]) < disc_err + tol
         np.testing.assert_allclose(s.q, q, atol=math.radians(0.5))
@@ -76,7 +75,7 @@ def test_insertion_in_tube_stays_inside_wall(saved_tube):
 def test_commands_are_clipped_to_joint_limits(saved_tube):
     rc = RobotConfig()
     with Simulator(saved_tube, rc, SimConfig(start_depth_m=-0.1)) as sim:
-        for _ in range(120):
+        for _ in range(240):
             s = sim.step([10.0, -10.0, -1.0])
             assert np.all(s.q_target >= rc.q_min) and np.all(s.q_target <= rc.q_max)
         assert s.q[0] == pytest.approx(rc.max_bend_rad, abs=0.01)

@@ -107,3 +107,19 @@ def test_targets_and_caps(yscene):
     assert len(capped[0]) == 7
     with pytest.raises(ConfigError, match="lateral_offset"):
         TrajectoryConfig(lateral_offset=0.9, safe_fraction=0.6)
+
+
+def test_phantom_tree_coverage_stays_safe():
+    """Every branch of a 4-generation phantom (curved, asymmetric, thin distal branches)."""
+    phantom = pytest.importorskip("room.anatomy.phantom")
+    tree = phantom.make_phantom_tree(phantom.PhantomConfig(generations=4, seed=3))
+    cfg = TrajectoryConfig(max_generation=4, targets="all", n_sequences=0, max_frames=0,
+                           lateral_offset=0.5, safe_fraction=0.6)
+    seqs = plan_sequences(tree, cfg, seed=1)
+    assert sorted(s.target for s in seqs) == coverage_targets(tree, cfg)
+    assert len(seqs) == len(tree) - 1  # every branch but the trachea (which has children)
+    dist = CenterlineDistance(tree)
+    for seq in seqs:
+        d, r = dist(seq.poses[:, :3, 3])
+        assert np.all(d <= cfg.safe_fraction * r + 1e-9), seq.name
+        assert all(is_rigid(T) for T in seq.poses[:: max(1, len(seq) // 10)])

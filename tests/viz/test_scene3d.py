@@ -117,3 +117,29 @@ def test_ct_slice_grid_overlays_the_mask():
     img = figure_to_array(fig)
     red = (img[..., 0] > img[..., 1] + 40) & (img[..., 0] > img[..., 2] + 40)
     assert red.sum() > 50
+
+
+def test_slice_browser_is_a_slider_with_ipywidgets_and_a_grid_without(monkeypatch):
+    import builtins
+
+    from matplotlib.figure import Figure
+
+    from room.anatomy.volume import Volume
+    from room.viz.ctview import slice_browser
+
+    ct = Volume(np.full((6, 8, 8), -900.0, np.float32), spacing=np.array([1e-3] * 3))
+    widgets = pytest.importorskip("ipywidgets")
+    box = slice_browser(ct, None, "coronal")
+    assert isinstance(box, widgets.VBox)
+    slider = box.children[0]
+    assert (slider.min, slider.max, slider.value) == (0, 7, 4)
+    slider.value = 2  # redraws without error
+    real_import = builtins.__import__
+
+    def no_widgets(name, *a, **k):
+        if name == "ipywidgets":
+            raise ImportError(name)
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_widgets)
+    assert isinstance(slice_browser(ct, None, "coronal"), Figure)

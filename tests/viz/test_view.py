@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
@@ -37,7 +39,7 @@ def test_contact_sheet_png(dataset, tmp_path, yscene):
 def test_sheet_rows_are_the_picked_frames(dataset, yscene):
     r = SequenceReader(dataset / "y-test" / "seq_a")
     fig = contact_sheet(r, n_frames=3, tree=yscene.tree)
-    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel().startswith("#")]
+    labels = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid() == "row_label"]
     assert [lab.split()[0] for lab in labels] == ["#0", "#2", "#5"]
 
 
@@ -170,3 +172,26 @@ def test_nbstrip_removes_outputs(tmp_path):
     nb = nbformat.read(p, as_version=4)
     assert nb.cells[0].outputs == [] and nb.cells[0].execution_count is None
     assert strip(str(p)) is False
+
+
+def test_sequence_tree_from_scene_dir_and_from_the_scene_cache(dataset, saved_yscene, tmp_path,
+                                                                monkeypatch):
+    from room.anatomy import prepare
+    from room.config import asdict
+    from room.viz.dataset import sequence_tree
+    from tests.viz.conftest import write_sequence
+
+    r = SequenceReader(dataset / "y-test" / "seq_a")
+    assert sequence_tree(r) is None  # no recipe in info.json, no scene_dir: no tree
+    tree = sequence_tree(r, scene_dir=saved_yscene.path)
+    assert sorted(tree.branches) == sorted(saved_yscene.tree.branches)
+    with pytest.raises(DatasetError, match="not a scene folder"):
+        sequence_tree(r, scene_dir=tmp_path)
+    # a sequence whose info.json names a recipe: the tree comes from that recipe's cache entry
+    seq = write_sequence(tmp_path / "s", n=2)
+    info = json.loads((seq / "info.json").read_text())
+    info["scene"]["recipe"] = asdict(prepare.SceneConfig())
+    (seq / "info.json").write_text(json.dumps(info))
+    monkeypatch.setattr(prepare, "scene_cache_path", lambda cfg: saved_yscene.path)
+    tree = sequence_tree(SequenceReader(seq))
+    assert tree is not None and len(tree.branches) == len(saved_yscene.tree.branches)
