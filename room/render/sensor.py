@@ -144,7 +144,7 @@ class LocalToneConfig:
     blur scale as a fraction of the image width. Applied after the noise (it amplifies it)."""
 
     enabled: bool = True
-    strength: float = 0.5
+    strength: float = 0.55
     sigma_frac: float = 0.08
 
 
