@@ -16,6 +16,8 @@ within 10% of its nearest end (|value - end| <= 0.1 |end|).
 
 Also prints the time per frame of the sensor model against the render (ms and ratio).
 ``--save-clean DIR`` writes the clean renders (used by room-fit-sensor calibrate=DIR).
+``--calibrate`` remakes assets/sensor/default.json from the reference statistics and these
+renders (how the committed default profile was made, with 24 frames).
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def render_ours(scene, pairs, save_clean: Path | None):
     from room.render.sensor import SensorConfig, SensorModel
 
     sensor = SensorModel(SensorConfig())
-    clean, noisy, t_render, t_sensor = [], [], [], []
+    clean, noisy, t_render, t_sensor, frames = [], [], [], [], []
     meta = {}
     with make_renderer(scene, CameraConfig(), RenderConfig()) as r:
         for i, (T, t, T_prev, t_prev) in enumerate(pairs):
@@ -134,13 +136,14 @@ def render_ours(scene, pairs, save_clean: Path | None):
             t_sensor.append(t2 - t1)
             clean.append(f.rgb_clean)
             noisy.append(out.rgb)
+            frames.append(f)
         intr = f.intrinsics
         info = getattr(r, "gl_info", {})
     if save_clean is not None:
         save_clean.mkdir(parents=True, exist_ok=True)
         for i, im in enumerate(clean):
             Image.fromarray(im).save(save_clean / f"{i:04d}.png")
-    return clean, noisy, intr, (np.median(t_render), np.median(t_sensor)), info
+    return clean, noisy, intr, (np.median(t_render), np.median(t_sensor)), info, frames
 
 
 def render_pybullet(scene, poses, intr) -> tuple[list[np.ndarray], float]:
@@ -218,6 +221,9 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="keep the PNGs in this folder")
     ap.add_argument("--save-clean", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--calibrate", action="store_true",
+                    help="recalibrate assets/sensor/default.json on these renders "
+                         "(sensor_calib.make_default_profile) instead of printing the table")
     ap.add_argument("--scene", type=Path, default=None,
                     help="scene folder (default: the default phantom via get_scene)")
     args = ap.parse_args()
@@ -226,7 +232,15 @@ def main() -> None:
     pairs = sample_frames(scene, args.frames, args.seed)
     print(f"scene: {desc}; {len(pairs)} frames; profile: "
           f"{REPO_ROOT / 'assets/sensor/default.json'}")
-    clean, noisy, intr, (t_r, t_s), gl = render_ours(scene, pairs, args.save_clean)
+    clean, noisy, intr, (t_r, t_s), gl, frames = render_ours(scene, pairs, args.save_clean)
+    if args.calibrate:
+        from room.render.sensor_calib import make_default_profile
+        from room.render.sensor_profile import PROFILE_DIR
+
+        prof = make_default_profile(ref, frames, [(p[2], p[3]) for p in pairs])
+        print(f"wrote {prof.save(PROFILE_DIR / 'default.json')}; run again (without "
+              "--calibrate) for the table with the new profile")
+        return
     bullet, t_b = render_pybullet(scene, [p[0] for p in pairs], intr)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)

@@ -14,7 +14,8 @@ all in linear light (the clean sRGB render is decoded first), each optional:
 6. noise with variance ``a * signal + b`` (Gaussian approximation of shot + read noise) whose
    spatial correlation follows the profile's radial power spectrum (white noise filtered in the
    Fourier domain);
-7. saturation clip, optional Bayer mosaic + bilinear demosaic (OpenCV);
+7. saturation clip; the processor's brightness equalisation (a smooth gain map, metered by
+   the auto-exposure too); optional Bayer mosaic + bilinear demosaic (OpenCV);
 8. colour-balance gains, tone curve (gamma, highlight shoulder, sRGB), 8-bit quantisation;
 9. optional JPEG compression.
 
@@ -43,7 +44,7 @@ from room.types import Frame, Intrinsics
 __all__ = [
     "SensorConfig", "SensorModel", "SensorProfile", "load_profile", "ExposureConfig",
     "VignettingConfig", "NoiseConfig", "BayerConfig", "ColourConfig", "ToneConfig",
-    "JpegConfig", "MotionBlurConfig", "BloomConfig", "AppearanceRandomization",
+    "JpegConfig", "MotionBlurConfig", "BloomConfig", "LocalToneConfig", "AppearanceRandomization",
     "AppearanceSample", "randomize", "apply_render_overrides",
 ]
 
@@ -137,6 +138,17 @@ class MotionBlurConfig:
 
 
 @dataclass(frozen=True)
+class LocalToneConfig:
+    """Brightness equalisation of the processor (sensor_stages.local_gain): a smooth gain map
+    lifting the dark lumen and taming near walls; ``strength`` in [0, 1], ``sigma_frac`` the
+    blur scale as a fraction of the image width. Applied after the noise (it amplifies it)."""
+
+    enabled: bool = True
+    strength: float = 0.55
+    sigma_frac: float = 0.08
+
+
+@dataclass(frozen=True)
 class BloomConfig:
     """Glow of highlights above ``threshold`` (linear, 1 = saturation)."""
 
@@ -158,6 +170,7 @@ class SensorConfig:
     vignetting: VignettingConfig = field(default_factory=VignettingConfig)
     exposure: ExposureConfig = field(default_factory=ExposureConfig)
     bloom: BloomConfig = field(default_factory=BloomConfig)
+    local_tone: LocalToneConfig = field(default_factory=LocalToneConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     bayer: BayerConfig = field(default_factory=BayerConfig)
     colour: ColourConfig = field(default_factory=ColourConfig)
@@ -179,6 +192,8 @@ class SensorConfig:
             problems.append(f"bayer.pattern {self.bayer.pattern!r} not in {st.BAYER_PATTERNS}")
         if not 1 <= self.jpeg.quality <= 100:
             problems.append(f"jpeg.quality {self.jpeg.quality} not in 1..100")
+        if not 0 <= self.local_tone.strength <= 1 or self.local_tone.sigma_frac <= 0:
+            problems.append("local_tone: need strength in [0, 1] and sigma_frac > 0")
         if not 0 <= self.exposure.smoothing < 1:
             problems.append("exposure.smoothing must lie in [0, 1)")
         if not 0 < self.exposure.min_gain <= self.exposure.gain <= self.exposure.max_gain:
@@ -274,7 +289,10 @@ class SensorModel:
         x = st.gaussian_blur(x, c.defocus_sigma_px)
         if c.vignetting.enabled:
             x = x * self._vignette(x.shape[:2], intrinsics)[..., None]
-        log_gain = self._log_gain(x, prev_log_gain)
+        lt = c.local_tone
+        eq = st.local_gain(x, lt.strength, lt.sigma_frac)[..., None] if (
+            lt.enabled and lt.strength > 0) else None
+        log_gain = self._log_gain(x if eq is None else x * eq, prev_log_gain)
         info["log_gain"] = log_gain
         x = x * np.float32(np.exp(log_gain))
         if c.bloom.enabled:
@@ -282,6 +300,8 @@ class SensorModel:
         if c.noise.enabled and c.noise.scale > 0:
             x = x + self._noise(np.clip(x, 0.0, 1.0), rng)
         x = np.clip(x, 0.0, 1.0)
+        if eq is not None:
+            x = np.clip(x * eq, 0.0, 1.0)
         if c.bayer.enabled:
             x = st.demosaic(st.bayer_mosaic(x, c.bayer.pattern), c.bayer.pattern)
         out = st.to_uint8(self._develop(x))

@@ -59,20 +59,22 @@ class ReferenceKnobs:
     vignetting_tan_half_width: float = 0.787
 
 
-DEFAULT_KNOBS = ReferenceKnobs(tone_gamma=1.3, tone_shoulder=1.0, vignetting_strength=0.6)
-"""Tone curve and extra vignetting of assets/sensor/default.json, tuned by hand with
-benchmarks/bench_appearance.py so that the default renders of the phantom land inside the real
-frames' p10-p90 ranges (dark fraction and centre-to-edge ratio depend on them)."""
+DEFAULT_KNOBS = ReferenceKnobs(tone_gamma=0.75, tone_shoulder=1.0, vignetting_strength=0.8)
+"""Tone curve and extra vignetting of assets/sensor/default.json, tuned by hand (with the
+default SensorConfig's brightness equalisation, local_tone.strength 0.55) on 24 default renders
+of the phantom so that they land inside the real frames' p10-p90 ranges: the dark fraction and
+the centre-to-edge ratio pull in opposite directions and depend on these knobs."""
 
 
 def make_default_profile(reference: str | Path | dict, frames: Sequence,
                          prev_poses: Sequence | None = None,
                          knobs: ReferenceKnobs = DEFAULT_KNOBS, iterations: int = 6,
-                         name: str = "default") -> SensorProfile:
+                         name: str = "default", cfg=None) -> SensorProfile:
     """The default profile: :func:`profile_from_reference` with ``knobs``, calibrated on
-    default renders (Frames of the default phantom, with their previous poses)."""
+    default renders (Frames of the default phantom, with (pose, time) of the frame before)
+    through the sensor settings ``cfg`` (default: SensorConfig())."""
     prof = profile_from_reference(reference, name, knobs)
-    return calibrate_profile(prof, frames, iterations=iterations, prev_poses=prev_poses)
+    return calibrate_profile(prof, frames, cfg, iterations=iterations, prev_poses=prev_poses)
 
 
 def load_reference(path_or_stats: str | Path | dict) -> dict[str, Any]:

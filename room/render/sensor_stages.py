@@ -133,6 +133,21 @@ def pixel_rays(intr) -> np.ndarray:
     return np.stack([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, np.ones_like(u)], -1)
 
 
+def local_gain(lin: np.ndarray, strength: float, sigma_frac: float) -> np.ndarray:
+    """(H, W) float32 brightness-equalising gain of an endoscope processor: compresses the
+    large-scale log-luminance by ``strength`` (0 = none, 1 = flat), ``exp(-s (B - mean B))``
+    with B the Gaussian-blurred log luminance (sigma = ``sigma_frac`` x image width), so the
+    dark far lumen is lifted and near walls are toned down while fine detail is kept. Computed
+    on an 8x smaller image (it is smooth); invariant to a global scale of ``lin``."""
+    h, w = lin.shape[:2]
+    f = 8
+    small = cv2.resize(lin, (max(w // f, 1), max(h // f, 1)), interpolation=cv2.INTER_AREA)
+    logl = np.log(np.maximum(luminance(small), 1e-4)).astype(np.float32)
+    b = gaussian_blur(logl, sigma_frac * w / f)
+    g = np.exp(-np.float32(strength) * (b - np.float32(b.mean())))
+    return cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+
+
 def image_motion(depth: np.ndarray, intr, T_world_cam: np.ndarray,
                  T_world_prev: np.ndarray, far_m: float | None = None,
                  rays: np.ndarray | None = None) -> np.ndarray:

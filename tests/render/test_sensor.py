@@ -15,6 +15,7 @@ from room.render.sensor import (
     ColourConfig,
     ExposureConfig,
     JpegConfig,
+    LocalToneConfig,
     MotionBlurConfig,
     NoiseConfig,
     SensorConfig,
@@ -35,6 +36,7 @@ def quiet(**changes) -> SensorConfig:
     base = SensorConfig(
         motion_blur=MotionBlurConfig(enabled=False), vignetting=VignettingConfig(enabled=False),
         exposure=ExposureConfig(enabled=False), bloom=BloomConfig(enabled=False),
+        local_tone=LocalToneConfig(enabled=False),
         noise=NoiseConfig(enabled=False), colour=ColourConfig(enabled=False),
         tone=ToneConfig(enabled=False))
     return dataclasses.replace(base, **changes)
@@ -170,6 +172,17 @@ def test_vignetting_cos4_and_profile():
     assert v.max() <= 1 and v[40, 48] > 0.999
     p = st.vignetting_profile(80, 96, [0, 1, 1.5], [1, 0.5, 0.5], strength=0.5)
     assert p[40, 0] == pytest.approx(1 - 0.5 * 0.5, abs=0.02)  # rad ~ 1 at the edge middle
+
+
+def test_local_gain_compresses_large_scale_brightness():
+    yy, xx = np.mgrid[0:120, 0:160]
+    lin = np.where(np.hypot(xx - 80, yy - 60) < 25, 0.02, 0.4).astype(np.float32)
+    lin = np.repeat(lin[..., None], 3, axis=2)
+    g = st.local_gain(lin, strength=0.5, sigma_frac=0.08)
+    # The dark disc is lifted, the bright surround toned down; scale does not matter.
+    assert g[60, 80] > 1.5 and g[5, 5] < 1.0
+    assert np.allclose(st.local_gain(10 * lin, 0.5, 0.08), g, rtol=1e-4)
+    assert np.allclose(st.local_gain(lin, 0.0, 0.08), 1.0)
 
 
 def test_bloom_glows_around_highlights():

@@ -27,7 +27,8 @@ from room.render.sensor_profile import PROFILE_DIR, SensorProfile
 def quiet(**changes) -> SensorConfig:
     """Every stage off but the ones given (as in test_sensor.py)."""
     off = {k: dataclasses.replace(getattr(SensorConfig(), k), enabled=False) for k in (
-        "motion_blur", "vignetting", "exposure", "bloom", "noise", "colour", "tone")}
+        "motion_blur", "vignetting", "exposure", "bloom", "local_tone", "noise", "colour",
+        "tone")}
     return SensorConfig(**{**off, **changes})
 
 
@@ -139,9 +140,11 @@ def test_default_profile_follows_reference(shared_data):
     assert prof.r_over_g == pytest.approx(s["r_over_g"]["p50"])
     assert prof.b_over_g == pytest.approx(s["b_over_g"]["p50"])
     assert prof.target_mean_luminance == pytest.approx(s["mean_luminance"]["p50"])
-    fresh = sc.profile_from_reference(ref)
-    # The noise spectrum's shape comes straight from the reference: same table.
-    assert np.allclose(fresh.noise_psd_log10, prof.noise_psd_log10)
+    fresh = sc.profile_from_reference(ref, knobs=sc.DEFAULT_KNOBS)
+    # The noise spectrum's shape comes straight from the reference, tilted by calibration.
+    tilted = sc.tilt_spectrum(fresh, prof.calibration["spectrum_tilt"])
+    assert np.allclose(tilted.noise_psd_log10, prof.noise_psd_log10, atol=1e-6)
+    assert prof.tone_gamma == sc.DEFAULT_KNOBS.tone_gamma
     # Residual filter applied to the fitted spectrum gives back the reference bands
     # where the filter passes enough (|H|^2 >= 0.2) to deconvolve.
     freq, logp = sc.reference_noise_psd(s["residual_log_psd"]["p50"], 600)
