@@ -216,11 +216,6 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
     t_scene = time.perf_counter() - t0
     sid = scene_id(job, scene)
     plans = plan_sequences(scene, job.trajectory, job.seed, job.robot, job.sim)
-    sensor = None
-    if job.noise is not None and getattr(job.noise, "enabled", True):
-        from room.render.sensor import SensorModel
-
-        sensor = SensorModel(job.noise)
     tag = short_hash(job.config_yaml, 6)
     total = sum(len(p) for p in plans)
     bar = _progress(total, job.output.progress)
@@ -230,7 +225,9 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
             for planned in plans:
                 name = f"{planned.name}_seed{job.seed}_{tag}"
                 path = Path(job.out) / sid / name
+                sensor, look = sequence_appearance(job, renderer, planned.target)
                 info = sequence_info(job, scene, sid, name, planned, renderer)
+                info["appearance"] = look
                 w = SequenceWriter(path, info, job.config_yaml, len(planned),
                                    job.output.modalities, job.output.pointcloud_stride,
                                    job.output.preview_size, job.output.preview_fps)
@@ -251,6 +248,27 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
             "sequences_skipped": skipped, "seconds": seconds, "scene_seconds": t_scene,
             "fps": written / max(seconds - t_scene, 1e-9), "scene": sid, "out": str(job.out),
             "folders": folders}
+
+
+def sequence_appearance(job: GenerateJob, renderer, seq_key: int) -> tuple[Any, dict]:
+    """The sensor model of one sequence, and its appearance record for info.json.
+
+    With ``noise.randomization.enabled`` each sequence draws its own sensor settings and
+    render overrides (mucosa colour, specular strength, light power) from the configured
+    ranges, seeded by (job seed, sequence key), and the renderer switches to that look;
+    otherwise every sequence uses the configured sensor and render settings as they are.
+    """
+    if job.noise is None or not getattr(job.noise, "enabled", True):
+        return None, {"sensor": False, "randomized": False}
+    from room.render.sensor import SensorModel, randomize
+    from room.render.sensor_random import apply_render_overrides
+
+    seq = np.random.SeedSequence([int(job.seed), int(seq_key), 0x6C6F6F6B])
+    seed = int(seq.generate_state(1)[0])
+    sensor_cfg, overrides = randomize(job.noise, seed)
+    renderer.set_look(apply_render_overrides(job.render, overrides) if overrides else job.render)
+    return SensorModel(sensor_cfg), {"sensor": True, "randomized": bool(overrides),
+                                      "render_overrides": overrides}
 
 
 def _progress(total: int, enabled: bool):

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from room.anatomy.scene import AirwayScene
-from room.errors import RenderError
+from room.errors import ConfigError, RenderError
 from room.render import camera as cam
 from room.render import meshprep
 from room.render.config import RenderConfig
@@ -99,6 +99,21 @@ class Renderer:
         self._embree: Any = None
         self._rays: np.ndarray | None = None
         self._lut: tuple[float, np.ndarray] | None = None
+
+    def set_look(self, render: RenderConfig) -> None:
+        """Switch lights and material to ``render`` without rebuilding the GL scene (used for
+        per-sequence appearance randomization). Only settings that are shader uniforms may
+        differ: the texture pattern (seed, texture size, the material's length scales) and the
+        ring generations are baked at construction; changing those raises ConfigError."""
+        baked = ("color_scale_m", "vessel_scale_m", "bump_scale_m", "ring_max_generation")
+        old, new = self.config, render
+        changed = [f"material.{k}" for k in baked
+                   if getattr(old.material, k) != getattr(new.material, k)]
+        changed += [k for k in ("seed", "texture_size") if getattr(old, k) != getattr(new, k)]
+        if changed:
+            raise ConfigError(f"set_look cannot change {changed}: make a new renderer")
+        self.config = render
+        self._static = {**light_uniforms(render.light), **material_uniforms(render.material)}
 
     # ----------------------------------------------------------------------------------------
     @staticmethod

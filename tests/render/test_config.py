@@ -46,3 +46,21 @@ def test_randomized_is_seeded_and_valid():
     assert a == b and a != c
     for r in (a, c):
         assert dataclasses.replace(r) == r  # passes validation again
+
+
+@pytest.mark.gl
+def test_set_look_changes_uniforms_only(yscene):
+    """Per-sequence appearance: brighter LEDs give a brighter fixed-exposure image; baked
+    texture settings cannot change without a new renderer."""
+    from room.render import make_renderer
+    from room.transforms import look_at
+
+    cfg = RenderConfig(exposure="fixed")
+    T = look_at([0.0, 0.0, 0.02], [0.0, 0.0, 0.07], up=[1.0, 0.0, 0.0])
+    with make_renderer(yscene, CameraConfig(width=48, height=48), cfg) as r:
+        a = r.render(T).rgb_clean.astype(float).mean()
+        r.set_look(dataclasses.replace(cfg, light=dataclasses.replace(cfg.light, intensity=2.0)))
+        b = r.render(T).rgb_clean.astype(float).mean()
+        with pytest.raises(ConfigError, match="texture_size"):
+            r.set_look(dataclasses.replace(cfg, texture_size=32))
+    assert b > a + 5
