@@ -1,7 +1,9 @@
 """Generation throughput: the default 600 x 600 all-modality dataset on the built-in phantom.
 
-Runs the same job (different seeds) in one worker process, then two concurrently (joblib/loky),
-and prints frames per second, the 2-process scaling ratio (target >= 1.6) and the peak resident
+Runs the same job (different seeds) in one worker process, then two concurrently (joblib/loky,
+one llvmpipe rasterizer thread per worker, as ``room-generate -m hydra/launcher=joblib`` sets
+it; a lone process keeps llvmpipe's default threads, its best case), and prints frames per
+second, the 2-process scaling ratio (target >= 1.6) and the peak resident
 memory of each worker (target < 2 GB). The scene is prepared (cached) before timing; fps counts
 rendering + writing, not scene preparation.
 
@@ -28,9 +30,15 @@ def _job(seed: int, out: str, frames: int, width: int):
                              f"++camera.height={width}"])
 
 
-def worker(seed: int, out: str, frames: int, width: int) -> dict:
-    """Generate in this (fresh) process; report timings and this process's peak RSS."""
+def worker(seed: int, out: str, frames: int, width: int, parallel: bool) -> dict:
+    """Generate in this (fresh) process; report timings and this process's peak RSS. Parallel
+    workers cap llvmpipe at one thread each, as ``room-generate -m`` with joblib does."""
     from room.data.generate import generate_dataset
+
+    if parallel:
+        from room.render.gl import limit_software_threads
+
+        limit_software_threads(1)
 
     job = _job(seed, out, frames, width)
     t0 = time.perf_counter()
@@ -51,7 +59,8 @@ def run(n_proc: int, out: str, frames: int, width: int) -> tuple[float, list[dic
 
     get_reusable_executor().shutdown(wait=True)  # fresh workers: clean peak-memory figures
     res = Parallel(n_jobs=n_proc, backend="loky")(
-        delayed(worker)(100 + k + 10 * n_proc, out, frames, width) for k in range(n_proc))
+        delayed(worker)(100 + k + 10 * n_proc, out, frames, width, n_proc > 1)
+        for k in range(n_proc))
     get_reusable_executor().shutdown(wait=True)
     # aggregate throughput over the window where the workers were rendering
     window = max(r["t_end_wall"] for r in res) - min(r["t_start_wall"] for r in res)

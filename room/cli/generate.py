@@ -57,6 +57,11 @@ def _main(cfg: DictConfig) -> dict:
 
     from room.errors import RoomError
 
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN and hc.launcher.get("n_jobs", 1) != 1:
+        from room.render.gl import limit_software_threads
+
+        limit_software_threads(1)  # parallel workers: one rasterizer thread each
     try:
         return _run(cfg)
     except RoomError as e:
