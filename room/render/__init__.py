@@ -23,11 +23,12 @@ __all__ = ["CameraConfig", "LightConfig", "MaterialConfig", "RenderConfig", "mak
 
 
 def make_renderer(scene: AirwayScene, camera: CameraConfig | None = None,
-                  render: RenderConfig | None = None) -> Renderer:
-    """A renderer of ``scene`` (defaults: the bronchoscope camera, the default look)."""
+                  render: RenderConfig | None = None, cull: bool = True) -> Renderer:
+    """A renderer of ``scene`` (defaults: the bronchoscope camera, the default look; ``cull``:
+    skip triangles that cannot be seen, same images, see :mod:`room.render.renderer`)."""
     from room.render.renderer import Renderer
 
-    return Renderer(scene, camera, render)
+    return Renderer(scene, camera, render, cull=cull)
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,9 @@ import ctypes
 import numpy as np
 
 from room.errors import RenderError
-from room.render import shaders
+from room.render import culling, shaders
+
+GL_ANY_SAMPLES_PASSED = 0x8C2F
 
 
 def _gl():
@@ -44,20 +46,28 @@ class Raster:
     normal, tree); ``faces`` (F, 3) vertex indices; ``branches`` the (B, 4) branch table;
     ``planes`` (F, 4): per scene face its world unit normal and plane offset n . (v0 - origin);
     ``textures``: uniform name -> RGBA8 3D texture. Call with the GL context current.
+
+    Ids are face indices in the order of ``faces``. With ``chunks`` (faces given in chunk
+    order, see :mod:`room.render.culling`) the geometry passes draw only chunks that can be
+    seen; ``cull_back`` also skips back faces (exact only for a closed mesh seen from inside).
     """
 
     def __init__(self, width: int, height: int, attributes: list[np.ndarray], faces: np.ndarray,
                  branches: np.ndarray, planes: np.ndarray, textures: dict[str, np.ndarray],
-                 lens_rays: np.ndarray | None = None) -> None:
+                 lens_rays: np.ndarray | None = None, chunks: culling.Chunks | None = None,
+                 near: float = 0.0, cull_back: bool = False) -> None:
         """``attributes``: [positions (V, 3), shading normals (V, 3), tree (V, 2): arclength,
         branch row]; only positions feed the rasterizer, the rest is read per pixel.
         ``lens_rays`` (H, W, 2): undistorted rays of a distorted camera's pixels; when given,
-        :meth:`draw` resamples everything into that image (see shaders.LENS_FRAGMENT)."""
+        :meth:`draw` resamples everything into that image (see shaders.LENS_FRAGMENT).
+        ``near``: the projection's near plane (m), for the culling plan."""
         GL = _gl()
         self.width, self.height = int(width), int(height)
         self.n_index = int(faces.size)
+        self.chunks, self.near, self.cull_back = chunks, float(near), bool(cull_back)
+        self.stats = {"drawn_faces": 0, "queried_chunks": 0}
         self.program = _program(shaders.VERTEX, shaders.FRAGMENT)
-        self.shade_program = _program(shaders.SHADE_VERTEX, shaders.SHADE_FRAGMENT)
+        self._shade_programs: dict[int, int] = {}
         self.depth_program = _program(shaders.DEPTH_VERTEX, shaders.DEPTH_FRAGMENT)
         self.vao = GL.glGenVertexArrays(1)
         self.empty_vao = GL.glGenVertexArrays(1)
@@ -76,6 +86,9 @@ class Raster:
         GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, idx.nbytes, idx, GL.GL_STATIC_DRAW)
         self._buffers.append(ebo)
         GL.glBindVertexArray(0)
+        self.box_vao = self.queries = None
+        if chunks is not None:
+            self._init_boxes(chunks)
         self._textures = [self._texture3d(t) for t in textures.values()]
         self._tex_names = list(textures)
         w, h = self.width, self.height
@@ -110,6 +123,35 @@ class Raster:
             self.lens = {"size": (lw, lh), "tex": tex, "fbo": fbo,
                          "program": _program(shaders.SHADE_VERTEX, shaders.LENS_FRAGMENT)}
         self._locs: dict[tuple[int, str], int] = {}
+
+    def _init_boxes(self, chunks: culling.Chunks) -> None:
+        """Vertex and index buffers of the chunks' boxes (12 triangles each) and one occlusion
+        query object per chunk."""
+        GL = _gl()
+        n = len(chunks.start)
+        corners = np.ascontiguousarray(chunks.corners.reshape(-1, 3), dtype=np.float32)
+        idx = (culling.BOX_INDICES[None, :] + 8 * np.arange(n, dtype=np.uint32)[:, None])
+        self.box_vao = GL.glGenVertexArrays(1)
+        GL.glBindVertexArray(self.box_vao)
+        for target, data in ((GL.GL_ARRAY_BUFFER, corners),
+                             (GL.GL_ELEMENT_ARRAY_BUFFER, np.ascontiguousarray(idx.ravel()))):
+            buf = GL.glGenBuffers(1)
+            GL.glBindBuffer(target, buf)
+            GL.glBufferData(target, data.nbytes, data, GL.GL_STATIC_DRAW)
+            self._buffers.append(buf)
+        GL.glEnableVertexAttribArray(0)
+        GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, 0, ctypes.c_void_p(0))
+        GL.glBindVertexArray(0)
+        self.queries = np.atleast_1d(GL.glGenQueries(n)).astype(np.uint32)
+
+    def shade_program(self, n_lights: int) -> int:
+        """The shading program for ``n_lights`` LEDs (a compile-time constant: llvmpipe runs an
+        unrolled loop about a quarter faster than one bounded by a uniform)."""
+        if n_lights not in self._shade_programs:
+            fs = shaders.SHADE_FRAGMENT.replace("#version 330 core",
+                                                f"#version 330 core\n#define N_LIGHTS {n_lights}")
+            self._shade_programs[n_lights] = _program(shaders.SHADE_VERTEX, fs)
+        return self._shade_programs[n_lights]
 
     @staticmethod
     def _texture3d(data: np.ndarray) -> int:
@@ -199,7 +241,6 @@ class Raster:
         GL = _gl()
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
         GL.glViewport(0, 0, self.width, self.height)
-        GL.glDisable(GL.GL_CULL_FACE)
         GL.glDisable(GL.GL_MULTISAMPLE)
         GL.glDisable(GL.GL_BLEND)
         GL.glEnable(GL.GL_DEPTH_TEST)
@@ -207,14 +248,72 @@ class Raster:
         # camera.gl_projection flips image rows, which mirrors winding: with GL_CW, triangles
         # whose normal faces the camera (the wall seen from inside the lumen) are front-facing.
         GL.glFrontFace(GL.GL_CW)
+        (GL.glEnable if self.cull_back else GL.glDisable)(GL.GL_CULL_FACE)
+        GL.glCullFace(GL.GL_BACK)
         GL.glUseProgram(program)
         self._set_uniforms(program, uniforms)
         GL.glDrawBuffers(len(targets), targets)
         if targets[0] != GL.GL_NONE:
             GL.glClearBufferiv(GL.GL_COLOR, 0, np.array([-1, 0, 0, 0], np.int32))
         GL.glClearBufferfv(GL.GL_DEPTH, 0, np.ones(1, np.float32))
-        GL.glBindVertexArray(self.vao)
-        GL.glDrawElements(GL.GL_TRIANGLES, self.n_index, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0))
+        base = self._loc(program, "u_first")
+        if self.chunks is None:
+            self._draw_ranges(base, [(0, self.n_index // 3)])
+            return
+        rounds = culling.plan(self.chunks, uniforms["u_cam_world"], uniforms["u_proj"],
+                              self.near)
+        drawn = list(rounds[0])
+        self._draw_ranges(base, culling.ranges(self.chunks, rounds[0]))
+        for ids in rounds[1:]:
+            if ids.size:
+                seen = ids[self._occlusion_query(ids, uniforms)]
+                GL.glUseProgram(program)
+                self._draw_ranges(base, culling.ranges(self.chunks, seen))
+                drawn += list(seen)
+        self.stats = {"drawn_faces": int(self.chunks.count[drawn].sum()),
+                      "queried_chunks": int(sum(len(r) for r in rounds[1:]))}
+
+    def _draw_ranges(self, base_loc: int, ranges: list[tuple[int, int]]) -> None:
+        """Draw face ranges (first face, count) of the mesh; ``u_first`` = first face so that
+        ids stay mesh face indices (gl_PrimitiveID restarts at 0 in every draw)."""
+        from OpenGL.raw.GL.VERSION.GL_1_1 import glDrawElements
+        from OpenGL.raw.GL.VERSION.GL_2_0 import glUniform1i
+
+        _gl().glBindVertexArray(self.vao)
+        for first, count in ranges:
+            if base_loc >= 0:
+                glUniform1i(base_loc, first)
+            glDrawElements(0x0004, 3 * count, 0x1405, ctypes.c_void_p(12 * first))
+
+    def _occlusion_query(self, ids: np.ndarray, uniforms: dict) -> np.ndarray:
+        """Whether any fragment of each chunk's box passes the depth test against what is drawn
+        so far (no colour or depth writes). Waits for the results."""
+        from OpenGL.raw.GL.VERSION.GL_1_1 import glDrawElements
+        from OpenGL.raw.GL.VERSION.GL_1_5 import glBeginQuery, glEndQuery, glGetQueryObjectuiv
+
+        GL = _gl()
+        GL.glUseProgram(self.depth_program)
+        self._set_uniforms(self.depth_program, uniforms)
+        GL.glColorMask(GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE)
+        GL.glDepthMask(GL.GL_FALSE)
+        GL.glDisable(GL.GL_CULL_FACE)
+        GL.glDepthFunc(GL.GL_LEQUAL)
+        GL.glBindVertexArray(self.box_vao)
+        for c in ids:
+            glBeginQuery(GL_ANY_SAMPLES_PASSED, int(self.queries[c]))
+            glDrawElements(0x0004, 36, 0x1405, ctypes.c_void_p(144 * int(c)))
+            glEndQuery(GL_ANY_SAMPLES_PASSED)
+        res = ctypes.c_uint(0)
+        seen = np.zeros(len(ids), bool)
+        for k, c in enumerate(ids):
+            glGetQueryObjectuiv(int(self.queries[c]), GL.GL_QUERY_RESULT, ctypes.byref(res))
+            seen[k] = res.value != 0
+        GL.glColorMask(GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE)
+        GL.glDepthMask(GL.GL_TRUE)
+        GL.glDepthFunc(GL.GL_LESS)
+        if self.cull_back:
+            GL.glEnable(GL.GL_CULL_FACE)
+        return seen
 
     def draw(self, uniforms: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Render. Returns (radiance RGBA float16 (H, W, 4), ids int32 (H, W, 1) pinhole or
@@ -227,8 +326,10 @@ class Raster:
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.shade_fbo)
         GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
         GL.glDisable(GL.GL_DEPTH_TEST)
-        GL.glUseProgram(self.shade_program)
-        self._set_uniforms(self.shade_program, uniforms)
+        GL.glDisable(GL.GL_CULL_FACE)
+        shade = self.shade_program(int(uniforms["u_n_lights"]))
+        GL.glUseProgram(shade)
+        self._set_uniforms(shade, uniforms)
         units = [("u_id", GL.GL_TEXTURE_2D, self.t_id),
                  ("u_branches", GL.GL_TEXTURE_2D, self.t_branch)]
         units += [(n, GL.GL_TEXTURE_BUFFER, t) for n, (_, t) in zip(
@@ -238,7 +339,7 @@ class Raster:
         for unit, (name, kind, tex) in enumerate(units):
             GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
             GL.glBindTexture(kind, tex)
-            GL.glUniform1i(self._loc(self.shade_program, name), unit)
+            GL.glUniform1i(self._loc(shade, name), unit)
         GL.glBindVertexArray(self.empty_vao)
         GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
         w, h = self.width, self.height
@@ -271,6 +372,7 @@ class Raster:
         GL.glDrawBuffers(3, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1,
                              GL.GL_COLOR_ATTACHMENT2])
         GL.glUseProgram(prog)
+        GL.glDisable(GL.GL_CULL_FACE)
         self._set_uniforms(prog, {**uniforms, "u_wide": np.array([self.width, self.height],
                                                                   float)})
         units = [("u_id", GL.GL_TEXTURE_2D, self.t_id),
@@ -315,7 +417,10 @@ class Raster:
             GL.glDeleteTextures(self._textures + [self.t_id, self.t_depth, self.t_branch]
                                 + [t for _, t in self._tbos])
             GL.glDeleteVertexArrays(2, [self.vao, self.empty_vao])
-            for p in (self.program, self.shade_program, self.depth_program):
+            if self.box_vao is not None:
+                GL.glDeleteVertexArrays(1, [self.box_vao])
+                GL.glDeleteQueries(len(self.queries), self.queries)
+            for p in (self.program, self.depth_program, *self._shade_programs.values()):
                 GL.glDeleteProgram(p)
         except Exception:  # context already gone: nothing left to free
             pass

@@ -12,6 +12,13 @@ surrounding pinhole pixels (ray-triangle test), with depth and normal from that 
 that ray. Rays that hit none of them (sub-pixel triangles far down the lumen, occlusion edges)
 are cast with Embree and solved in float64. Every ground-truth modality is thus exact for the
 distorted pixel's own ray, in the same image space as the RGB.
+
+Culling (``cull=True``, the default) sends the rasterizer only triangles that can be seen:
+chunks inside the view frustum that pass an occlusion test (:mod:`room.render.culling`), and,
+when the mesh is closed and its normals face the lumen, only front faces. The images are the
+same as without it (tested bit for bit); for a closed mesh ``meta['outside']`` then comes from
+whether the camera centre lies inside the mesh (a ray cast) instead of counting pixels that see
+the wall's outer side, because back faces are no longer drawn.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import numpy as np
 from room.anatomy.scene import AirwayScene
 from room.errors import ConfigError, RenderError
 from room.render import camera as cam
-from room.render import meshprep
+from room.render import culling, meshprep
 from room.render.config import RenderConfig
 from room.render.light import light_uniforms
 from room.render.material import make_textures, material_uniforms
@@ -50,6 +57,12 @@ _F16_VALUES = np.nan_to_num(
 """Every float16 bit pattern as float32: a per-frame 64k-entry table maps radiance to sRGB."""
 
 
+def _closed_inward(mesh) -> bool:
+    """Closed, consistently wound, normals into the enclosed volume (the lumen): then a camera
+    inside sees front faces only and back faces may be culled."""
+    return bool(mesh.is_watertight and mesh.is_winding_consistent and mesh.volume < 0)
+
+
 class Renderer:
     """Offscreen renderer of one scene with one camera and one look (see module docstring).
 
@@ -58,7 +71,7 @@ class Renderer:
     """
 
     def __init__(self, scene: AirwayScene, camera: cam.CameraConfig | None = None,
-                 render: RenderConfig | None = None) -> None:
+                 render: RenderConfig | None = None, cull: bool = True) -> None:
         from room.render import gl
 
         self.scene = scene
@@ -85,14 +98,22 @@ class Renderer:
 
         gm = meshprep.prepare(mesh, scene.face_branch, scene.tree,
                               ring_max_generation=self.config.material.ring_max_generation)
+        pos = gm.positions - self._origin
+        chunks = culling.make_chunks(pos, gm.faces) if cull else None
+        order = chunks.order if cull else np.arange(len(gm.faces))
+        self._closed = bool(cull and _closed_inward(mesh))
+        n = len(order)  # GL face k is scene face order[k]; raw ids -2 - k map likewise
+        self._id_lut = np.concatenate([-2 - order[::-1], [-1], order]).astype(np.int32)
         self._raster = Raster(
             self._gl_intr.width, self._gl_intr.height,
-            [(gm.positions - self._origin).astype(np.float32), gm.normals.astype(np.float32),
-             gm.tree],
-            gm.faces, gm.branches,
-            np.column_stack([self._fnormals, self._plane_ext[:-1]]), make_textures(self.config),
+            [pos.astype(np.float32), gm.normals.astype(np.float32), gm.tree],
+            gm.faces[order], gm.branches,
+            np.column_stack([self._fnormals, self._plane_ext[:-1]])[order],
+            make_textures(self.config),
             lens_rays=cam._pixel_rays(self.intrinsics) if self.intrinsics.is_distorted else None,
+            chunks=chunks, near=self._gl_intr.near, cull_back=self._closed,
         )
+        self._n_faces = n
         self._proj = cam.gl_projection(self._gl_intr)
         self._static = {**light_uniforms(self.config.light),
                         **material_uniforms(self.config.material)}
@@ -153,7 +174,7 @@ class Renderer:
         normals = np.ascontiguousarray(normals)
         hit = face >= 0
         n_hit = int(hit.sum())
-        outside = n_hit > 0 and int(outside_px.sum()) > OUTSIDE_FRACTION * n_hit
+        outside = self._outside(T, outside_px, n_hit)
         gain = self._gain(color, hit)
         rgb = self._encode(color, gain)
         meta = {
@@ -194,12 +215,25 @@ class Renderer:
                     "u_cam_pos": T[:3, 3] - self._origin}
         color, ids, geom = self._raster.draw(uniforms)
         depth, normals = geom[..., 3].copy(), geom[..., :3]  # normals: a view, copied by render
-        face = np.ascontiguousarray(ids[..., 0])  # a copy only with a lens (2 channels)
+        raw = ids[..., 0] + (self._n_faces + 1)
+        face = np.take(self._id_lut, raw)  # GL (chunk) order -> scene face ids, raw coding
         outside_px = face < -1  # raw id -2 - id: the wall seen from outside
-        np.subtract(-2, face, out=face, where=outside_px)  # in place: ids is a fresh buffer
+        np.subtract(-2, face, out=face, where=outside_px)
         if self.intrinsics.is_distorted:
             self._lens_fallback(ids[..., 1] == 1, face, depth, normals, T)
         return color, face, depth, normals, outside_px
+
+    def _outside(self, T: np.ndarray, outside_px: np.ndarray, n_hit: int) -> bool:
+        """Whether the camera is outside the airway: for a closed mesh (back faces culled), its
+        centre is outside the mesh (majority of three ray casts: the first wall hit faces away
+        from the camera); else most hit pixels see the wall from outside."""
+        if not self._closed:
+            return n_hit > 0 and int(outside_px.sum()) > OUTSIDE_FRACTION * n_hit
+        d = np.array([[0.0, 0.0, 1.0], [0.6, -0.3, 1.0], [-0.4, 0.7, -1.0]])
+        f = self._cast(d, T)
+        dw = d @ T[:3, :3].T
+        facing = np.einsum("ij,ij->i", self._fnormals[np.maximum(f, 0)], dw) < 0
+        return int(np.sum((f >= 0) & facing)) < 2
 
     def _encode(self, color: np.ndarray, gain: float) -> np.ndarray:
         """sRGB uint8 (H, W, 3) of linear float16 radiance times ``gain``: one 64k-entry table

@@ -25,8 +25,12 @@ void main() { gl_Position = u_proj * (u_cam_world * vec4(a_pos, 1.0)); }
 
 FRAGMENT = """
 #version 330 core
+uniform int u_first;  // first face of this draw: gl_PrimitiveID restarts at 0 in every draw
 layout(location = 0) out int o_id;
-void main() { o_id = gl_FrontFacing ? gl_PrimitiveID : -2 - gl_PrimitiveID; }
+void main() {
+    int id = u_first + gl_PrimitiveID;
+    o_id = gl_FrontFacing ? id : -2 - id;
+}
 """
 
 SHADE_VERTEX = """
@@ -50,7 +54,6 @@ uniform vec3 u_cam_pos;           // camera centre, world minus origin (m)
 uniform sampler3D u_tex;          // r: mottling, g: vessels, b: capillaries, a: bump height
 uniform mat4 u_world_cam;         // world (minus origin) <- OpenCV camera
 uniform vec4 u_intr;              // fx, fy, cx, cy of the rendered pinhole image
-uniform int u_n_lights;
 uniform vec3 u_light_pos[4];      // camera frame (m); each light points along +z
 uniform vec3 u_light_color;       // intensity folded in (irradiance at 1 m)
 uniform float u_cos_inner;
@@ -132,7 +135,7 @@ void main() {
     if (!(dot(ns, view) > 0.05) || abs(dFdx(z)) + abs(dFdy(z)) > 0.2 * z) ns = n;
 
     vec3 rad = vec3(0.0);
-    for (int i = 0; i < u_n_lights; ++i) {
+    for (int i = 0; i < N_LIGHTS; ++i) {  // N_LIGHTS: #define'd by Raster.shade_program
         vec3 l = u_light_pos[i] - p;
         float d2 = dot(l, l);
         l *= inversesqrt(d2);
@@ -140,7 +143,8 @@ void main() {
         float ndl = max(dot(ns, l), 0.0);
         vec3 hv = normalize(l + view);
         float ndh = max(dot(ns, hv), 0.0);
-        float F = u_f0 + (1.0 - u_f0) * pow(1.0 - max(dot(hv, view), 0.0), 5.0);
+        float f1 = 1.0 - max(dot(hv, view), 0.0), f2 = f1 * f1;
+        float F = u_f0 + (1.0 - u_f0) * (f2 * f2 * f1);  // Schlick: (1 - h.v)^5
         float spec = F * (u_shininess + 8.0) / (8.0 * PI) * pow(ndh, u_shininess);
         rad += (spot * ndl / d2) * (albedo / PI + vec3(spec));
     }
