@@ -63,9 +63,11 @@ class Chunks:
     corners: np.ndarray
 
 
-def make_chunks(positions: np.ndarray, faces: np.ndarray, max_faces: int | None = None) -> Chunks:
-    """Split faces (``max_faces`` each at most, default :data:`CHUNK_FACES`) into spatially compact chunks (recursive halving of the face centroids along
-    their widest axis) with oriented bounding boxes (principal axes of the chunk's vertices)."""
+def make_chunks(positions: np.ndarray, faces: np.ndarray,
+                max_faces: int | None = None) -> Chunks:
+    """Split faces into spatially compact chunks of at most ``max_faces`` (default
+    :data:`CHUNK_FACES`): recursive halving of the face centroids along their widest axis;
+    oriented bounding boxes from the principal axes of each chunk's vertices."""
     max_faces = int(max_faces or CHUNK_FACES)
     pos = np.asarray(positions, np.float64)
     faces = np.asarray(faces, np.int64)
