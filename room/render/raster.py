@@ -67,7 +67,7 @@ class Raster:
         self.chunks, self.near, self.cull_back = chunks, float(near), bool(cull_back)
         self.stats = {"drawn_faces": 0, "queried_chunks": 0}
         self.program = _program(shaders.VERTEX, shaders.FRAGMENT)
-        self._shade_programs: dict[int, int] = {}
+        self._shade_programs: dict[tuple[int, bool], int] = {}
         self.depth_program = _program(shaders.DEPTH_VERTEX, shaders.DEPTH_FRAGMENT)
         self.vao = GL.glGenVertexArrays(1)
         self.empty_vao = GL.glGenVertexArrays(1)
@@ -105,8 +105,7 @@ class Raster:
                       self._buffer_texture(fv, GL.GL_RGBA32I),
                       self._buffer_texture(np.column_stack([pos, tree[:, :1]]), GL.GL_RGBA32F),
                       self._buffer_texture(np.column_stack([nrm, zeros]), GL.GL_RGBA32F)]
-        self.t_color = self._texture2d(GL.GL_RGBA16F, w, h, GL.GL_RGBA, GL.GL_FLOAT,
-                                       linear=True)
+        self.t_color = self._texture2d(GL.GL_RGBA16F, w, h, GL.GL_RGBA, GL.GL_FLOAT)
         self.t_geom = self._texture2d(GL.GL_RGBA32F, w, h, GL.GL_RGBA, GL.GL_FLOAT)
         self.shade_fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0, self.t_color),
                                             (GL.GL_COLOR_ATTACHMENT1, self.t_geom)])
@@ -120,8 +119,7 @@ class Raster:
                    self._texture2d(GL.GL_RGBA32F, lw, lh, GL.GL_RGBA, GL.GL_FLOAT)]
             fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0 + k, t)
                                      for k, t in enumerate(tex[1:])])
-            self.lens = {"size": (lw, lh), "tex": tex, "fbo": fbo,
-                         "program": _program(shaders.SHADE_VERTEX, shaders.LENS_FRAGMENT)}
+            self.lens = {"size": (lw, lh), "tex": tex, "fbo": fbo}
         self._locs: dict[tuple[int, str], int] = {}
 
     def _init_boxes(self, chunks: culling.Chunks) -> None:
@@ -144,14 +142,16 @@ class Raster:
         GL.glBindVertexArray(0)
         self.queries = np.atleast_1d(GL.glGenQueries(n)).astype(np.uint32)
 
-    def shade_program(self, n_lights: int) -> int:
-        """The shading program for ``n_lights`` LEDs (a compile-time constant: llvmpipe runs an
-        unrolled loop about a quarter faster than one bounded by a uniform)."""
-        if n_lights not in self._shade_programs:
-            fs = shaders.SHADE_FRAGMENT.replace("#version 330 core",
-                                                f"#version 330 core\n#define N_LIGHTS {n_lights}")
-            self._shade_programs[n_lights] = _program(shaders.SHADE_VERTEX, fs)
-        return self._shade_programs[n_lights]
+    def shade_program(self, n_lights: int, lens: bool = False) -> int:
+        """The shading (or, ``lens``, lens) program for ``n_lights`` LEDs (a compile-time
+        constant: llvmpipe runs an unrolled loop about a quarter faster than one bounded by a
+        uniform)."""
+        key = (n_lights, lens)
+        if key not in self._shade_programs:
+            main = shaders.LENS_FRAGMENT if lens else shaders.SHADE_FRAGMENT
+            fs = f"#version 330 core\n#define N_LIGHTS {n_lights}\n{shaders.SHADE_COMMON}{main}"
+            self._shade_programs[key] = _program(shaders.SHADE_VERTEX, fs)
+        return self._shade_programs[key]
 
     @staticmethod
     def _texture3d(data: np.ndarray) -> int:
@@ -320,39 +320,38 @@ class Raster:
         (H, W, 2) with a lens: triangle id (-1 nothing hit, -2 - id seen from outside), and with
         a lens a flag (1 = ask Embree, see LENS_FRAGMENT), and float32 (H, W, 4): the
         camera-frame triangle normal facing the camera and the z-depth of the pixel's ray on
-        the triangle's plane, 0 where nothing was hit); row 0 = image top."""
+        the triangle's plane, 0 where nothing was hit); row 0 = image top.
+
+        Pinhole: the geometry pass, then the shading pass at each pixel. With a lens: the
+        geometry pass of the covering pinhole image, then the lens pass, which finds each
+        distorted pixel's triangle and shades it there (shading once per output pixel)."""
         GL = _gl()
         self._geometry_pass(self.program, uniforms, [GL.GL_COLOR_ATTACHMENT0])
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.shade_fbo)
-        GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
         GL.glDisable(GL.GL_DEPTH_TEST)
         GL.glDisable(GL.GL_CULL_FACE)
-        shade = self.shade_program(int(uniforms["u_n_lights"]))
-        GL.glUseProgram(shade)
-        self._set_uniforms(shade, uniforms)
-        units = [("u_id", GL.GL_TEXTURE_2D, self.t_id),
-                 ("u_branches", GL.GL_TEXTURE_2D, self.t_branch)]
-        units += [(n, GL.GL_TEXTURE_BUFFER, t) for n, (_, t) in zip(
-            ("u_planes", "u_faces", "u_verts", "u_vnormals"), self._tbos, strict=True)]
-        units += [(n, GL.GL_TEXTURE_3D, t) for n, t in zip(self._tex_names, self._textures,
-                                                             strict=True)]
-        for unit, (name, kind, tex) in enumerate(units):
-            GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
-            GL.glBindTexture(kind, tex)
-            GL.glUniform1i(self._loc(shade, name), unit)
-        GL.glBindVertexArray(self.empty_vao)
-        GL.glDrawArrays(GL.GL_TRIANGLES, 0, 3)
-        w, h = self.width, self.height
+        n_lights = int(uniforms["u_n_lights"])
         if self.lens is not None:
             w, h = self.lens["size"]
-            self._lens_pass(uniforms)
-            fbo_ids, att_ids = self.lens["fbo"], GL.GL_COLOR_ATTACHMENT1
+            prog = self.shade_program(n_lights, lens=True)
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.lens["fbo"])
+            GL.glViewport(0, 0, w, h)
+            GL.glDrawBuffers(3, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1,
+                                 GL.GL_COLOR_ATTACHMENT2])
+            uniforms = {**uniforms, "u_wide": np.array([self.width, self.height], float)}
+            extra = [("u_rays", GL.GL_TEXTURE_2D, self.lens["tex"][0])]
+            fbo_ids, att_ids, att_geom = self.lens["fbo"], GL.GL_COLOR_ATTACHMENT1, 2
         else:
-            fbo_ids, att_ids = self.fbo, GL.GL_COLOR_ATTACHMENT0
+            w, h = self.width, self.height
+            prog = self.shade_program(n_lights)
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.shade_fbo)
+            GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
+            extra = []
+            fbo_ids, att_ids, att_geom = self.fbo, GL.GL_COLOR_ATTACHMENT0, 1
+        self._full_screen(prog, uniforms, extra)
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
         GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0)
         color = self._read(GL.GL_RGBA, GL.GL_HALF_FLOAT, np.float16, 4, w, h)
-        GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT2 if self.lens else GL.GL_COLOR_ATTACHMENT1)
+        GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0 + att_geom)
         geom = self._read(GL.GL_RGBA, GL.GL_FLOAT, np.float32, 4, w, h)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo_ids)
         GL.glReadBuffer(att_ids)
@@ -362,25 +361,19 @@ class Raster:
             ids = self._read(GL.GL_RED_INTEGER, GL.GL_INT, np.int32, 1, w, h)
         return color, ids, geom
 
-    def _lens_pass(self, uniforms: dict) -> None:
-        """Resample into the distorted image (per pixel: its own ray, see LENS_FRAGMENT)."""
+    def _full_screen(self, prog: int, uniforms: dict, extra: list) -> None:
+        """One full-screen pass of a shading program (``extra``: more (name, kind, texture)
+        bindings) into the bound framebuffer."""
         GL = _gl()
-        lens = self.lens
-        prog = lens["program"]
-        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, lens["fbo"])
-        GL.glViewport(0, 0, *lens["size"])
-        GL.glDrawBuffers(3, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1,
-                             GL.GL_COLOR_ATTACHMENT2])
         GL.glUseProgram(prog)
-        GL.glDisable(GL.GL_CULL_FACE)
-        self._set_uniforms(prog, {**uniforms, "u_wide": np.array([self.width, self.height],
-                                                                  float)})
+        self._set_uniforms(prog, uniforms)
         units = [("u_id", GL.GL_TEXTURE_2D, self.t_id),
-                 ("u_color", GL.GL_TEXTURE_2D, self.t_color),
-                 ("u_rays", GL.GL_TEXTURE_2D, lens["tex"][0])]
+                 ("u_branches", GL.GL_TEXTURE_2D, self.t_branch)]
         units += [(n, GL.GL_TEXTURE_BUFFER, t) for n, (_, t) in zip(
-            ("u_planes", "u_faces", "u_verts"), self._tbos[:3], strict=True)]
-        for unit, (name, kind, tex) in enumerate(units):
+            ("u_planes", "u_faces", "u_verts", "u_vnormals"), self._tbos, strict=True)]
+        units += [(n, GL.GL_TEXTURE_3D, t) for n, t in zip(self._tex_names, self._textures,
+                                                             strict=True)]
+        for unit, (name, kind, tex) in enumerate(units + extra):
             GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
             GL.glBindTexture(kind, tex)
             GL.glUniform1i(self._loc(prog, name), unit)
@@ -411,7 +404,6 @@ class Raster:
             if self.lens is not None:
                 GL.glDeleteFramebuffers(1, [self.lens["fbo"]])
                 GL.glDeleteTextures(len(self.lens["tex"]), self.lens["tex"])
-                GL.glDeleteProgram(self.lens["program"])
             bufs = self._buffers + [b for b, _ in self._tbos]
             GL.glDeleteBuffers(len(bufs), bufs)
             GL.glDeleteTextures(self._textures + [self.t_id, self.t_depth, self.t_branch]

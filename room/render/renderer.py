@@ -198,15 +198,17 @@ class Renderer:
         correction and exposure), without building the other modalities (normals, segmentation,
         face ids, metadata). The fast path for observations that need only RGB and depth."""
         T = check_rigid(T_world_cam, "T_world_cam")
-        color, face, depth, _, _ = self._draw(T)
-        rgb = self._encode(color, self._gain(color, face >= 0))
+        color, face, depth, _, _ = self._draw(T, face_ids=False)
+        rgb = self._encode(color, self._gain(color, face != -1))
         return rgb, depth
 
-    def _draw(self, T: np.ndarray):
+    def _draw(self, T: np.ndarray, face_ids: bool = True):
         """GL passes at the (checked) pose T: linear radiance float16 (H, W, 4), face ids
         (-1 none), z-depth float32 m, normals float32 (H, W, 3) camera frame (a strided view),
         and the mask of
-        pixels that see the wall from outside; lens-corrected (Embree fallback) if distorted."""
+        pixels that see the wall from outside; lens-corrected (Embree fallback) if distorted.
+        ``face_ids=False`` (pinhole only) skips mapping GL ids to scene face ids: ``face`` is
+        then only good for ``face != -1`` and the outside mask is None."""
         self._ctx.make_current()
         cw = self._cam_world(T)
         g = self._gl_intr
@@ -215,6 +217,8 @@ class Renderer:
                     "u_cam_pos": T[:3, 3] - self._origin}
         color, ids, geom = self._raster.draw(uniforms)
         depth, normals = geom[..., 3].copy(), geom[..., :3]  # normals: a view, copied by render
+        if not (face_ids or self.intrinsics.is_distorted):
+            return color, ids[..., 0], depth, normals, None
         raw = ids[..., 0] + (self._n_faces + 1)
         face = np.take(self._id_lut, raw)  # GL (chunk) order -> scene face ids, raw coding
         outside_px = face < -1  # raw id -2 - id: the wall seen from outside
@@ -299,8 +303,7 @@ class Renderer:
         rays = cam._pixel_rays(self.intrinsics).reshape(-1, 2)[idx]
         d = np.concatenate([rays, np.ones((idx.size, 1))], axis=1)
         f = self._cast(d, T)
-        vc = np.einsum("ij,jk->ik", self._vertices - T[:3, 3], T[:3, :3])  # camera frame
-        z, _ = self._intersect(np.maximum(f, 0), d, vc)
+        z, _ = self._intersect(np.maximum(f, 0), d, T)
         ok = (f >= 0) & (z > 0)
         n = np.einsum("ij,jk->ik", self._fnormals[np.maximum(f, 0)], T[:3, :3])
         n *= np.where(np.einsum("ij,ij->i", n, d) > 0, -1.0, 1.0)[:, None]
@@ -308,12 +311,14 @@ class Renderer:
         depth.ravel()[idx] = np.where(ok, z, 0.0)
         normals.reshape(-1, 3)[idx] = n * ok[:, None]  # a view even when normals is strided
 
-    def _intersect(self, f: np.ndarray, d: np.ndarray, vc: np.ndarray):
-        """Rays from the camera centre along d (d_z = 1, camera frame) against triangles f with
-        camera-frame vertices vc, float64 (Moller-Trumbore). Returns the z-depth (= ray
-        parameter) and whether the ray passes inside the triangle (1e-7 slack)."""
+    def _intersect(self, f: np.ndarray, d: np.ndarray, T: np.ndarray):
+        """Rays from the camera centre along d (d_z = 1, camera frame) against triangles f,
+        float64 (Moller-Trumbore; only these triangles' vertices are moved to the camera
+        frame). Returns the z-depth (= ray parameter) and whether the ray passes inside the
+        triangle (1e-7 slack)."""
         tri = self._faces[f]
-        v0, v1, v2 = (np.take(vc, tri[:, k], axis=0) for k in range(3))
+        v0, v1, v2 = (np.einsum("ij,jk->ik", np.take(self._vertices, tri[:, k], axis=0)
+                                - T[:3, 3], T[:3, :3]) for k in range(3))
         e1, e2 = v1 - v0, v2 - v0
         pvec = np.cross(d, e2)
         det = np.einsum("ij,ij->i", e1, pvec)

@@ -41,9 +41,7 @@ void main() {  // one triangle covering the viewport
 }
 """
 
-SHADE_FRAGMENT = """
-#version 330 core
-uniform isampler2D u_id;
+SHADE_COMMON = """
 uniform isamplerBuffer u_faces;   // per face: its 3 (shading) vertex indices, branch row
 uniform samplerBuffer u_verts;    // per vertex: position (world minus origin), arclength s
 uniform samplerBuffer u_vnormals; // per vertex: world shading normal
@@ -53,7 +51,6 @@ uniform mat4 u_cam_world;         // OpenCV camera <- world (minus origin)
 uniform vec3 u_cam_pos;           // camera centre, world minus origin (m)
 uniform sampler3D u_tex;          // r: mottling, g: vessels, b: capillaries, a: bump height
 uniform mat4 u_world_cam;         // world (minus origin) <- OpenCV camera
-uniform vec4 u_intr;              // fx, fy, cx, cy of the rendered pinhole image
 uniform vec3 u_light_pos[4];      // camera frame (m); each light points along +z
 uniform vec3 u_light_color;       // intensity folded in (irradiance at 1 m)
 uniform float u_cos_inner;
@@ -72,28 +69,23 @@ uniform float u_bump_height;      // m
 uniform float u_bump_scale;       // m
 uniform float u_shininess;
 uniform float u_f0;
-layout(location = 0) out vec4 o_color;
-layout(location = 1) out vec4 o_geom;  // triangle normal (camera, facing it), z-depth (m)
 const float PI = 3.14159265;
-void main() {
-    ivec2 px = ivec2(gl_FragCoord.xy);
-    ivec2 id = ivec2(texelFetch(u_id, px, 0).x, 0);
-    if (id.x == -1) { o_color = vec4(0.0); o_geom = vec4(0.0); return; }
-    // Ground truth: the pixel's own ray (pixel (u, v) = gl_FragCoord - 0.5, rows are image
-    // rows: see camera.gl_projection) against its triangle's plane. Camera-relative float32:
-    // ~1e-7 relative / cos(incidence), no interpolation over (possibly long) triangles.
-    vec3 ray = vec3((gl_FragCoord.x - 0.5 - u_intr.z) / u_intr.x,
-                    (gl_FragCoord.y - 0.5 - u_intr.w) / u_intr.y, 1.0);
-    vec4 pl = texelFetch(u_planes, id.x < -1 ? -2 - id.x : id.x);
+// Radiance (rgb; a = 1 for the wall seen from outside) of the pixel whose camera ray (z = 1)
+// meets triangle `raw` (raw id: f, or -2 - f seen from outside), and its ground truth `geom`:
+// the ray against the triangle's plane. Camera-relative float32: ~1e-7 relative /
+// cos(incidence), no interpolation over (possibly long) triangles.
+vec4 shade(int raw, vec3 ray, out vec4 geom) {
+    int f = raw < -1 ? -2 - raw : raw;
+    vec4 pl = texelFetch(u_planes, f);
     vec3 nf = mat3(u_cam_world) * pl.xyz;
     float nd = dot(nf, ray);
     float z = nd != 0.0 ? max((pl.w - dot(pl.xyz, u_cam_pos)) / nd, 0.0) : 0.0;
-    o_geom = vec4(nd > 0.0 ? -nf : nf, z);
+    geom = vec4(nd > 0.0 ? -nf : nf, z);
     vec3 p = z * ray;
     vec3 view = normalize(-p);
     vec3 pw = (u_world_cam * vec4(p, 1.0)).xyz;
     // shading normal and arclength: barycentric interpolation at the hit point
-    ivec4 fv = texelFetch(u_faces, id.x < -1 ? -2 - id.x : id.x);
+    ivec4 fv = texelFetch(u_faces, f);
     vec4 va = texelFetch(u_verts, fv.x), vb = texelFetch(u_verts, fv.y);
     vec4 vc = texelFetch(u_verts, fv.z);
     vec3 e0 = vb.xyz - va.xyz, e1 = vc.xyz - va.xyz, e2 = pw - va.xyz;
@@ -149,7 +141,23 @@ void main() {
         rad += (spot * ndl / d2) * (albedo / PI + vec3(spec));
     }
     rad = rad * u_light_color + u_ambient * albedo / PI;
-    o_color = vec4(rad, id.x < -1 ? 1.0 : 0.0);
+    return vec4(rad, raw < -1 ? 1.0 : 0.0);
+}
+"""
+
+SHADE_FRAGMENT = """
+uniform isampler2D u_id;
+uniform vec4 u_intr;              // fx, fy, cx, cy of the rendered pinhole image
+layout(location = 0) out vec4 o_color;
+layout(location = 1) out vec4 o_geom;  // triangle normal (camera, facing it), z-depth (m)
+void main() {
+    int raw = texelFetch(u_id, ivec2(gl_FragCoord.xy), 0).x;
+    if (raw == -1) { o_color = vec4(0.0); o_geom = vec4(0.0); return; }
+    // the pixel's own ray: pixel (u, v) = gl_FragCoord - 0.5, rows are image rows (see
+    // camera.gl_projection)
+    vec3 ray = vec3((gl_FragCoord.x - 0.5 - u_intr.z) / u_intr.x,
+                    (gl_FragCoord.y - 0.5 - u_intr.w) / u_intr.y, 1.0);
+    o_color = shade(raw, ray, o_geom);
 }
 """
 
@@ -167,15 +175,8 @@ void main() { gl_Position = u_proj * (u_cam_world * vec4(a_pos, 1.0)); }
 """
 
 LENS_FRAGMENT = """
-#version 330 core
 uniform isampler2D u_id;          // ids of the covering pinhole render
-uniform sampler2D u_color;        // its radiance (bilinear)
 uniform sampler2D u_rays;         // per distorted pixel: undistorted ray (x, y), z = 1
-uniform samplerBuffer u_planes;
-uniform isamplerBuffer u_faces;
-uniform samplerBuffer u_verts;
-uniform mat4 u_cam_world;
-uniform vec3 u_cam_pos;
 uniform vec4 u_intr;              // fx, fy, cx, cy of the covering pinhole render
 uniform vec2 u_wide;              // its width, height
 layout(location = 0) out vec4 o_color;
@@ -203,40 +204,39 @@ float hit(int f, vec3 dw, out bool inside) {
     return t;
 }
 
+// Each distorted pixel's own ray finds its triangle among those at the nearest and the 2 x 2
+// surrounding pixels of the covering render (nearest hit), and is shaded there: colour and
+// ground truth once per output pixel, for its exact ray. A ray that hits none of them is
+// flagged for Embree (ground truth fixed on the CPU); its colour comes from the plane of the
+// nearest pixel's triangle.
 void main() {
     ivec2 px = ivec2(gl_FragCoord.xy);
     vec3 ray = vec3(texelFetch(u_rays, px, 0).xy, 1.0);
     vec3 dw = ray * mat3(u_cam_world);  // = transpose(R) * ray: the ray in the world frame
     vec2 q = ray.xy * u_intr.xy + u_intr.zw;  // position in the covering render (px)
-    o_color = texture(u_color, (q + 0.5) / u_wide);
     ivec2 hi = ivec2(u_wide) - 1;
-    int best = -1, braw = -1;
+    int braw = -1;
     float bz = 1e30;
-    bool any = false, ins;
-    int raw = texelFetch(u_id, clamp(ivec2(floor(q + 0.5)), ivec2(0), hi), 0).x;
-    if (raw != -1) {  // the triangle at the nearest pixel, if this ray hits it
-        any = true;
-        int f = raw < -1 ? -2 - raw : raw;
-        float t = hit(f, dw, ins);
-        if (ins) { best = f; braw = raw; bz = t; }
+    bool ins;
+    int near_raw = texelFetch(u_id, clamp(ivec2(floor(q + 0.5)), ivec2(0), hi), 0).x;
+    int any_raw = near_raw;
+    if (near_raw != -1) {  // the triangle at the nearest pixel, if this ray hits it
+        float t = hit(near_raw < -1 ? -2 - near_raw : near_raw, dw, ins);
+        if (ins) { braw = near_raw; bz = t; }
     }
-    if (best < 0) {  // else the nearest hit among the 2 x 2 surrounding pixels' triangles
+    if (braw == -1) {  // else the nearest hit among the 2 x 2 surrounding pixels' triangles
         ivec2 q0 = ivec2(floor(q));
         for (int k = 0; k < 4; ++k) {
-            raw = texelFetch(u_id, clamp(q0 + ivec2(k & 1, k >> 1), ivec2(0), hi), 0).x;
+            int raw = texelFetch(u_id, clamp(q0 + ivec2(k & 1, k >> 1), ivec2(0), hi), 0).x;
             if (raw == -1) continue;
-            any = true;
-            int f = raw < -1 ? -2 - raw : raw;
-            float t = hit(f, dw, ins);
-            if (ins && t < bz) { best = f; braw = raw; bz = t; }
+            any_raw = any_raw == -1 ? raw : any_raw;
+            float t = hit(raw < -1 ? -2 - raw : raw, dw, ins);
+            if (ins && t < bz) { braw = raw; bz = t; }
         }
     }
-    if (best < 0) { o_id = ivec2(-1, any ? 1 : 0); o_geom = vec4(0.0); return; }
-    vec4 pl = texelFetch(u_planes, best);
-    vec3 nf = mat3(u_cam_world) * pl.xyz;
-    float nd = dot(nf, ray);
-    float z = nd != 0.0 ? max((pl.w - dot(pl.xyz, u_cam_pos)) / nd, 0.0) : 0.0;
-    o_id = ivec2(braw, 0);
-    o_geom = vec4(nd > 0.0 ? -nf : nf, z);
+    o_id = ivec2(braw, braw == -1 && any_raw != -1 ? 1 : 0);
+    if (any_raw == -1) { o_color = vec4(0.0); o_geom = vec4(0.0); return; }
+    o_color = shade(braw != -1 ? braw : any_raw, ray, o_geom);
+    if (braw == -1) o_geom = vec4(0.0);
 }
 """
