@@ -52,25 +52,44 @@ def _ray_columns(intrinsics: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
 _RAY_COLS: dict[Intrinsics, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _points(depth: np.ndarray, intrinsics: Intrinsics, idx: np.ndarray) -> np.ndarray:
-    """(N, 3) float64 camera-frame points of the flat pixel indices ``idx``."""
+def _points(depth: np.ndarray, intrinsics: Intrinsics, idx: np.ndarray | None) -> np.ndarray:
+    """(N, 3) float64 camera-frame points of the flat pixel indices ``idx`` (None: all)."""
     rx, ry = _ray_columns(intrinsics)
-    out = np.empty((idx.size, 3))
+    z_all = depth.ravel()
+    n = z_all.size if idx is None else idx.size
+    out = np.empty((n, 3))
     z = out[:, 2]
-    z[:] = np.take(depth.ravel(), idx)  # float32 -> float64 (exact)
-    np.multiply(np.take(rx, idx), z, out=out[:, 0])
-    np.multiply(np.take(ry, idx), z, out=out[:, 1])
+    z[:] = z_all if idx is None else np.take(z_all, idx)  # float32 -> float64 (exact)
+    np.multiply(rx if idx is None else np.take(rx, idx), z, out=out[:, 0])
+    np.multiply(ry if idx is None else np.take(ry, idx), z, out=out[:, 1])
     return out
+
+
+def _rows(a: np.ndarray, idx: np.ndarray | None) -> np.ndarray:
+    """Rows ``idx`` (None: all, copied) of ``a`` (..., k) flattened to (N, k): one gather of
+    k-element records instead of k strided ones."""
+    flat = np.ascontiguousarray(a).reshape(-1, a.shape[-1])
+    if idx is None:
+        return flat.copy()
+    rec = flat.view(np.dtype((np.void, flat.dtype.itemsize * flat.shape[1]))).ravel()
+    return np.take(rec, idx).view(flat.dtype).reshape(-1, flat.shape[1])
+
+
+def _hit_index(depth: np.ndarray) -> np.ndarray | None:
+    """Flat indices of hit pixels (depth > 0), or None when every pixel is hit (the usual case
+    inside an airway: callers then skip the gathers)."""
+    hit = depth.ravel() > 0
+    return None if hit.all() else np.flatnonzero(hit)
 
 
 def point_cloud(frame: Frame, world: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points (N, 3) float64 m, colours (N, 3) uint8 (the frame's ``rgb``) and unit normals
     (N, 3) float32 of every hit pixel, row-major order; camera frame, or world frame when
     ``world`` (through ``frame.T_world_cam``)."""
-    idx = np.flatnonzero(frame.depth > 0)
+    idx = _hit_index(frame.depth)
     pts = _points(frame.depth, frame.intrinsics, idx)
-    nrm = np.take(frame.normals.reshape(-1, 3), idx, axis=0)
-    col = np.take(frame.rgb.reshape(-1, 3), idx, axis=0)
+    nrm = _rows(frame.normals, idx)
+    col = _rows(frame.rgb, idx)
     if world:
         R, t = frame.T_world_cam[:3, :3], frame.T_world_cam[:3, 3]
         pts = np.einsum("ij,kj->ik", pts, R) + t
@@ -92,15 +111,19 @@ def optical_flow(frame_a: Frame, frame_b: Frame,
     h, w = ia.shape
     flow = np.zeros((h, w, 2), np.float32)
     valid = np.zeros((h, w), bool)
-    idx = np.flatnonzero(frame_a.depth > 0)
-    if idx.size == 0:
+    idx = _hit_index(frame_a.depth)  # None: every pixel hit, no gathers
+    if idx is not None and idx.size == 0:
         return flow, valid
     T_b_a = invert(frame_b.T_world_cam) @ frame_a.T_world_cam
     R, t = T_b_a[:3, :3], T_b_a[:3, 3]
     # p_b = R (x z, y z, z) + t = z (R[:, 0] x + R[:, 1] y + R[:, 2]) + t: no (N, 3) arrays
     rx, ry = _ray_columns(ia)
-    x, y = np.take(rx, idx), np.take(ry, idx)
-    z = np.take(frame_a.depth.ravel(), idx).astype(np.float64)
+    za = frame_a.depth.ravel()
+    if idx is None:
+        x, y, z = rx, ry, za.astype(np.float64)
+        idx = np.arange(za.size)
+    else:
+        x, y, z = np.take(rx, idx), np.take(ry, idx), np.take(za, idx).astype(np.float64)
     xb, yb, zb = (_affine(R[k, 0], x, R[k, 1], y, R[k, 2], z, t[k]) for k in range(3))
     front = zb > ib.near
     zs = np.where(front, zb, 1.0)
@@ -113,15 +136,31 @@ def optical_flow(frame_a: Frame, frame_b: Frame,
     ub, vb, zb, idx = _subset(ok, ub, vb, zb, idx)  # occlusion test only for points in view
     z_seen = _bilinear_all_hit(frame_b.depth, ub, vb)  # NaN fails the test below
     with np.errstate(invalid="ignore"):
-        seen = np.abs(z_seen - zb) <= rel_tol * zb
+        np.subtract(z_seen, zb, out=z_seen)
+        np.abs(z_seen, out=z_seen)
+        zb *= rel_tol
+        seen = z_seen <= zb
     ub, vb, sel = _subset(seen, ub, vb, idx)
-    ub -= np.remainder(sel, w)  # pixel column of a (exact in float64)
-    vb -= sel // w
+    cols, rows = _pixel_grid(h, w)
+    ub -= np.take(cols, sel)  # pixel column of a (exact in float64)
+    vb -= np.take(rows, sel)
     f2 = flow.reshape(-1, 2)
     f2[sel, 0] = ub
     f2[sel, 1] = vb
     valid.reshape(-1)[sel] = True
     return flow, valid
+
+
+def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat float64 column and row of every pixel of an h x w image (cached)."""
+    g = _GRIDS.get((h, w))
+    if g is None:
+        v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+        g = _GRIDS[(h, w)] = (u.ravel(), v.ravel())
+    return g
+
+
+_GRIDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _subset(mask: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
