@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,6 +93,7 @@ class SequenceWriter:
         self.config_yaml = config_yaml
         self.n_done = 0
         self._rows: dict[int, np.ndarray] = {}  # preview rows of frames written by this run
+        self._pool: Any = None  # encoder threads, started with the first frame
 
     # --- state -----------------------------------------------------------------------
 
@@ -201,33 +203,40 @@ class SequenceWriter:
                            preview_edge(self.preview_size))
 
     def _encode(self, frame, flow_fwd, flow_bwd, pointcloud) -> dict[str, bytes]:
+        """Encoded bytes of every file of this frame. The encoders (cv2's PNG, numpy's byte
+        copies) release the GIL, so they run side by side on a few threads: the bytes are the
+        same, and the writing of a 600 x 600 frame takes about half the time on 2 cores."""
+        from concurrent.futures import ThreadPoolExecutor
+
         i, n = frame.index, self.n_frames
-        want = [m for m in self.modalities if schema.has_file(m, i, n)]
-        out: dict[str, bytes] = {}
-        for m in want:
-            if m == "rgb":
-                out[m] = formats.encode_png(frame.rgb)
-            elif m == "rgb_clean":
-                out[m] = formats.encode_png(frame.rgb_clean)
-            elif m == "depth":
-                out[m] = formats.encode_png(schema.encode_depth(frame.depth))
-            elif m == "normals":
-                out[m] = formats.encode_png(schema.encode_normals(frame.normals))
-            elif m == "segmentation":
-                out[m] = formats.encode_png(schema.encode_segmentation(frame.segmentation))
-            elif m == "face_id":
-                out[m] = formats.encode_png(schema.encode_face_id(frame.face_id))
-            elif m in ("flow_fwd", "flow_bwd", "flow_fwd_valid", "flow_bwd_valid"):
-                pair = flow_fwd if m.startswith("flow_fwd") else flow_bwd
-                if pair is None:
-                    raise DatasetError(f"frame {i} needs {m} but none was given")
-                out[m] = (formats.encode_png(pair[1].astype(np.uint8) * np.uint8(255))
-                          if m.endswith("valid") else formats.encode_flo(pair[0]))
-            elif m == "pointcloud":
-                if pointcloud is None:
-                    raise DatasetError(f"frame {i} needs a point cloud but none was given")
-                out[m] = formats.encode_ply(*pointcloud)
-        return out
+        jobs = {m: self._encoder(m, frame, flow_fwd, flow_bwd, pointcloud)
+                for m in self.modalities if schema.has_file(m, i, n)}
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
+        futures = {m: self._pool.submit(job) for m, job in jobs.items()}
+        return {m: f.result() for m, f in futures.items()}
+
+    @staticmethod
+    def _encoder(m: str, frame, flow_fwd, flow_bwd, pointcloud):
+        """A no-argument function that encodes modality ``m`` of the frame."""
+        png = formats.encode_png
+        if m in ("rgb", "rgb_clean"):
+            return lambda: png(getattr(frame, m))
+        if m in ("depth", "normals", "segmentation", "face_id"):
+            enc = getattr(schema, f"encode_{m}")
+            return lambda: png(enc(getattr(frame, m)))
+        if m in ("flow_fwd", "flow_bwd", "flow_fwd_valid", "flow_bwd_valid"):
+            pair = flow_fwd if m.startswith("flow_fwd") else flow_bwd
+            if pair is None:
+                raise DatasetError(f"frame {frame.index} needs {m} but none was given")
+            if m.endswith("valid"):
+                return lambda: png(pair[1].astype(np.uint8) * np.uint8(255))
+            return lambda: formats.encode_flo(pair[0])
+        if m == "pointcloud":
+            if pointcloud is None:
+                raise DatasetError(f"frame {frame.index} needs a point cloud but none was given")
+            return lambda: formats.encode_ply(*pointcloud)
+        raise DatasetError(f"no encoder for modality {m!r}")
 
     # --- end of sequence -------------------------------------------------------------
 
@@ -235,6 +244,9 @@ class SequenceWriter:
         """Regenerate poses_tum.txt from frames.jsonl and write the preview (last)."""
         from room.data.reader import read_records
 
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         with dataset_io(self.path):
             recs = read_records(self.path)
             if len(recs) != self.n_frames:
