@@ -16,22 +16,18 @@ per frame, and the ratios for both. On a shared, overloaded machine CPU time is 
 measure, but it still moves by +-20-30 % between runs; compare rows of one run only.
 
 Targets on a 2-core CPU: (1) within 3x of (2); our RGB + depth at least 3x faster than (3).
-Where they stand (llvmpipe, 2 shared cores, phantom of 164,684 triangles, CPU time, 10 poses):
-(1)/(2) at 256 x 256 is 2.3 pinhole and 3.0 with the radtan lens (target met / just met); at
-600 x 600 4.2 pinhole and 5.9 radtan (missed; it was 6.3 and 7.5 before point cloud and flow
-were reworked). ``render_rgbd`` against TinyRenderer: 1.2-1.3x faster pinhole, 0.7-0.9x with
-the lens (missed; see below).
-The floor is the deferred shading pass (one full-screen pass of a long fragment shader: ~50 ms
-at 600 x 600, as much as the geometry pass; dropping any single part of it - the lights, the 3D
-texture, the derivatives, the vertex-normal fetches - saves nothing measurable) and, with a
-lens, a 1.44x larger covering render plus the per-pixel resampling pass (~50 ms). Caveat: the
-10 poses are ~7 mm apart, so only a few % of the pixels have valid flow; at 30 fps overlap
-(nearly every pixel valid) flow costs ~80 ms CPU at 600 x 600 instead of ~35 (numpy, float64).
-TinyRenderer on this mesh costs about as much as our ``render_rgbd`` (ratio ~1, not 3). It does
-draw every triangle (78 ms CPU at 256 x 256 with this mesh against 26 ms with a 5k-triangle
-decimation of it), and it is ~2x faster here than the reference figure of 140-170 ms at 256 x
-256 taken with another airway and camera path, so the 3x target was set against a slower
-baseline than this one.
+
+Where the time goes (llvmpipe, 2 cores, phantom of 164,684 triangles, 600 x 600 pinhole):
+the geometry pass ~22-25 ms (culling, see room.render.culling, sends 27-52k of the 165k
+triangles down: about 2-3x the truly visible ones, because a chunk is drawn whole; each
+occlusion query costs llvmpipe ~20-50 us), the shading pass ~21 ms (2 LEDs ~45 %, the 3D
+mucosa texture ~30 %), the sRGB/exposure table ~5 ms; with the radtan lens the covering
+render is 1.44x larger and the lens pass (each distorted pixel's own ray, shaded there) costs
+~45 ms. Point cloud ~5 ms, flow ~50 ms per pair at 600 x 600 (numpy float64; flow at 30 fps
+overlap, where nearly every pixel is valid). The depth-only floor (2) is culled too, so making
+the renderer faster makes ratio (1)/(2) no easier. Wall times on these shared machines move
+by +-20-30 % between runs (TinyRenderer itself: 147-216 ms at 600 x 600); compare the rows
+of one run only.
 
     python benchmarks/bench_render.py [--scene auto|procedural|phantom] [--frames 20]
 """
@@ -138,7 +134,12 @@ def bench_ours(scene, cam, poses):
             for T in poses:
                 r.render_depth(T)
         info = r.gl_info
-    return t_all, t_render, t_rgbd, t_depth, info
+    with make_renderer(scene, cam, RenderConfig(), cull=False) as r:
+        r.render_rgbd(poses[0])
+        with Clock(len(poses)) as t_nocull:
+            for T in poses:
+                r.render_rgbd(T)
+    return t_all, t_render, t_rgbd, t_depth, t_nocull, info
 
 
 def bench_pybullet(scene, cam, poses):
@@ -192,12 +193,14 @@ def main() -> None:
         rgbd = {}
         for lens in ("none", "radtan"):
             cam = dataclasses.replace(base, distortion_model=lens)
-            t_all, t_render, t_rgbd, t_depth, info = bench_ours(scene, cam, poses)
+            t_all, t_render, t_rgbd, t_depth, t_nocull, info = bench_ours(scene, cam, poses)
             rgbd[lens] = t_rgbd
             print(f"[{size}x{size} lens={lens}] {info['renderer']}")
             print(f"  (1) all modalities + point cloud + flow: {t_all}")
             print(f"      render() alone (RGB depth normals seg): {t_render}")
             print(f"      render_rgbd() (RGB + depth only):   {t_rgbd}")
+            print(f"      render_rgbd() without culling:       {t_nocull}  "
+                  f"(culling: {t_nocull.wall / t_rgbd.wall:.2f}x faster)")
             print(f"  (2) depth only, same backend:            {t_depth}")
             print(f"      ratio (1)/(2) = {t_all.wall / t_depth.wall:.2f} wall, "
                   f"{t_all.cpu / t_depth.cpu:.2f} CPU  (target <= 3)")
