@@ -253,22 +253,33 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
 def sequence_appearance(job: GenerateJob, renderer, seq_key: int) -> tuple[Any, dict]:
     """The sensor model of one sequence, and its appearance record for info.json.
 
-    With ``noise.randomization.enabled`` each sequence draws its own sensor settings and
-    render overrides (mucosa colour, specular strength, light power) from the configured
-    ranges, seeded by (job seed, sequence key), and the renderer switches to that look;
-    otherwise every sequence uses the configured sensor and render settings as they are.
+    With ``noise.randomization.enabled`` each sequence draws its own look, seeded by (job
+    seed, sequence key): sensor settings and render overrides (mucosa colour, specular
+    strength, light power) from the configured ranges, and, with ``randomization.material``,
+    its own mucosa pattern, gloss and LED layout (room.render.config.randomized); the renderer
+    switches to that look and the record holds the full render settings used. Otherwise every
+    sequence uses the configured sensor and render settings as they are.
     """
     if job.noise is None or not getattr(job.noise, "enabled", True):
+        renderer.set_look(job.render)
         return None, {"sensor": False, "randomized": False}
+    from room.config import asdict
+    from room.render.config import randomized
     from room.render.sensor import SensorModel, randomize
     from room.render.sensor_random import apply_render_overrides
 
     seq = np.random.SeedSequence([int(job.seed), int(seq_key), 0x6C6F6F6B])
     seed = int(seq.generate_state(1)[0])
     sensor_cfg, overrides = randomize(job.noise, seed)
-    renderer.set_look(apply_render_overrides(job.render, overrides) if overrides else job.render)
-    return SensorModel(sensor_cfg), {"sensor": True, "randomized": bool(overrides),
-                                      "render_overrides": overrides}
+    look = job.render
+    if overrides and job.noise.randomization.material:
+        look = randomized(look, seed)
+    look = apply_render_overrides(look, overrides) if overrides else look
+    renderer.set_look(look)
+    record = {"sensor": True, "randomized": bool(overrides), "render_overrides": overrides}
+    if overrides:
+        record["render"] = asdict(look)
+    return SensorModel(sensor_cfg), record
 
 
 def _progress(total: int, enabled: bool):

@@ -96,9 +96,14 @@ class RenderConfig:
 
 
 def randomized(cfg: RenderConfig, seed: int) -> RenderConfig:
-    """A copy of ``cfg`` with appearance knobs drawn around their values (domain
-    randomization): texture seed, mucosa colour, vessel and ring contrast, bumps, gloss, LED
-    layout and cone, exposure target. Same ``cfg`` and ``seed`` -> same result."""
+    """A copy of ``cfg`` with the mucosa pattern and the scope's LEDs drawn around their
+    values (domain randomization): texture seed and pattern scales, colour variation, vessel
+    and ring contrast, bumps, gloss, LED layout, cones and ambient light. Same ``cfg`` and
+    ``seed`` -> same result.
+
+    Mucosa base colour, specular strength and light power are left alone: the sensor's
+    :class:`~room.render.sensor_random.AppearanceRandomization` draws those from its configured
+    ranges (``noise=randomized`` applies both, see room.data.generate.sequence_appearance)."""
     import dataclasses
 
     import numpy as np
@@ -109,9 +114,8 @@ def randomized(cfg: RenderConfig, seed: int) -> RenderConfig:
     def jitter(x: float, rel: float) -> float:
         return float(x * np.exp(rng.normal(0.0, rel)))
 
-    base = np.clip(np.asarray(m.base_color) * np.exp(rng.normal(0.0, 0.08, 3)), 0.05, 0.95)
     mat = dataclasses.replace(
-        m, base_color=tuple(float(c) for c in base),
+        m,
         color_variation=float(np.clip(jitter(m.color_variation, 0.3), 0.0, 0.8)),
         color_scale_m=jitter(m.color_scale_m, 0.3),
         vessel_density=float(np.clip(jitter(m.vessel_density, 0.3), 0.0, 3.0)),
@@ -121,7 +125,6 @@ def randomized(cfg: RenderConfig, seed: int) -> RenderConfig:
         ring_pitch_m=jitter(m.ring_pitch_m, 0.15),
         bump_strength=jitter(m.bump_strength, 0.4),
         roughness=float(np.clip(jitter(m.roughness, 0.3), 0.05, 1.0)),
-        specular=float(np.clip(jitter(m.specular, 0.3), 0.01, 0.2)),
     )
     inner = float(np.clip(jitter(li.inner_cone_deg, 0.2), 5.0, 80.0))
     light = dataclasses.replace(
@@ -130,7 +133,5 @@ def randomized(cfg: RenderConfig, seed: int) -> RenderConfig:
         outer_cone_deg=float(np.clip(jitter(li.outer_cone_deg, 0.1), inner + 5.0, 90.0)),
         ambient=jitter(li.ambient, 0.5),
     )
-    return dataclasses.replace(
-        cfg, seed=int(rng.integers(0, 2**31 - 1)), material=mat, light=light,
-        target_gray=float(np.clip(jitter(cfg.target_gray, 0.12), 0.2, 0.7)),
-    )
+    return dataclasses.replace(cfg, seed=int(rng.integers(0, 2**31 - 1)), material=mat,
+                               light=light)

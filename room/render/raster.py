@@ -153,6 +153,13 @@ class Raster:
             self._shade_programs[key] = _program(shaders.SHADE_VERTEX, fs)
         return self._shade_programs[key]
 
+    def set_textures(self, textures: dict[str, np.ndarray]) -> None:
+        """Replace the 3D textures (same names; any size)."""
+        if list(textures) != self._tex_names:
+            raise RenderError(f"textures {list(textures)} do not match {self._tex_names}")
+        _gl().glDeleteTextures(self._textures)
+        self._textures = [self._texture3d(t) for t in textures.values()]
+
     @staticmethod
     def _texture3d(data: np.ndarray) -> int:
         """Tiling RGBA8 3D texture with trilinear filtering."""
@@ -397,22 +404,29 @@ class Raster:
         return out
 
     def release(self) -> None:
-        GL = _gl()
+        """Free the GL objects (context current); a context already gone is not an error."""
+        from OpenGL.error import Error as GLError
+
         try:
-            GL.glDeleteFramebuffers(2, [self.fbo, self.shade_fbo])
-            GL.glDeleteTextures(2, [self.t_color, self.t_geom])
-            if self.lens is not None:
-                GL.glDeleteFramebuffers(1, [self.lens["fbo"]])
-                GL.glDeleteTextures(len(self.lens["tex"]), self.lens["tex"])
-            bufs = self._buffers + [b for b, _ in self._tbos]
-            GL.glDeleteBuffers(len(bufs), bufs)
-            GL.glDeleteTextures(self._textures + [self.t_id, self.t_depth, self.t_branch]
-                                + [t for _, t in self._tbos])
-            GL.glDeleteVertexArrays(2, [self.vao, self.empty_vao])
-            if self.box_vao is not None:
-                GL.glDeleteVertexArrays(1, [self.box_vao])
-                GL.glDeleteQueries(len(self.queries), self.queries)
-            for p in (self.program, self.depth_program, *self._shade_programs.values()):
-                GL.glDeleteProgram(p)
-        except Exception:  # context already gone: nothing left to free
+            self.delete_objects()
+        except GLError:  # context already gone: nothing left to free
             pass
+
+    def delete_objects(self) -> None:
+        """Delete every GL object this raster made (raises on a GL error)."""
+        GL = _gl()
+        GL.glDeleteFramebuffers(2, [self.fbo, self.shade_fbo])
+        if self.lens is not None:
+            GL.glDeleteFramebuffers(1, [self.lens["fbo"]])
+            GL.glDeleteTextures(self.lens["tex"])
+        bufs = self._buffers + [b for b, _ in self._tbos]
+        GL.glDeleteBuffers(len(bufs), bufs)
+        GL.glDeleteTextures(self._textures + [self.t_id, self.t_depth, self.t_branch,
+                                              self.t_color, self.t_geom]
+                            + [t for _, t in self._tbos])
+        GL.glDeleteVertexArrays(2, [self.vao, self.empty_vao])
+        if self.box_vao is not None:
+            GL.glDeleteVertexArrays(1, [self.box_vao])
+            GL.glDeleteQueries(len(self.queries), self.queries)
+        for p in (self.program, self.depth_program, *self._shade_programs.values()):
+            GL.glDeleteProgram(p)

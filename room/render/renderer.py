@@ -122,17 +122,20 @@ class Renderer:
         self._lut: tuple[float, np.ndarray] | None = None
 
     def set_look(self, render: RenderConfig) -> None:
-        """Switch lights and material to ``render`` without rebuilding the GL scene (used for
-        per-sequence appearance randomization). Only settings that are shader uniforms may
-        differ: the texture pattern (seed, texture size, the material's length scales) and the
-        ring generations are baked at construction; changing those raises ConfigError."""
-        baked = ("color_scale_m", "vessel_scale_m", "bump_scale_m", "ring_max_generation")
-        old, new = self.config, render
-        changed = [f"material.{k}" for k in baked
-                   if getattr(old.material, k) != getattr(new.material, k)]
-        changed += [k for k in ("seed", "texture_size") if getattr(old, k) != getattr(new, k)]
-        if changed:
-            raise ConfigError(f"set_look cannot change {changed}: make a new renderer")
+        """Switch lights, material and texture pattern to ``render`` without rebuilding the GL
+        scene (per-sequence appearance randomization). Light and material settings are shader
+        uniforms; a new texture seed, size or pattern scale re-bakes the 3D texture (~0.2 s).
+        Only ``material.ring_max_generation`` (baked into the mesh's branch table) cannot
+        change: that raises ConfigError."""
+        old = self.config
+        if render.material.ring_max_generation != old.material.ring_max_generation:
+            raise ConfigError("set_look cannot change material.ring_max_generation: make a new "
+                              "renderer")
+        pattern = ("color_scale_m", "vessel_scale_m", "bump_scale_m")
+        if (render.seed, render.texture_size) != (old.seed, old.texture_size) or any(
+                getattr(old.material, k) != getattr(render.material, k) for k in pattern):
+            self._ctx.make_current()
+            self._raster.set_textures(make_textures(render))
         self.config = render
         self._static = {**light_uniforms(render.light), **material_uniforms(render.material)}
 

@@ -34,6 +34,7 @@ class AppearanceRandomization:
     the motion blur) and ``jpeg_quality`` are absolute."""
 
     enabled: bool = False
+    material: bool = True  # also the mucosa pattern, gloss and LED layout (render.randomized)
     mucosa_color_scale: tuple[float, float] = (0.85, 1.15)
     specular_scale: tuple[float, float] = (0.5, 1.5)
     light_power_scale: tuple[float, float] = (0.6, 1.6)
@@ -46,7 +47,7 @@ class AppearanceRandomization:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            if f.name == "enabled":
+            if f.name in ("enabled", "material"):
                 continue
             r = getattr(self, f.name)
             if len(r) != 2 or not (0 <= r[0] <= r[1]):

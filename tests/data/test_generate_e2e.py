@@ -205,8 +205,9 @@ def test_multirun_launchers(launcher, cache, tmp_path):
 
 
 def test_appearance_randomization_per_sequence(tmp_path, cache, monkeypatch):
-    """noise=randomized: each sequence draws its own look (render overrides + sensor), records
-    it in info.json, and the clean render really changes; the same seed repeats it."""
+    """noise=randomized: each sequence draws its own look (render overrides + sensor + mucosa
+    pattern and LEDs), records it in info.json, and the clean render really changes; the same
+    seed repeats it."""
     from room.anatomy.prepare import get_scene
     from room.data.generate import generate_dataset
     from room.data.reader import SequenceReader, find_sequences
@@ -223,6 +224,7 @@ def test_appearance_randomization_per_sequence(tmp_path, cache, monkeypatch):
         looks.append([r.info["appearance"] for r in readers])
         firsts.append([r[0].rgb_clean for r in readers])
     assert all(lk["randomized"] and lk["render_overrides"] for lk in looks[0])
+    assert looks[0][0]["render"]["seed"] != looks[0][1]["render"]["seed"]  # own pattern
     assert looks[0][0] != looks[0][1]  # sequences differ ...
     assert looks[0] == looks[1]  # ... and the same config + seed repeats them
     assert all(np.array_equal(x, y) for x, y in zip(firsts[0], firsts[1], strict=True))

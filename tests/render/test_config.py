@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -49,18 +50,26 @@ def test_randomized_is_seeded_and_valid():
 
 
 @pytest.mark.gl
-def test_set_look_changes_uniforms_only(yscene):
-    """Per-sequence appearance: brighter LEDs give a brighter fixed-exposure image; baked
-    texture settings cannot change without a new renderer."""
+def test_set_look_switches_lights_and_pattern(yscene):
+    """Per-sequence appearance: brighter LEDs give a brighter fixed-exposure image; a new
+    texture seed re-bakes the mucosa pattern (and going back restores the frame exactly); the
+    ring generations, baked into the mesh, cannot change without a new renderer."""
     from room.render import make_renderer
     from room.transforms import look_at
 
     cfg = RenderConfig(exposure="fixed")
     T = look_at([0.0, 0.0, 0.02], [0.0, 0.0, 0.07], up=[1.0, 0.0, 0.0])
     with make_renderer(yscene, CameraConfig(width=48, height=48), cfg) as r:
-        a = r.render(T).rgb_clean.astype(float).mean()
+        first = r.render(T).rgb_clean
         r.set_look(dataclasses.replace(cfg, light=dataclasses.replace(cfg.light, intensity=2.0)))
-        b = r.render(T).rgb_clean.astype(float).mean()
-        with pytest.raises(ConfigError, match="texture_size"):
-            r.set_look(dataclasses.replace(cfg, texture_size=32))
-    assert b > a + 5
+        brighter = r.render(T).rgb_clean
+        r.set_look(dataclasses.replace(cfg, seed=7, texture_size=32))
+        other = r.render(T).rgb_clean
+        r.set_look(cfg)
+        again = r.render(T).rgb_clean
+        with pytest.raises(ConfigError, match="ring_max_generation"):
+            r.set_look(dataclasses.replace(cfg, material=dataclasses.replace(
+                cfg.material, ring_max_generation=3)))
+    assert brighter.astype(float).mean() > first.astype(float).mean() + 5
+    assert np.abs(other.astype(float) - first).mean() > 2  # another pattern
+    assert np.array_equal(again, first)

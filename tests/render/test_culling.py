@@ -181,3 +181,18 @@ def test_open_mesh_keeps_back_faces(fine_y):
     with make_renderer(scene, CAM, RenderConfig()) as r:
         assert not r._closed and not r._raster.cull_back
         assert r.render(look_at([0.05, 0.0, 0.04], [0.0, 0.0, 0.04], up=[0, 0, 1])).meta["outside"]
+
+
+def test_gl_objects_are_freed(fine_y):
+    """Every GL object of a renderer (lens and culling included) is deleted without error;
+    a second renderer in the same process still works afterwards."""
+    cam = CameraConfig(width=64, height=48, fx=40.0, fy=40.0, cx=31.5, cy=23.5)  # radtan lens
+    r = make_renderer(fine_y, cam, RenderConfig())
+    r.render(POSES["trachea_down"])
+    r.set_look(RenderConfig(seed=3))  # re-baked texture is freed too
+    r._ctx.make_current()
+    r._raster.delete_objects()
+    r._ctx.close()
+    r._ctx = None
+    with make_renderer(fine_y, cam, RenderConfig()) as again:
+        assert again.render(POSES["trachea_down"]).valid.mean() > 0.9
