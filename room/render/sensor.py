@@ -165,7 +165,7 @@ class SensorConfig:
     enabled: bool = True
     profile: str = "default"
     seed: int = 0
-    defocus_sigma_px: float = 0.0
+    defocus_sigma_px: float | None = None  # None: the profile's fitted optics blur
     motion_blur: MotionBlurConfig = field(default_factory=MotionBlurConfig)
     vignetting: VignettingConfig = field(default_factory=VignettingConfig)
     exposure: ExposureConfig = field(default_factory=ExposureConfig)
@@ -186,7 +186,7 @@ class SensorConfig:
             problems.append(f"noise.spectrum {self.noise.spectrum!r} not 'profile' or 'white'")
         if not 0 <= self.noise.channel_correlation <= 1:
             problems.append("noise.channel_correlation must lie in [0, 1]")
-        if self.noise.scale < 0 or self.defocus_sigma_px < 0:
+        if self.noise.scale < 0 or (self.defocus_sigma_px or 0.0) < 0:
             problems.append("noise.scale and defocus_sigma_px must be >= 0")
         if self.bayer.pattern not in st.BAYER_PATTERNS:
             problems.append(f"bayer.pattern {self.bayer.pattern!r} not in {st.BAYER_PATTERNS}")
@@ -235,6 +235,14 @@ class SensorModel:
             shoulder=_pick(c.tone.shoulder, p.tone_shoulder) if c.tone.enabled else 0.0,
         )
         self._cache: dict[tuple, np.ndarray] = {}
+
+    def defocus_sigma(self, width: int) -> float:
+        """Optics blur (px) for an image ``width`` pixels wide: the config's value, else the
+        profile's fitted one scaled from the width it was fitted at."""
+        if self.cfg.defocus_sigma_px is not None:
+            return float(self.cfg.defocus_sigma_px)
+        p = self.profile
+        return p.defocus_sigma_px * (width / p.defocus_ref_width if p.defocus_ref_width else 1.0)
 
     # ------------------------------------------------------------------ public API
     def apply(self, frame: Frame, prev_frame: Frame | None = None, seed: int | None = None,
@@ -286,7 +294,7 @@ class SensorModel:
         if motion is not None and shutter > 0:
             x, info["motion_blur_px"] = st.motion_blur(x, motion, shutter,
                                                        c.motion_blur.max_samples)
-        x = st.gaussian_blur(x, c.defocus_sigma_px)
+        x = st.gaussian_blur(x, self.defocus_sigma(x.shape[1]))
         if c.vignetting.enabled:
             x = x * self._vignette(x.shape[:2], intrinsics)[..., None]
         lt = c.local_tone

@@ -188,14 +188,41 @@ def tilt_spectrum(profile: SensorProfile, tilt: float) -> SensorProfile:
     return dataclasses.replace(profile, noise_psd_log10=tuple(float(v) for v in logp))
 
 
+def _width(im) -> int:
+    return int(im.shape[1] if isinstance(im, np.ndarray) else im.intrinsics.width)
+
+
+def _fit_blur(profile: SensorProfile, quiet_slope, width: int,
+              max_sigma: float = 2.0, steps: int = 10) -> SensorProfile:
+    """The profile with the Gaussian blur (px at ``width``) whose noise-free output has the
+    target residual PSD slope (bisection: more blur, steeper spectrum); 0 if the renders are
+    steeper already, ``max_sigma`` at most."""
+    def at(sigma: float) -> SensorProfile:
+        return dataclasses.replace(profile, defocus_sigma_px=float(sigma),
+                                   defocus_ref_width=int(width))
+
+    target = profile.residual_psd_slope
+    if quiet_slope(at(0.0)) <= target:
+        return at(0.0)
+    lo, hi = 0.0, max_sigma
+    if quiet_slope(at(hi)) > target:
+        return at(hi)
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if quiet_slope(at(mid)) > target else (lo, mid)
+    return at(0.5 * (lo + hi))
+
+
 def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
                       iterations: int = 4, seed: int = 0, intrinsics=None,
                       prev_poses: Sequence | None = None) -> SensorProfile:
     """Tune the knobs that depend on the renderer so that the sensor output of the clean
     renders ``clean`` (uint8 sRGB arrays, or Frames) hits the profile's median targets:
     ``colour_gains`` (r/g, b/g), the noise level (a and b scaled together; residual std) and,
-    when the profile has a ``residual_psd_slope`` target, a tilt of the noise spectrum
-    (log10 PSD + tilt (f - 0.5)).
+    when the profile has a ``residual_psd_slope`` target, the optics blur
+    (``defocus_sigma_px``, unless ``cfg`` sets one: the noise-free output's residual spectrum
+    as steep as the target; none if the renders are already steeper) and a tilt of the noise
+    spectrum (log10 PSD + tilt (f - 0.5)).
     ``intrinsics`` of bare arrays are needed for cos^4 vignetting. With Frames, ``prev_poses``
     (per frame: (pose, time_s) of the frame before, or None) switch on motion blur as in a
     dataset."""
@@ -224,6 +251,9 @@ def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
             out.append(model.apply(im, prev_frame=prev, rng=rng).rgb)
         return measure(out)
 
+    if profile.residual_psd_slope is not None and cfg.defocus_sigma_px is None:
+        profile = _fit_blur(profile, lambda p: run(p, noise=False)["residual_psd_slope"],
+                            _width(clean[0]))
     history, tilt = [], 0.0
     for _ in range(iterations):
         quiet, noisy = run(profile, noise=False), run(profile)
@@ -246,5 +276,6 @@ def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
             noise_shot_a=profile.noise_shot_a * scale, noise_read_b=profile.noise_read_b * scale)
     final = run(profile)
     calib = {**profile.calibration, "frames": len(clean), "final": final,
-             "spectrum_tilt": tilt, "iterations": history}
+             "spectrum_tilt": tilt, "defocus_sigma_px": profile.defocus_sigma_px,
+             "iterations": history}
     return dataclasses.replace(profile, calibration=calib)

@@ -44,6 +44,10 @@ class SensorProfile:
     - ``hf_residual_std``: measured std of (green - Gaussian(green, 1.5 px)) inside the image
       circle; ``residual_psd_slope``: slope of that residual's 8-band log10 power spectrum
       (see sensor_fit.band_log_psd). Targets of calibrate_profile.
+    - ``defocus_sigma_px``: Gaussian optics blur in pixels of a ``defocus_ref_width``-wide
+      image (scaled with the image width; 0 = none) that calibrate_profile chose so the
+      renders' residual spectrum is as steep as the real one (a scope's lens is no perfect
+      pinhole); used when the config leaves ``defocus_sigma_px`` null.
     - ``calibration``: free-form record of how tuned knobs were chosen.
     """
 
@@ -66,6 +70,8 @@ class SensorProfile:
     tone_shoulder: float = 0.0
     hf_residual_std: float = 0.0
     residual_psd_slope: float | None = None
+    defocus_sigma_px: float = 0.0
+    defocus_ref_width: int = 0
     calibration: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,6 +91,8 @@ class SensorProfile:
             problems.append("noise_shot_a and noise_read_b must be >= 0")
         if not 0 < self.target_mean_luminance < 1:
             problems.append("target_mean_luminance must lie in (0, 1)")
+        if self.defocus_sigma_px < 0:
+            problems.append("defocus_sigma_px must be >= 0")
         if self.tone_gamma <= 0 or self.tone_shoulder < 0:
             problems.append("tone_gamma must be > 0 and tone_shoulder >= 0")
         if problems:

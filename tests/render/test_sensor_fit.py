@@ -118,6 +118,28 @@ def test_calibration_hits_colour_and_noise_targets():
     assert got["mean_luminance"] == pytest.approx(0.45, abs=0.01)
 
 
+def test_calibration_fits_the_optics_blur():
+    """Renders sharper than the real frames: calibration finds the Gaussian blur that makes
+    the noise-free output's residual spectrum as steep as the target. The target comes from
+    the same textured frames blurred by sigma = 0.8 px, so the fit should land near 0.8 (the
+    slope is measured in 8 bands: 0.1 px tolerance); a config that sets the blur wins."""
+    frames, _ = power_law_frames(1.0, 0.08, n=3, size=128)
+    clean = [st.to_uint8(f) for f in frames]
+    blurred = [st.to_uint8(st.gaussian_blur(f.astype(np.float32), 0.8)) for f in frames]
+    target = sc.measure(blurred)["residual_psd_slope"]
+    prof = SensorProfile(name="t", hf_residual_std=0.02, noise_shot_a=1e-6, noise_read_b=1e-7,
+                         noise_psd_freq=(0.0, 1.5), noise_psd_log10=(-5.0, -5.0),
+                         residual_psd_slope=target)
+    cal = sc.calibrate_profile(prof, clean, quiet(), iterations=1)
+    assert cal.defocus_sigma_px == pytest.approx(0.8, abs=0.1)
+    assert cal.defocus_ref_width == 128 and cal.calibration["defocus_sigma_px"] > 0
+    model = SensorModel(quiet(), cal)
+    assert model.defocus_sigma(256) == pytest.approx(2 * cal.defocus_sigma_px)  # scales
+    assert SensorModel(quiet(defocus_sigma_px=0.3), cal).defocus_sigma(256) == 0.3
+    fixed = sc.calibrate_profile(prof, clean, quiet(defocus_sigma_px=0.0), iterations=1)
+    assert fixed.defocus_sigma_px == 0.0
+
+
 def test_cos4_vignetting_table():
     r, g = sc.cos4_vignetting((0.0, 1.5), (1.0, 1.0), strength=0.5, tan_half_width=1.0)
     assert g[0] == 1.0 and r[-1] == pytest.approx(np.sqrt(2))
