@@ -105,12 +105,14 @@ class Raster:
                       self._buffer_texture(fv, GL.GL_RGBA32I),
                       self._buffer_texture(np.column_stack([pos, tree[:, :1]]), GL.GL_RGBA32F),
                       self._buffer_texture(np.column_stack([nrm, zeros]), GL.GL_RGBA32F)]
-        self.t_color = self._texture2d(GL.GL_RGBA16F, w, h, GL.GL_RGBA, GL.GL_FLOAT)
-        self.t_geom = self._texture2d(GL.GL_RGBA32F, w, h, GL.GL_RGBA, GL.GL_FLOAT)
-        self.shade_fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0, self.t_color),
-                                            (GL.GL_COLOR_ATTACHMENT1, self.t_geom)])
-        self.lens = None
-        if lens_rays is not None:
+        self.lens = self.shade_fbo = None
+        self._shade_tex: list[int] = []
+        if lens_rays is None:  # a lens pass shades into its own targets instead
+            self._shade_tex = [self._texture2d(GL.GL_RGBA16F, w, h, GL.GL_RGBA, GL.GL_FLOAT),
+                               self._texture2d(GL.GL_RGBA32F, w, h, GL.GL_RGBA, GL.GL_FLOAT)]
+            self.shade_fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0 + k, t)
+                                                for k, t in enumerate(self._shade_tex)])
+        else:
             lh, lw = lens_rays.shape[:2]
             rays = np.ascontiguousarray(lens_rays, dtype=np.float32)
             tex = [self._texture2d(GL.GL_RG32F, lw, lh, GL.GL_RG, GL.GL_FLOAT, rays),
@@ -415,14 +417,16 @@ class Raster:
     def delete_objects(self) -> None:
         """Delete every GL object this raster made (raises on a GL error)."""
         GL = _gl()
-        GL.glDeleteFramebuffers(2, [self.fbo, self.shade_fbo])
+        GL.glDeleteFramebuffers(1, [self.fbo])
+        if self.shade_fbo is not None:
+            GL.glDeleteFramebuffers(1, [self.shade_fbo])
         if self.lens is not None:
             GL.glDeleteFramebuffers(1, [self.lens["fbo"]])
             GL.glDeleteTextures(self.lens["tex"])
         bufs = self._buffers + [b for b, _ in self._tbos]
         GL.glDeleteBuffers(len(bufs), bufs)
-        GL.glDeleteTextures(self._textures + [self.t_id, self.t_depth, self.t_branch,
-                                              self.t_color, self.t_geom]
+        GL.glDeleteTextures(self._textures + self._shade_tex
+                            + [self.t_id, self.t_depth, self.t_branch]
                             + [t for _, t in self._tbos])
         GL.glDeleteVertexArrays(2, [self.vao, self.empty_vao])
         if self.box_vao is not None:
