@@ -6,12 +6,13 @@ triangle's plane (float32, camera-relative; ``_depth_normals`` is the float64 nu
 the tests compare against).
 
 With lens distortion GL renders a wider pinhole image covering the distorted field of view; a
-last pass gives each distorted pixel its own ray (inverse lens model, cached), bilinear
-radiance, and the triangle that ray really hits among the triangles at the nearest and the 2 x 2
-surrounding pinhole pixels (ray-triangle test), with depth and normal from that triangle and
-that ray. Rays that hit none of them (sub-pixel triangles far down the lumen, occlusion edges)
-are cast with Embree and solved in float64. Every ground-truth modality is thus exact for the
-distorted pixel's own ray, in the same image space as the RGB.
+last pass gives each distorted pixel its own ray (inverse lens model, cached), finds the
+triangle that ray really hits among the triangles at the nearest and the 2 x 2 surrounding
+pinhole pixels (ray-triangle test), and shades it there, with depth and normal from that
+triangle and that ray. Rays that hit none of them (sub-pixel triangles far down the lumen,
+occlusion edges) are cast with Embree and solved in float64 (their colour comes from the plane
+of the nearest pixel's triangle). Every ground-truth modality is thus exact for the distorted
+pixel's own ray, in the same image space as the RGB.
 
 Culling (``cull=True``, the default) sends the rasterizer only triangles that can be seen:
 chunks inside the view frustum that pass an occlusion test (:mod:`room.render.culling`), and,

@@ -1,18 +1,25 @@
 """GLSL (3.30 core) of the renderer: a geometry pass and a deferred shading pass.
 
 Geometry pass (per triangle, as cheap as a depth-only pass even with heavy overdraw): one
-integer target, ``face = gl_PrimitiveID`` for the wall seen from inside and ``-2 - id`` when
-seen from outside (exact 32-bit ids, no packing limit), and the depth buffer.
+integer target, ``face = u_first + gl_PrimitiveID`` (the draw's first face plus the primitive's
+place in it: the culled geometry pass draws runs of faces) for the wall seen from inside and
+``-2 - face`` when seen from outside (exact 32-bit ids, no packing limit), and the depth buffer.
 
-Shading pass (once per pixel, a full-screen triangle): ground-truth depth and normal from the
-pixel's ray and its triangle's plane; the shading normal and branch arclength interpolated at
-that point from the triangle's vertices (buffer textures); then point LEDs at the tip with a
-smooth spot cone, inverse-square falloff and Lambert + normalized Blinn-Phong (Schlick
-Fresnel) for wet mucosa, all in the OpenCV camera frame (metres). Albedo and bump height come
-from a tiling 3D noise texture indexed by world position (no UVs), cartilage rings from the
-branch arclength; bumps perturb the normal through screen-space derivatives of the height
-(Mikkelsen 2010, no tangents). Shading once per pixel matters on llvmpipe, where an airway
-view covers each pixel several times over in a forward pass.
+Shading (once per output pixel, a full-screen triangle; ``SHADE_COMMON.shade``): ground-truth
+depth and normal from the pixel's ray and its triangle's plane; the shading normal and branch
+arclength interpolated at that point from the triangle's vertices (buffer textures); then
+point LEDs at the tip with a smooth spot cone, inverse-square falloff and Lambert +
+normalized Blinn-Phong (Schlick Fresnel) for wet mucosa, all in the OpenCV camera frame
+(metres). Albedo and bump height come from a tiling 3D noise texture indexed by world position
+(no UVs), cartilage rings from the branch arclength; bumps perturb the normal through
+screen-space derivatives of the height (Mikkelsen 2010, no tangents). Shading once per pixel
+matters on llvmpipe, where an airway view covers each pixel several times over in a forward
+pass. ``N_LIGHTS`` is a compile-time constant (room.render.raster.Raster.shade_program).
+
+Pinhole cameras shade in SHADE_FRAGMENT at each pixel of the geometry pass. With lens
+distortion the geometry pass renders a covering pinhole image and LENS_FRAGMENT gives each
+distorted pixel its own ray, finds its triangle among the nearby ones of that image and
+shades it there.
 """
 
 VERTEX = """
