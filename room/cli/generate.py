@@ -59,9 +59,9 @@ def _main(cfg: DictConfig) -> dict:
 
     hc = HydraConfig.get()
     if hc.mode == RunMode.MULTIRUN and hc.launcher.get("n_jobs", 1) != 1:
-        from room.render.gl import limit_software_threads
+        from room.data.generate import parallel_worker
 
-        limit_software_threads(1)  # parallel workers: one rasterizer thread each
+        parallel_worker()  # one rasterizer thread each, frames written in the foreground
     try:
         return _run(cfg)
     except RoomError as e:

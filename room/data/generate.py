@@ -137,6 +137,21 @@ def strided_cloud(frame: Frame, stride: int):
     return (pts.astype(np.float32), col.astype(np.uint8), nrm.astype(np.float32))
 
 
+_BACKGROUND_WRITER = True
+
+
+def parallel_worker() -> None:
+    """Settings for a process that generates side by side with others on the same cores
+    (``room-generate -m hydra/launcher=joblib``): one llvmpipe rasterizer thread and frames
+    committed in the foreground. A lone process uses spare cores for both (about 1.35 cores
+    busy at 600 x 600); several would only oversubscribe them."""
+    global _BACKGROUND_WRITER
+    from room.render.gl import limit_software_threads
+
+    limit_software_threads(1)
+    _BACKGROUND_WRITER = False
+
+
 def write_sequence(writer: SequenceWriter, source: Callable[[int, Frame | None], Frame],
                    planned, stride: int, progress: Callable[[int], None] | None = None) -> int:
     """Render and write the frames of one sequence from where the folder left off.
@@ -157,15 +172,20 @@ def write_sequence(writer: SequenceWriter, source: Callable[[int, Frame | None],
     mods = writer.modalities
     want_fwd = bool({"flow_fwd", "flow_fwd_valid"} & set(mods))
     want_bwd = bool({"flow_bwd", "flow_bwd_valid"} & set(mods))
-    for i in range(start, n):
-        nxt = source(i + 1, cur) if i + 1 < n else None
-        fwd = optical_flow(cur, nxt) if nxt is not None and want_fwd else None
-        bwd = optical_flow(cur, prev) if prev is not None and want_bwd else None
-        cloud = strided_cloud(cur, stride) if "pointcloud" in mods else None
-        writer.write_frame(cur, fwd, bwd, cloud, extra=planned.frame_extra(i))
-        if progress:
-            progress(1)
-        prev, cur = cur, nxt
+    try:
+        for i in range(start, n):
+            nxt = source(i + 1, cur) if i + 1 < n else None
+            fwd = optical_flow(cur, nxt) if nxt is not None and want_fwd else None
+            bwd = optical_flow(cur, prev) if prev is not None and want_bwd else None
+            cloud = strided_cloud(cur, stride) if "pointcloud" in mods else None
+            writer.write_frame(cur, fwd, bwd, cloud, extra=planned.frame_extra(i))
+            if progress:
+                progress(1)
+            prev, cur = cur, nxt
+    except BaseException:
+        writer.wait(quiet=True)  # the frame being committed completes; this error wins
+        raise
+    writer.wait()
     return n - start
 
 
@@ -230,7 +250,8 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
                 info["appearance"] = look
                 w = SequenceWriter(path, info, job.config_yaml, len(planned),
                                    job.output.modalities, job.output.pointcloud_stride,
-                                   job.output.preview_size, job.output.preview_fps)
+                                   job.output.preview_size, job.output.preview_fps,
+                                   background=_BACKGROUND_WRITER)
                 folders.append(str(path))
                 bar.set_description(name)
                 if w.open() == len(planned) and w.finished:

@@ -70,11 +70,17 @@ class SequenceWriter:
         start = w.open()            # frames already committed (0 for a new folder)
         for ...: w.write_frame(canonical_frame, flows..., extra=...)
         w.finish()                  # poses_tum.txt + preview.mp4
+
+    With ``background=True`` a frame is encoded and committed on a worker thread while the
+    caller computes the next one; ``write_frame`` first waits for the previous frame's commit
+    (and raises its error), :meth:`wait` and :meth:`finish` wait for the last. Commit order and
+    atomicity are the same as in the foreground.
     """
 
     def __init__(self, path: str | Path, info: dict, config_yaml: str, n_frames: int,
                  modalities: tuple[str, ...] = schema.ALL_MODALITIES,
-                 pointcloud_stride: int = 1, preview_size: int = 0, preview_fps: int = 10):
+                 pointcloud_stride: int = 1, preview_size: int = 0, preview_fps: int = 10,
+                 background: bool = False):
         unknown = set(modalities) - set(schema.ALL_MODALITIES)
         if unknown:
             raise DatasetError(f"unknown modalities {sorted(unknown)}; "
@@ -94,6 +100,9 @@ class SequenceWriter:
         self.n_done = 0
         self._rows: dict[int, np.ndarray] = {}  # preview rows of frames written by this run
         self._pool: Any = None  # encoder threads, started with the first frame
+        self.background = bool(background)
+        self._committer: Any = None  # the one background commit thread
+        self._pending: Any = None  # Future of the frame being committed
 
     # --- state -----------------------------------------------------------------------
 
@@ -168,6 +177,32 @@ class SequenceWriter:
         if float(frame.depth.max(initial=0.0)) > schema.DEPTH_MAX_M:
             raise DatasetError(f"depth beyond {schema.DEPTH_MAX_M} m cannot be stored in 16-bit "
                                "PNG; lower the camera far plane")
+        self.wait()
+        job = (i, frame, flow_fwd, flow_bwd, pointcloud, extra)
+        if self.background:
+            if self._committer is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._committer = ThreadPoolExecutor(max_workers=1)
+            self._pending = self._committer.submit(self._commit, *job)
+        else:
+            self._commit(*job)
+        self.n_done += 1
+
+    def wait(self, quiet: bool = False) -> None:
+        """Wait until the frame being committed in the background is on disk; raise its
+        error unless ``quiet`` (used while another error is already on its way up)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            pending.result()
+        except Exception:
+            if not quiet:
+                raise
+
+    def _commit(self, i: int, frame: Frame, flow_fwd, flow_bwd, pointcloud, extra) -> None:
+        """Encode and write frame ``i``'s files, then append its line to frames.jsonl."""
         blobs = self._encode(frame, flow_fwd, flow_bwd, pointcloud)
         files = {}
         with dataset_io(self.path):
@@ -180,7 +215,6 @@ class SequenceWriter:
                 f.write(line.encode())
         if self.preview_size > 0 and self._keep_rows():
             self._rows[i] = self._preview_row(frame, flow_fwd)
-        self.n_done += 1
 
     def _keep_rows(self) -> bool:
         """Keep preview rows in memory only while they take < 256 MB (else finish() decodes)."""
@@ -244,9 +278,11 @@ class SequenceWriter:
         """Regenerate poses_tum.txt from frames.jsonl and write the preview (last)."""
         from room.data.reader import read_records
 
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        self.wait()
+        for pool in (self._committer, self._pool):
+            if pool is not None:
+                pool.shutdown()
+        self._committer = self._pool = None
         with dataset_io(self.path):
             recs = read_records(self.path)
             if len(recs) != self.n_frames:

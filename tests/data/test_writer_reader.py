@@ -28,14 +28,15 @@ def _extras(i, size=32):
     return flow, cloud
 
 
-def _writer(path, preview=64):
+def _writer(path, preview=64, background=False):
     info = {"format_version": schema.FORMAT_VERSION,
             "intrinsics": plane_frame(0).intrinsics.to_dict()}
-    return SequenceWriter(path, info, "seed: 0\n", N, preview_size=preview, preview_fps=5)
+    return SequenceWriter(path, info, "seed: 0\n", N, preview_size=preview, preview_fps=5,
+                          background=background)
 
 
-def write_all(path, stop=N, preview=64):
-    w = _writer(path, preview)
+def write_all(path, stop=N, preview=64, background=False):
+    w = _writer(path, preview, background)
     start = w.open()
     frames = []
     for i in range(start, stop):
@@ -98,6 +99,36 @@ def test_same_input_same_bytes(tmp_path):
     write_all(tmp_path / "a")
     write_all(tmp_path / "b")
     assert _tree_bytes(tmp_path / "a") == _tree_bytes(tmp_path / "b")
+
+
+def test_background_commit_writes_the_same_bytes(tmp_path):
+    """Committing on a worker thread changes when files appear, not what they hold."""
+    write_all(tmp_path / "a")
+    write_all(tmp_path / "b", background=True)
+    assert _tree_bytes(tmp_path / "a") == _tree_bytes(tmp_path / "b")
+
+
+def test_background_commit_error_surfaces_at_the_next_write(tmp_path, monkeypatch):
+    """A disk-full error while frame 1 is committed in the background is raised by the next
+    write_frame (or by wait/finish); frame 0 stays committed, frame 1 is not."""
+    real = formats.write_atomic
+
+    def full(path, data):
+        if "000001" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(formats, "write_atomic", full)
+    w = _writer(tmp_path / "s", background=True)
+    w.open()
+    for i in range(2):
+        flow, cloud = _extras(i)
+        w.write_frame(schema.canonical_frame(plane_frame(i)), flow, flow if i else None, cloud)
+    with pytest.raises(DatasetError, match="disk full"):
+        flow, cloud = _extras(2)
+        w.write_frame(schema.canonical_frame(plane_frame(2)), flow, flow, cloud)
+    assert len(SequenceReader(tmp_path / "s")) == 1
+    w.wait()  # nothing pending any more
 
 
 def test_changed_settings_refuse_to_mix(tmp_path):
