@@ -16,8 +16,10 @@ pixel's own ray, in the same image space as the RGB.
 
 Culling (``cull=True``, the default) sends the rasterizer only triangles that can be seen:
 chunks inside the view frustum that pass an occlusion test (:mod:`room.render.culling`), and,
-when the mesh is closed and its normals face the lumen, only front faces. The images are the
-same as without it (tested bit for bit); for a closed mesh ``meta['outside']`` then comes from
+when the mesh is closed and its normals face the lumen, only front faces. Frustum and occlusion
+culling leave the frame bit for bit as it was; back-face culling changes at most a few pixels,
+where the unculled rasterizer let a back face through at a silhouette or two surfaces tie in
+depth (tests/render/test_culling.py). For a closed mesh ``meta['outside']`` then comes from
 whether the camera centre lies inside the mesh (a ray cast) instead of counting pixels that see
 the wall's outer side, because back faces are no longer drawn.
 """
