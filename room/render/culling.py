@@ -45,7 +45,8 @@ _BOX_EDGES = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0],
                        [0, 0, 1], [1, 0, 1], [0, 1, 1], [1, 1, 1]], float) * 2.0 - 1.0
 BOX_INDICES = np.array([0, 2, 1, 1, 2, 3, 4, 5, 6, 5, 7, 6, 0, 1, 4, 1, 5, 4,
                         2, 6, 3, 3, 6, 7, 0, 4, 2, 2, 4, 6, 1, 3, 5, 3, 7, 5], np.uint32)
-"""12 triangles over the 8 corners of a box (corner k has signs ``_BOX_EDGES[k]``)."""
+"""12 triangles over the 8 corners of a box (corner k has signs ``_BOX_EDGES[k]``), wound so
+that their right-hand normals point out of the box (for right-handed box axes)."""
 
 
 @dataclass
@@ -94,6 +95,8 @@ def make_chunks(positions: np.ndarray, faces: np.ndarray,
         v = pos[np.unique(faces[idx])]
         mean = v.mean(axis=0)
         _, _, vt = np.linalg.svd(v - mean, full_matrices=False)
+        if np.linalg.det(vt) < 0:  # right-handed axes: BOX_INDICES wind outward
+            vt[2] *= -1.0
         local = (v - mean) @ vt.T
         lo, hi = local.min(axis=0), local.max(axis=0)
         center[k] = mean + 0.5 * (lo + hi) @ vt
