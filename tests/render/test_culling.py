@@ -41,6 +41,10 @@ def test_chunks_partition_faces_and_boxes_contain_them(fine_y):
         # the corners are the box's
         corner_local = (ch.corners[c] - ch.center[c]) @ ch.axes[c].T
         assert np.allclose(np.abs(corner_local), ch.half[c], atol=1e-12)
+        # box triangles wind outward (queries rasterize only the faces turned to the camera)
+        tri = ch.corners[c][culling.BOX_INDICES.reshape(-1, 3)]
+        n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        assert np.all(np.einsum("ij,ij->i", n, tri.mean(axis=1) - ch.center[c]) > 0)
 
 
 def test_plan_keeps_every_chunk_in_view(fine_y):
