@@ -44,7 +44,7 @@ bench: setup
 
 # Regenerate the README's pictures (docs/images/*.png).
 figures: setup
-	$(BIN)/python -m room.viz.figures --out docs/images
+	$(BIN)/python -m room.cli.figures --out docs/images
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def _job(seed: int, out: str, frames: int, width: int):
-    from room.data.generate import compose_generate
+    from room.compose import compose_generate
 
     return compose_generate([f"seed={seed}", f"out={out}", "output.progress=false",
                              f"trajectory.max_frames={frames}", f"++camera.width={width}",

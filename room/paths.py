@@ -14,6 +14,11 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def conf_dir() -> Path:
+    """The Hydra config tree (``conf/``: one folder per config group, one YAML per preset)."""
+    return REPO_ROOT / "conf"
+
+
 def shared_data_dir() -> Path | None:
     """The shared reference-data folder, or None when it is absent."""
     env = os.environ.get("ROOM_SHARED_DATA")

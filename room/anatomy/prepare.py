@@ -86,6 +86,25 @@ class SceneConfig:
             )
 
 
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Settings of ``room-prepare`` (schema of ``conf/prepare.yaml``): the scene recipe (group
+    ``scene``) and the command's shortcuts.
+
+    ``ct``: a CT file or DICOM folder (sets ``scene.source=ct``); ``series_id``: the DICOM
+    series when the folder holds several; ``recipe``: a recipe file (``scenes/*.yaml``) merged
+    over the scene preset; ``out``: the scene folder to write (None: the cache,
+    ``room.paths.cache_dir()/scenes``); ``overwrite``: replace an existing ``out`` folder."""
+
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    ct: str | None = None
+    series_id: str | None = None
+    recipe: str | None = None
+    out: str | None = None
+    overwrite: bool = False
+    progress: bool = True
+
+
 def resolve_path(p: str | os.PathLike) -> Path:
     """A user path; ``shared:REL`` names a file in the shared reference-data folder."""
     s = str(p)

@@ -43,28 +43,3 @@ def run_with_positional_path(hydra_main: Callable[[], Any]) -> None:
     sys.argv = [sys.argv[0], "hydra.run.dir=.", "hydra.output_subdir=null",
                 "hydra/job_logging=disabled", "hydra/hydra_logging=disabled", *args]
     hydra_main()
-
-
-BASE_SCENE_HEADER = (
-    "# GENERATED from room.anatomy.prepare.SceneConfig defaults: every scene setting, so that\n"
-    "# presets (defaults: [base_scene]) list only what they change and any field can be\n"
-    "# overridden on the command line. Do not edit; regenerate with: python -m room.cli.common\n"
-)
-
-
-def base_scene_yaml() -> str:
-    """YAML text of ``conf/scene/base_scene.yaml`` (all SceneConfig defaults)."""
-    from omegaconf import OmegaConf
-
-    from room.anatomy.prepare import SceneConfig
-    from room.config import asdict
-
-    return BASE_SCENE_HEADER + OmegaConf.to_yaml(OmegaConf.create(asdict(SceneConfig())))
-
-
-if __name__ == "__main__":
-    from room.paths import REPO_ROOT
-
-    target = REPO_ROOT / "conf" / "scene" / "base_scene.yaml"
-    target.write_text(base_scene_yaml())
-    print(f"wrote {target}")

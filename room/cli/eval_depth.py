@@ -11,14 +11,11 @@ Examples::
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
 from room.cli.common import cli_errors
+from room.compose import hydra_main
 from room.learn._cli import typed_config
-from room.paths import REPO_ROOT
-
-CONF_DIR = str(REPO_ROOT / "conf")
 
 
 def eval_config(cfg: DictConfig):
@@ -42,7 +39,7 @@ def run(cfg: DictConfig) -> None:
     print(f"report: {ec.out_dir}/depth_eval.json, grid: {ec.out_dir}/depth_eval.png")
 
 
-main = hydra.main(version_base=None, config_path=CONF_DIR, config_name="eval_depth")(run)
+main = hydra_main("eval_depth")(run)
 
 if __name__ == "__main__":
     main()

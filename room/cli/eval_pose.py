@@ -10,14 +10,11 @@ Examples::
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from room.cli.common import cli_errors
+from room.compose import hydra_main
 from room.learn._cli import out_dir
-from room.paths import REPO_ROOT
-
-CONF_DIR = str(REPO_ROOT / "conf")
 
 
 def pose_config(cfg: DictConfig):
@@ -40,7 +37,7 @@ def run(cfg: DictConfig) -> None:
     print(f"report: {pc.out_dir}/pose_eval.json")
 
 
-main = hydra.main(version_base=None, config_path=CONF_DIR, config_name="eval_pose")(run)
+main = hydra_main("eval_pose")(run)
 
 if __name__ == "__main__":
     main()

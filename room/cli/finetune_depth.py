@@ -11,14 +11,11 @@ Examples::
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
 from room.cli.common import cli_errors
+from room.compose import hydra_main
 from room.learn._cli import dump, typed_config
-from room.paths import REPO_ROOT
-
-CONF_DIR = str(REPO_ROOT / "conf")
 
 
 def train_config(cfg: DictConfig):
@@ -40,7 +37,7 @@ def run(cfg: DictConfig) -> None:
           "train_log.jsonl")
 
 
-main = hydra.main(version_base=None, config_path=CONF_DIR, config_name="finetune_depth")(run)
+main = hydra_main("finetune_depth")(run)
 
 if __name__ == "__main__":
     main()

@@ -13,12 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from room.paths import REPO_ROOT
-
-CONF_DIR = str(REPO_ROOT / "conf")
+from room.compose import hydra_main
 
 
 def _run(cfg: DictConfig) -> dict:
@@ -50,7 +47,7 @@ def _run(cfg: DictConfig) -> dict:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="generate")
+@hydra_main("generate")
 def _main(cfg: DictConfig) -> dict:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from room.cli.common import cli_errors
+from room.compose import hydra_main
 from room.errors import ConfigError, InputFileError
 
 
@@ -53,7 +53,7 @@ def scene_config(cfg: DictConfig):
     return to_dataclass(SceneConfig, plain)
 
 
-@hydra.main(version_base=None, config_path="../../conf", config_name="prepare")
+@hydra_main("prepare")
 @cli_errors
 def main(cfg: DictConfig) -> None:
     from room.anatomy.prepare import get_scene, prepare_scene, summary

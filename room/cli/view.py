@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import sys
 
-import hydra
 from omegaconf import DictConfig
 
 from room.cli.common import run_with_positional_path
-from room.paths import REPO_ROOT
-
-CONF_DIR = str(REPO_ROOT / "conf")
+from room.compose import hydra_main
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="view")
+@hydra_main("view")
 def _main(cfg: DictConfig) -> None:
     from room.config import to_dataclass
     from room.errors import RoomError

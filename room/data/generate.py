@@ -23,10 +23,17 @@ from typing import Any
 
 import numpy as np
 
+from room.anatomy.prepare import SceneConfig
 from room.data import schema
 from room.data.reader import SequenceReader
 from room.data.writer import SequenceWriter
 from room.errors import ConfigError
+from room.render.camera import CameraConfig
+from room.render.config import RenderConfig
+from room.render.sensor import SensorConfig
+from room.robot.config import RobotConfig
+from room.sim.config import SimConfig
+from room.trajectory.config import TrajectoryConfig
 from room.types import Frame
 
 
@@ -51,20 +58,28 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
-class GenerateJob:
-    """Typed configuration of one generation run (one scene, one seed)."""
+class GenerateConfig:
+    """Settings of ``room-generate`` (schema of ``conf/generate.yaml``): where to write, the
+    seed, and one typed config per stage (each a Hydra config group of the same name)."""
 
-    out: Path
-    seed: int
-    scene: Any  # room.anatomy.prepare.SceneConfig
-    camera: Any  # room.render.camera.CameraConfig
-    render: Any  # room.render.RenderConfig
-    noise: Any  # room.render.sensor.SensorConfig, or None for clean images
-    trajectory: Any  # room.trajectory.TrajectoryConfig
+    out: str = "room_dataset"  # sequences land in <out>/<scene>/<sequence>/
+    seed: int = 0
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    noise: SensorConfig = field(default_factory=SensorConfig)
+    robot: RobotConfig = field(default_factory=RobotConfig)  # physical trajectories only
+    sim: SimConfig = field(default_factory=SimConfig)  # physical trajectories only
+    trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
-    robot: Any = None  # room.robot.RobotConfig (physical trajectories)
-    sim: Any = None  # room.sim.SimConfig
-    config_yaml: str = ""  # resolved config as saved in every sequence (no output paths)
+
+
+@dataclass(frozen=True)
+class GenerateJob(GenerateConfig):
+    """One generation run (one scene, one seed): the typed settings plus ``config_yaml``, the
+    resolved configuration saved in every sequence (without output paths)."""
+
+    config_yaml: str = ""
 
 
 def short_hash(text: str, n: int = 8) -> str:
@@ -311,53 +326,17 @@ def _progress(total: int, enabled: bool):
 
 
 def job_from_config(cfg: Any) -> GenerateJob:
-    """GenerateJob from the composed ``conf/generate.yaml`` (DictConfig or dict): each group is
-    converted to its stage's dataclass (unknown keys raise ConfigError)."""
+    """GenerateJob from the composed ``conf/generate.yaml`` (DictConfig or dict): every group
+    becomes its stage's dataclass (unknown keys raise ConfigError); an absent group takes the
+    dataclass defaults."""
     import yaml
     from omegaconf import DictConfig, OmegaConf
 
     from room.config import to_dataclass
-    from room.trajectory import TrajectoryConfig
 
     d = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     d.pop("hydra", None)
-    known = {"out", "seed", "scene", "camera", "render", "noise", "robot", "sim", "trajectory",
-             "output"}
-    unknown = set(d) - known
-    if unknown:
-        raise ConfigError(f"unknown top-level setting(s) {sorted(unknown)}; accepted: "
-                          f"{sorted(known)}")
+    d.pop("config_yaml", None)  # derived below, never a setting
     saved = {k: v for k, v in d.items() if k != "out"}  # output paths never enter the data
     config_yaml = yaml.safe_dump(saved, sort_keys=True, default_flow_style=False)
-
-    def conv(key: str, module: str, cls: str):
-        """The group as its dataclass; an absent group takes the dataclass defaults."""
-        return to_dataclass(getattr(__import__(module, fromlist=[cls]), cls), d.get(key) or {})
-
-    traj = to_dataclass(TrajectoryConfig, d.get("trajectory") or {})
-    output = to_dataclass(OutputConfig, d.get("output") or {})
-    return GenerateJob(
-        out=Path(str(d.get("out", "room_dataset"))),
-        seed=int(d.get("seed", 0)),
-        scene=conv("scene", "room.anatomy.prepare", "SceneConfig"),
-        camera=conv("camera", "room.render.camera", "CameraConfig"),
-        render=conv("render", "room.render", "RenderConfig"),
-        noise=conv("noise", "room.render.sensor", "SensorConfig"),
-        trajectory=traj,
-        output=output,
-        robot=conv("robot", "room.robot", "RobotConfig") if traj.source == "physical" else None,
-        sim=conv("sim", "room.sim", "SimConfig") if traj.source == "physical" else None,
-        config_yaml=config_yaml,
-    )
-
-
-def compose_generate(overrides: list[str] | tuple[str, ...] = ()) -> GenerateJob:
-    """GenerateJob from ``conf/generate.yaml`` plus Hydra overrides, via the Compose API (for
-    notebooks, tests, benchmarks and custom launchers such as Ray)."""
-    from hydra import compose, initialize_config_dir
-
-    from room.paths import REPO_ROOT
-
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="generate", overrides=list(overrides))
-    return job_from_config(cfg)
+    return to_dataclass(GenerateJob, {**d, "config_yaml": config_yaml})

@@ -58,6 +58,19 @@ class EvalConfig:
             raise ConfigError(f"split={self.split!r}; use train, val or test")
 
 
+@dataclass(frozen=True)
+class EvalDepthArgs(EvalConfig):
+    """``room-eval-depth``'s settings (schema of ``conf/eval_depth.yaml``): an
+    :class:`EvalConfig` with a required checkpoint, plus shortcuts for the data folders."""
+
+    checkpoint: str = "???"  # required: a .pt written by room-finetune-depth
+    train: Any = None  # shortcut for data.train: DIR, "DIR1,DIR2" or [DIR1,DIR2]
+    val: Any = None  # shortcut for data.val
+    test: Any = None  # shortcut for data.test
+    root: str | None = None  # shortcut for data.root (split by sequence)
+    out_dir: str | None = None  # None: Hydra's run folder
+
+
 def load_checkpoint(path: str | Path, device="cpu") -> DepthModel:
     """The model stored in a checkpoint (no weights folder needed)."""
     return read_checkpoint(path, device)[0]

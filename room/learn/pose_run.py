@@ -29,6 +29,15 @@ class PoseRunConfig:
     progress: bool = True
 
 
+@dataclass(frozen=True)
+class PoseArgs(PoseRunConfig):
+    """``room-eval-pose``'s settings (schema of ``conf/eval_pose.yaml``): a
+    :class:`PoseRunConfig` with a required ``gt``; ``out_dir`` None: Hydra's run folder."""
+
+    gt: str = "???"  # required: dataset folder, sequence folder or TUM file
+    out_dir: str | None = None
+
+
 def _gt_sequences(gt: Path) -> list[Path] | None:
     """Sequence folders of a dataset ``gt``; None when ``gt`` is a TUM file."""
     if gt.is_file():

@@ -60,6 +60,18 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
 
 
+@dataclass(frozen=True)
+class FinetuneDepthArgs(TrainConfig):
+    """``room-finetune-depth``'s settings (schema of ``conf/finetune_depth.yaml``): a
+    :class:`TrainConfig` plus command-line shortcuts for the data folders."""
+
+    train: Any = None  # shortcut for data.train: DIR, "DIR1,DIR2" or [DIR1,DIR2]
+    val: Any = None  # shortcut for data.val
+    test: Any = None  # shortcut for data.test
+    root: str | None = None  # shortcut for data.root (split by sequence)
+    out_dir: str | None = None  # None: Hydra's run folder
+
+
 def resolve_device(name: str):
     """``auto`` -> cuda when available else cpu; a requested but absent cuda is an error."""
     if name == "auto":

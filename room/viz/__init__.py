@@ -10,5 +10,4 @@ files, so it runs on headless machines and inside tests. Import the submodules d
 - :mod:`room.viz.scene3d`: mesh + centerline + robot + camera frustums (3D), to PNG or to an
   interactive ``trimesh.Scene``.
 - :mod:`room.viz.video`: ``view.mp4`` of a sequence (modalities + trajectory marker).
-- :mod:`room.viz.figures`: the README figures (``python -m room.viz.figures``).
 """

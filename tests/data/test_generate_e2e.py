@@ -29,7 +29,7 @@ TINY = ["scene=phantom_gt"] + [f"++{o}" for o in (  # ++: set whether or not a p
 
 
 def compose_job(out: Path, *extra: str):
-    from room.data.generate import compose_generate
+    from room.compose import compose_generate
 
     return compose_generate([*TINY, f"out={out}", *extra])
 

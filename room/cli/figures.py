@@ -1,4 +1,4 @@
-"""Regenerate the README figures (``python -m room.viz.figures [--out docs/images]``).
+"""Regenerate the README figures (``python -m room.cli.figures [--out docs/images]``).
 
 Everything goes through the public API and Hydra's Compose API, as a user would: the phantom
 scene (cached), a short dataset from the trachea into a main bronchus (``conf/generate.yaml``),
@@ -33,14 +33,6 @@ OVERRIDES = [
 ]
 
 
-def compose_job(out: Path, overrides: list[str]):
-    """The generation job of conf/generate.yaml with ``overrides`` (Compose API)."""
-    from room.data.generate import job_from_config
-    from room.viz.compose import compose
-
-    return job_from_config(compose("generate", [*overrides, f"out={out}"]))
-
-
 def carina_frame(reader, tree) -> int:
     """The frame whose camera is closest to 1.5 trachea radii above the carina."""
     t = tree.branches[tree.root]
@@ -69,13 +61,14 @@ def robot_state(scene, target: int, robot=None, sim_cfg=None, max_steps: int = 6
 
 def make_figures(out_dir: Path, work: Path, overrides: list[str] = OVERRIDES) -> list[Path]:
     from room.anatomy.prepare import get_scene
+    from room.compose import compose_generate
     from room.data.generate import generate_dataset
     from room.data.reader import SequenceReader
     from room.viz.scene3d import scene_figure
     from room.viz.sheet import contact_sheet, save_figure, strip_figure
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    job = compose_job(work / "dataset", overrides)
+    job = compose_generate([*overrides, f"out={work / 'dataset'}"])
     scene = get_scene(job.scene, progress=False)
     summary = generate_dataset(job, scene=scene)
     reader = SequenceReader(summary["folders"][0])
