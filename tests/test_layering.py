@@ -23,7 +23,8 @@ BASE = {"room", "room.errors", "room.types", "room.transforms", "room.config", "
         "room.fileio", "room.versions"}
 STAGES = ["anatomy", "robot", "sim", "trajectory", "render", "sensor", "env", "data",
           ("learn", "viz"), "cli"]
-LEVEL = {name: i + 1 for i, s in enumerate(STAGES) for name in (s if isinstance(s, tuple) else (s,))}
+LEVEL = {name: i + 1 for i, s in enumerate(STAGES)
+         for name in (s if isinstance(s, tuple) else (s,))}
 
 
 def _modules() -> dict[str, Path]:
