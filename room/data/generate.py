@@ -200,13 +200,13 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
 def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
     """Generate (or resume) every sequence of ``job``; returns a summary dict (frames written,
     sequences, skipped, seconds, folders). ``scene`` overrides loading ``job.scene``."""
-    from room.anatomy.prepare import get_scene
+    from room.anatomy import load_scene
     from room.render import make_renderer
     from room.trajectory import plan_sequences
 
     t0 = time.perf_counter()
     if scene is None:
-        scene = get_scene(job.scene)
+        scene = load_scene(job.scene)
     t_scene = time.perf_counter() - t0
     sid = scene_id(job, scene)
     plans = plan_sequences(scene, job.trajectory, job.seed, job.robot, job.sim)

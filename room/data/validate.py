@@ -297,15 +297,12 @@ def _scene_for(r: SequenceReader, cfg: ValidateConfig, scene, cache, rep: Report
         return cache[key]
     found = None
     try:
+        from room.anatomy import load_scene  # segmentation and meshing libraries: load on use
+
         if cfg.scene_dir:
-            from room.anatomy.scene import AirwayScene
-
-            found = AirwayScene.load(cfg.scene_dir)
+            found = load_scene(Path(cfg.scene_dir))
         elif r.info.get("scene", {}).get("recipe") is not None:
-            from room.anatomy.prepare import SceneConfig, get_scene
-            from room.config import to_dataclass
-
-            found = get_scene(to_dataclass(SceneConfig, r.info["scene"]["recipe"]))
+            found = load_scene(r.info["scene"]["recipe"])
     except Exception as e:  # noqa: BLE001 - any failure only disables the mesh check
         rep.notes.append(f"scene for {r.path.name} unavailable ({e}); mesh check skipped")
     if found is None and not any("mesh check skipped" in n for n in rep.notes):

@@ -8,7 +8,6 @@ actuators move their servo targets towards the command at most at their speed li
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from room.anatomy.scene import AirwayScene

@@ -68,7 +68,7 @@ def robot_state(scene, target: int, robot=None, sim_cfg=None, max_steps: int = 6
 
 
 def make_figures(out_dir: Path, work: Path, overrides: list[str] = OVERRIDES) -> list[Path]:
-    from room.anatomy.prepare import get_scene
+    from room.anatomy import load_scene
     from room.data.generate import generate_dataset
     from room.data.reader import SequenceReader
     from room.viz.scene3d import scene_figure
@@ -76,7 +76,7 @@ def make_figures(out_dir: Path, work: Path, overrides: list[str] = OVERRIDES) ->
 
     out_dir.mkdir(parents=True, exist_ok=True)
     job = compose_job(work / "dataset", overrides)
-    scene = get_scene(job.scene, progress=False)
+    scene = load_scene(job.scene)
     summary = generate_dataset(job, scene=scene)
     reader = SequenceReader(summary["folders"][0])
     target = int(reader.info["trajectory"]["target_branch"])
