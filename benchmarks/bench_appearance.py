@@ -3,7 +3,7 @@
     python benchmarks/bench_appearance.py [--frames 24] [--keep DIR] [--save-clean DIR]
                                           [--scene DIR]
 
-Renders the default phantom scene (room.anatomy.prepare.get_scene with the default SceneConfig)
+Renders the default phantom scene (room.anatomy.load_scene with the default SceneConfig)
 with the default camera and render settings at frames spread over the default trajectory plan
 (room.trajectory; else poses along tree.polyline_to(leaf)), applies the default sensor model
 (conf/noise/default.yaml, profile assets/sensor/default.json) with each frame's true previous
@@ -71,9 +71,10 @@ def load_scene(folder: Path | None):
         from room.anatomy.scene import AirwayScene
 
         return AirwayScene.load(folder), f"scene folder {folder}"
-    from room.anatomy.prepare import SceneConfig, get_scene
+    from room.anatomy import load_scene
+    from room.anatomy.prepare import SceneConfig
 
-    return get_scene(SceneConfig()), "default phantom (SceneConfig())"
+    return load_scene(SceneConfig()), "default phantom (SceneConfig())"
 
 
 def sample_frames(scene, n_frames: int, seed: int = 0) -> list[tuple]:
@@ -225,7 +226,7 @@ def main() -> None:
                     help="recalibrate assets/sensor/default.json on these renders "
                          "(sensor_calib.make_default_profile) instead of printing the table")
     ap.add_argument("--scene", type=Path, default=None,
-                    help="scene folder (default: the default phantom via get_scene)")
+                    help="scene folder (default: the default phantom via load_scene)")
     args = ap.parse_args()
     tool, ref = shared_tool_and_reference()
     scene, desc = load_scene(args.scene)

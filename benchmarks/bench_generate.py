@@ -76,11 +76,11 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=24, help="frames per process")
     ap.add_argument("--width", type=int, default=600)
     a = ap.parse_args()
-    from room.anatomy.prepare import get_scene
+    from room.anatomy import load_scene
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        get_scene(_job(0, tmp, a.frames, a.width).scene)  # warm the scene cache
+        load_scene(_job(0, tmp, a.frames, a.width).scene)  # warm the scene cache
         print(f"scene ready in {time.perf_counter() - t:.1f} s (cached for the workers)")
         fps1, r1 = run(1, f"{tmp}/one", a.frames, a.width)
         fps1w, r1w = run(1, f"{tmp}/onew", a.frames, a.width, worker_settings=True)

@@ -76,9 +76,10 @@ def procedural_scene(target_faces: int = 200_000):
 
 
 def phantom_scene():
-    from room.anatomy.prepare import SceneConfig, get_scene
+    from room.anatomy import load_scene
+    from room.anatomy.prepare import SceneConfig
 
-    return get_scene(SceneConfig())
+    return load_scene(SceneConfig())
 
 
 def camera_path(scene, n: int) -> list[np.ndarray]:

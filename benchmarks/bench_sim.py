@@ -1,6 +1,6 @@
 """Simulation speed: physics steps per second with the scope in contact inside the airway.
 
-Scene: the built-in phantom (room.anatomy.prepare.get_scene) when available, else the
+Scene: the built-in phantom (room.anatomy.load_scene) when available, else the
 Y-bifurcation. Two scenarios side by side, each timed over the same number of control steps:
 
 - follow: the centerline follower drives towards a deep branch (typical use);
@@ -18,30 +18,17 @@ printed against the 'rub' physics-only baseline.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 
 import numpy as np
 
 
 def load_scene(which: str):
-    if which not in ("auto", "phantom", "y"):
-        from room.anatomy.scene import AirwayScene
+    """(name, scene): 'auto' / 'phantom' (the built-in phantom), 'y', or a scene folder."""
+    from room.anatomy import load_scene as load
 
-        return which, AirwayScene.load(which)
-    if which in ("auto", "phantom"):
-        try:
-            from room.anatomy.prepare import SceneConfig, get_scene
-
-            return "phantom", get_scene(SceneConfig())
-        except ImportError:
-            if which == "phantom":
-                raise
-    from room.anatomy.synthetic import y_scene
-
-    sc = y_scene()
-    sc.save(tempfile.mkdtemp() + "/y")
-    return "y_scene", sc
+    spec = "phantom" if which == "auto" else which
+    return {"phantom": "phantom", "y": "y_scene"}.get(spec, spec), load(spec, on_disk=True)
 
 
 def deepest_leaf(tree) -> int:

@@ -4,18 +4,12 @@ Units everywhere in the public API: metres, radians, seconds. World frame: the C
 (LPS) in metres. Camera frame: OpenCV (x right, y down, z forward). Transforms are named
 ``T_a_b`` and map points in frame b to frame a; a camera pose is ``T_world_cam``.
 
-Nothing heavy is imported here; subpackages load their backends lazily.
+Nothing is imported here (the package root sits below every stage); a scene comes from
+:func:`room.anatomy.load_scene`.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_scene"]
-
-
-def load_scene(path):
-    """Load a prepared :class:`room.anatomy.scene.AirwayScene` from its folder."""
-    from room.anatomy.scene import AirwayScene
-
-    return AirwayScene.load(path)
+__all__ = ["__version__"]

@@ -40,7 +40,9 @@ class MeshConfig:
     taubin_lambda: float = 0.5
     taubin_nu: float = 0.52  # inflate step; Taubin: 0 < 1/lambda - 1/nu < 0.1
     target_faces: int = 200_000  # visual mesh face budget (quadric decimation); 0 = no limit
-    collision_faces: int = 100_000  # collision mesh face budget (PyBullet)
+    # collision mesh face budget: the physics (PyBullet) uses the scene's collision mesh as is,
+    # and concave-trimesh contact cost grows with triangle density
+    collision_faces: int = 30_000
 
     def __post_init__(self) -> None:
         if self.sigma_vox < 0:
@@ -240,7 +242,7 @@ def _close(mesh: trimesh.Trimesh) -> None:
         )
 
 
-def make_collision_mesh(mesh: trimesh.Trimesh, max_faces: int = 100_000) -> trimesh.Trimesh:
+def make_collision_mesh(mesh: trimesh.Trimesh, max_faces: int = 30_000) -> trimesh.Trimesh:
     """Decimated copy of ``mesh`` for physics (PyBullet), at most ``max_faces`` triangles,
     same frame and inward winding. The scene writes it to ``collision.obj``."""
     if len(mesh.faces) == 0:

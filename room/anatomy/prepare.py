@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,8 +28,14 @@ from room.anatomy.segment import SegmentConfig
 from room.anatomy.volume import Volume
 from room.config import asdict
 from room.errors import ConfigError, InputFileError, SceneError, SegmentationError
+from room.fileio import atomic_path, write_atomic
+from room.versions import software_versions
 
 log = logging.getLogger(__name__)
+
+# the libraries that shape a scene (recorded in scene.json)
+SCENE_SOFTWARE = ("numpy", "scipy", "SimpleITK", "scikit-image", "trimesh", "fast-simplification",
+                  "networkx")
 
 SOURCES = ("phantom", "ct")
 SEGMENTATIONS = ("auto", "ground_truth", "label_map")
@@ -220,22 +225,6 @@ STAGES: tuple[tuple[str, Callable[[_Run], None]], ...] = (
 )
 
 
-def software_versions() -> dict[str, str]:
-    """Versions of room and the libraries that shape a scene."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import room
-
-    out = {"room": room.__version__}
-    for pkg in ("numpy", "scipy", "SimpleITK", "scikit-image", "trimesh", "fast-simplification",
-                "networkx"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:  # pragma: no cover - all are dependencies
-            out[pkg] = "absent"
-    return out
-
-
 def prepare_scene(cfg: SceneConfig | None = None, out_dir: str | Path | None = None,
                   progress: bool = True, overwrite: bool = False) -> AirwayScene:
     """Run every stage and return the :class:`AirwayScene` (saved to ``out_dir`` if given).
@@ -267,7 +256,7 @@ def prepare_scene(cfg: SceneConfig | None = None, out_dir: str | Path | None = N
             face_branch=parts["face_branch"], metadata={},
         )
         run.meta.update(
-            name=cfg.name, settings=asdict(cfg), software=software_versions(),
+            name=cfg.name, settings=asdict(cfg), software=software_versions(*SCENE_SOFTWARE),
             mesh_volume_ml=float(abs(scene.mesh.volume) * 1e6), timings_s=run.timings,
         )
         scene.metadata = run.meta
@@ -293,26 +282,12 @@ def _progress(enabled: bool, total: int):
     return tqdm(total=total, disable=not enabled, leave=False, unit="stage")
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give it the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _rewrite_metadata(scene: AirwayScene) -> None:
     """Update scene.json's metadata in place (atomic replace) after the final timings."""
     path = scene.path / "scene.json"
     info = json.loads(path.read_text())
     info["metadata"] = scene.metadata
-    _atomic_write(path, lambda p: p.write_text(json.dumps(info, indent=1, default=str)))
+    write_atomic(path, json.dumps(info, indent=1, default=str))
 
 
 def _write_preview(run: _Run, folder: Path) -> None:
@@ -321,7 +296,8 @@ def _write_preview(run: _Run, folder: Path) -> None:
         from room.anatomy.preview import save_preview
     except ImportError:  # pragma: no cover - preview tool not available in this checkout
         return
-    _atomic_write(folder / "preview.png", lambda p: save_preview(run.ct, run.mask, p))
+    with atomic_path(folder / "preview.png") as tmp:
+        save_preview(run.ct, run.mask, tmp)
 
 
 # --------------------------------------------------------------------------- cache

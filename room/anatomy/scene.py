@@ -6,7 +6,8 @@ A scene folder holds::
     mesh.ply          visual surface, metres, world frame (LPS), faces wound so that their normals
                       point into the lumen (visible from inside)
     face_branch.npy   int32 branch id of every visual-mesh face (segmentation ground truth)
-    collision.obj     decimated collision surface (<= 100k triangles), same frame and winding
+    collision.obj     decimated collision surface (<= mesh.collision_faces, default 30k triangles),
+                      same frame and winding; the physics mesh, used as is by room.sim
     tree.json         centerline tree (see room.anatomy.tree)
 
 Folders are written atomically: everything goes to a temporary sibling that is renamed into place

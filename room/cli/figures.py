@@ -60,7 +60,7 @@ def robot_state(scene, target: int, robot=None, sim_cfg=None, max_steps: int = 6
 
 
 def make_figures(out_dir: Path, work: Path, overrides: list[str] = OVERRIDES) -> list[Path]:
-    from room.anatomy.prepare import get_scene
+    from room.anatomy import load_scene
     from room.compose import compose_generate
     from room.data.generate import generate_dataset
     from room.data.reader import SequenceReader
@@ -69,7 +69,7 @@ def make_figures(out_dir: Path, work: Path, overrides: list[str] = OVERRIDES) ->
 
     out_dir.mkdir(parents=True, exist_ok=True)
     job = compose_generate([*overrides, f"out={work / 'dataset'}"])
-    scene = get_scene(job.scene, progress=False)
+    scene = load_scene(job.scene)
     summary = generate_dataset(job, scene=scene)
     reader = SequenceReader(summary["folders"][0])
     target = int(reader.info["trajectory"]["target_branch"])

@@ -56,14 +56,15 @@ def scene_config(cfg: DictConfig):
 @hydra_main("prepare")
 @cli_errors
 def main(cfg: DictConfig) -> None:
-    from room.anatomy.prepare import get_scene, prepare_scene, summary
+    from room.anatomy import load_scene
+    from room.anatomy.prepare import prepare_scene, summary
 
     scene_cfg = scene_config(cfg)
     if cfg.get("out"):
         scene = prepare_scene(scene_cfg, Path(cfg.out), progress=cfg.progress,
                               overwrite=cfg.overwrite)
     else:
-        scene = get_scene(scene_cfg, progress=cfg.progress)
+        scene = load_scene(scene_cfg, progress=cfg.progress)
     print(summary(scene))
 
 

@@ -5,7 +5,6 @@ take bytes or paths. All encoders are deterministic: same array -> same bytes.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -135,22 +134,3 @@ def decode_tum(src: str | Path | bytes) -> tuple[np.ndarray, np.ndarray]:
             if line.strip() and not line.startswith("#")]
     arr = np.array(rows, dtype=float).reshape(-1, 8)
     return arr[:, 0], np.stack([from_tum(r[1:]) for r in arr]) if len(arr) else np.zeros((0, 4, 4))
-
-
-# --- atomic writes -----------------------------------------------------------------------
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary sibling and os.replace, so a reader never
-    sees a partial file. OSErrors propagate (the writer turns them into DatasetError)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,11 +29,16 @@ from room.data.writer import SequenceWriter
 from room.errors import ConfigError
 from room.render.camera import CameraConfig
 from room.render.config import RenderConfig
+from room.render.geometry import strided_cloud
 from room.render.sensor import SensorConfig
 from room.robot.config import RobotConfig
 from room.sim.config import SimConfig
 from room.trajectory.config import TrajectoryConfig
 from room.types import Frame
+from room.versions import software_versions
+
+# the libraries that shape a dataset (recorded in info.json)
+DATA_SOFTWARE = ("numpy", "scipy", "cv2", "pyrender", "trimesh", "pybullet")
 
 
 @dataclass(frozen=True)
@@ -86,22 +90,6 @@ def short_hash(text: str, n: int = 8) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
-def software_versions() -> dict[str, str]:
-    import cv2
-    import scipy
-
-    import room
-
-    out = {"room": getattr(room, "__version__", "0.1.0"), "python": platform.python_version(),
-           "numpy": np.__version__, "scipy": scipy.__version__, "opencv": cv2.__version__}
-    for mod in ("pyrender", "trimesh", "pybullet"):
-        try:
-            out[mod] = __import__(mod).__version__
-        except (ImportError, AttributeError):
-            pass
-    return out
-
-
 def scene_id(job: GenerateJob, scene: Any) -> str:
     """Folder name of a scene: its recipe name (if any) plus a hash of the recipe."""
     from room.config import asdict
@@ -136,20 +124,6 @@ def _plain(x: Any) -> Any:
     if isinstance(x, np.ndarray):
         return x.tolist()
     raise TypeError(f"frame metadata value of type {type(x).__name__} is not JSON-serializable")
-
-
-def strided_cloud(frame: Frame, stride: int):
-    """Point cloud of the frame's valid pixels on every ``stride``-th row and column (camera
-    frame), via room.render.geometry.point_cloud (valid pixels in row-major order)."""
-    from room.render.geometry import point_cloud
-
-    pts, col, nrm = point_cloud(frame)
-    if stride > 1:
-        valid = frame.valid
-        rows, cols = np.nonzero(valid)
-        keep = (rows % stride == 0) & (cols % stride == 0)
-        pts, col, nrm = pts[keep], col[keep], nrm[keep]
-    return (pts.astype(np.float32), col.astype(np.uint8), nrm.astype(np.float32))
 
 
 _BACKGROUND_WRITER = True
@@ -233,7 +207,7 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
         "trajectory": {"source": job.trajectory.source, "target_branch": int(planned.target),
                        "frame_rate_hz": float(job.trajectory.frame_rate_hz)},
         "sensor_model": job.noise is not None and bool(getattr(job.noise, "enabled", True)),
-        "software": software_versions(),
+        "software": software_versions(*DATA_SOFTWARE),
         "renderer": {"gl": dict(getattr(renderer, "gl_info", {}))},
     }
 
@@ -241,13 +215,13 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
 def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
     """Generate (or resume) every sequence of ``job``; returns a summary dict (frames written,
     sequences, skipped, seconds, folders). ``scene`` overrides loading ``job.scene``."""
-    from room.anatomy.prepare import get_scene
+    from room.anatomy import load_scene
     from room.render import make_renderer
     from room.trajectory import plan_sequences
 
     t0 = time.perf_counter()
     if scene is None:
-        scene = get_scene(job.scene)
+        scene = load_scene(job.scene)
     t_scene = time.perf_counter() - t0
     sid = scene_id(job, scene)
     plans = plan_sequences(scene, job.trajectory, job.seed, job.robot, job.sim)

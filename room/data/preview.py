@@ -1,20 +1,17 @@
 """preview.mp4: the modalities of a sequence side by side (RGB | depth | normals |
-segmentation | forward flow), H.264 via imageio-ffmpeg with bit-exact, single-threaded
-settings so the same frames give the same bytes."""
+segmentation | forward flow), H.264 through :func:`room.fileio.write_mp4` (bit-exact,
+single-threaded settings: the same frames give the same bytes)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from room.fileio import write_mp4
+
 PREVIEW_PANELS = ("rgb", "depth", "normals", "segmentation", "flow_fwd")
-# bitexact flags drop encoder version strings and timestamps; one thread keeps x264's
-# decisions independent of the machine's core count.
-FFMPEG_PARAMS = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1",
-                 "-threads", "1", "-x264-params", "threads=1"]
 
 
 def colorize_depth(depth: np.ndarray, far: float) -> np.ndarray:
@@ -94,29 +91,11 @@ def write_preview(seq_path: Path, out_file: Path, size: int = 192, fps: int = 10
     """Render the preview of a written sequence to ``out_file`` atomically. ``rows`` holds
     preview rows already made from the in-memory frames (identical to decoding the files);
     the other frames are decoded from disk."""
-    import imageio_ffmpeg
-
     from room.data.reader import SequenceReader
 
     reader = SequenceReader(seq_path)
     size = preview_edge(size)
     rows = rows or {}
-    tmp = out_file.with_name(f".{out_file.stem}.tmp.mp4")
-    first = rows[0] if 0 in rows else preview_panels(reader, 0, size)
-    h, w = first.shape[:2]
-    gen = imageio_ffmpeg.write_frames(
-        str(tmp), (w, h), fps=fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
-        quality=None, bitrate=None, macro_block_size=16, ffmpeg_log_level="error",
-        output_params=["-crf", "23", "-preset", "veryfast", *FFMPEG_PARAMS],
-    )
-    try:
-        gen.send(None)
-        for i in range(len(reader)):
-            frame = first if i == 0 else rows[i] if i in rows else preview_panels(reader, i, size)
-            gen.send(np.ascontiguousarray(frame))
-        gen.close()
-        os.replace(tmp, out_file)
-    except BaseException:
-        gen.close()
-        tmp.unlink(missing_ok=True)
-        raise
+    frames = (rows[i] if i in rows else preview_panels(reader, i, size)
+              for i in range(len(reader)))
+    write_mp4(out_file, frames, fps=fps, crf=23)

@@ -29,6 +29,7 @@ import numpy as np
 from room.data import formats, schema
 from room.data.reader import SequenceReader, find_sequences, read_records
 from room.errors import DatasetError
+from room.render.geometry import backproject, optical_flow, strided_cloud
 from room.transforms import is_rigid
 
 RIGID_TOL = 1e-6  # poses are stored as exact float64 in frames.jsonl
@@ -207,8 +208,6 @@ def _check_frame(f, K, table, name: str, add) -> None:
     if np.any(norm[~hit] != 0):
         add(Issue(name, "normals", "non-zero normals where nothing was hit", i))
     if hit.any():
-        from room.render.geometry import backproject
-
         p = backproject(d, K)[hit]
         facing = np.sum(p * n[hit], axis=1) < 0
         if facing.mean() < 0.99:  # grazing angles on a 16-bit grid may flip a few
@@ -224,8 +223,6 @@ def _check_frame(f, K, table, name: str, add) -> None:
 
 
 def _check_flow(r: SequenceReader, i: int, frame, name: str, add) -> None:
-    from room.render.geometry import optical_flow
-
     for kind, j in (("flow_fwd", i + 1), ("flow_bwd", i - 1)):
         if kind not in r.modalities or not schema.has_file(kind, i, r.n_frames) or \
                 not 0 <= j < len(r):
@@ -249,8 +246,6 @@ def _check_flow(r: SequenceReader, i: int, frame, name: str, add) -> None:
 
 def _check_cloud(r: SequenceReader, i: int, f, mesh_scene, cfg: ValidateConfig, name: str,
                  add) -> None:
-    from room.data.generate import strided_cloud
-
     d = r.read(i, ("pointcloud",))
     pts = d["pointcloud"]
     ref = strided_cloud(f, int(r.info.get("pointcloud_stride", 1)))[0]
@@ -302,15 +297,12 @@ def _scene_for(r: SequenceReader, cfg: ValidateConfig, scene, cache, rep: Report
         return cache[key]
     found = None
     try:
+        from room.anatomy import load_scene  # segmentation and meshing libraries: load on use
+
         if cfg.scene_dir:
-            from room.anatomy.scene import AirwayScene
-
-            found = AirwayScene.load(cfg.scene_dir)
+            found = load_scene(Path(cfg.scene_dir))
         elif r.info.get("scene", {}).get("recipe") is not None:
-            from room.anatomy.prepare import SceneConfig, get_scene
-            from room.config import to_dataclass
-
-            found = get_scene(to_dataclass(SceneConfig, r.info["scene"]["recipe"]))
+            found = load_scene(r.info["scene"]["recipe"])
     except Exception as e:  # noqa: BLE001 - any failure only disables the mesh check
         rep.notes.append(f"scene for {r.path.name} unavailable ({e}); mesh check skipped")
     if found is None and not any("mesh check skipped" in n for n in rep.notes):

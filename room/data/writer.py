@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from room import fileio
 from room.data import formats, schema
 from room.data.preview import panel_modalities, preview_edge, preview_row, write_preview
 from room.errors import DatasetError
@@ -141,7 +142,7 @@ class SequenceWriter:
                     f"{self.path} already holds a sequence made with different settings "
                     f"({name} differs); choose another out=DIR or delete that folder")
         else:
-            formats.write_atomic(f, text.encode())
+            fileio.write_atomic(f, text.encode())
 
     def _recover_frames(self) -> int:
         f = self.path / schema.FRAMES_FILE
@@ -160,7 +161,7 @@ class SequenceWriter:
             good.append(line)
         kept = b"".join(x + b"\n" for x in good)
         if kept != raw:
-            formats.write_atomic(f, kept)
+            fileio.write_atomic(f, kept)
         return len(good)
 
     # --- frames ----------------------------------------------------------------------
@@ -208,7 +209,7 @@ class SequenceWriter:
         with dataset_io(self.path):
             for m, data in blobs.items():
                 rel = schema.rel_path(m, i)
-                formats.write_atomic(self.path / rel, data)
+                fileio.write_atomic(self.path / rel, data)
                 files[m] = rel
             line = json.dumps(frame_record(frame, files, extra), sort_keys=True) + "\n"
             with open(self.path / schema.FRAMES_FILE, "ab") as f:
@@ -290,7 +291,7 @@ class SequenceWriter:
                                    f"{self.n_frames} frames")
             times = np.array([r["time_s"] for r in recs])
             poses = np.array([np.reshape(r["T_world_cam"], (4, 4)) for r in recs])
-            formats.write_atomic(self.path / schema.POSES_FILE, formats.encode_tum(times, poses))
+            fileio.write_atomic(self.path / schema.POSES_FILE, formats.encode_tum(times, poses))
             if self.preview_size > 0:
                 write_preview(self.path, self.path / schema.PREVIEW_FILE, self.preview_size,
                               self.preview_fps, self._rows)

@@ -23,6 +23,7 @@ from room.config import asdict
 from room.errors import ConfigError, InputFileError
 from room.learn._deps import require_torch
 from room.learn.data import DataConfig, DepthFrames, collate, frames_for, make_splits
+from room.learn.device import resolve_device
 from room.learn.metrics import (
     MetricAccumulator,
     MetricsConfig,
@@ -184,8 +185,6 @@ def save_grid(examples: list[dict[str, Any]], path: str | Path, max_depth: float
 
 def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     """Evaluate ``cfg.checkpoint`` on ``cfg.split`` of ``cfg.data``; writes the report files."""
-    from room.learn.train import resolve_device
-
     device = resolve_device(cfg.device)
     model, trained = read_checkpoint(cfg.checkpoint, device)
     size = tuple(cfg.input_size or trained.get("data", {}).get("size", cfg.data.size))

@@ -24,6 +24,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from room.errors import ConfigError, InputFileError
+from room.fileio import write_atomic
 from room.transforms import from_tum, invert, to_tum
 
 ALIGNMENTS = ("sim3", "se3", "none")
@@ -77,12 +78,10 @@ def write_tum(path: str | Path, times: np.ndarray, poses: np.ndarray) -> None:
     """Write poses as a TUM file (atomically: temporary name, then rename)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write("# timestamp tx ty tz qx qy qz qw (T_world_cam, metres)\n")
-        for t, T in zip(times, poses, strict=True):
-            f.write(f"{t:.9f} " + " ".join(f"{v:.12g}" for v in to_tum(T)) + "\n")
-    tmp.replace(p)
+    lines = ["# timestamp tx ty tz qx qy qz qw (T_world_cam, metres)\n"]
+    for t, T in zip(times, poses, strict=True):
+        lines.append(f"{t:.9f} " + " ".join(f"{v:.12g}" for v in to_tum(T)) + "\n")
+    write_atomic(p, "".join(lines))
 
 
 def associate(t_gt: np.ndarray, t_est: np.ndarray, max_diff: float) -> tuple[np.ndarray,

@@ -10,7 +10,6 @@ epoch, and ends with the same weights as an uninterrupted run (same seed).
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,11 @@ from typing import Any
 
 from room.config import asdict
 from room.errors import ConfigError
+from room.fileio import atomic_path
 from room.learn._deps import require_torch
 from room.learn.data import DataConfig, DepthFrames, collate, frames_for, make_splits
+from room.learn.device import resolve_device
+from room.learn.evaluate import evaluate_model
 from room.learn.losses import metric_loss, relative_loss
 from room.learn.metrics import MetricsConfig
 from room.learn.models import DepthModel, ModelConfig, build_model, model_payload
@@ -72,15 +74,6 @@ class FinetuneDepthArgs(TrainConfig):
     out_dir: str | None = None  # None: Hydra's run folder
 
 
-def resolve_device(name: str):
-    """``auto`` -> cuda when available else cpu; a requested but absent cuda is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name!r} but CUDA is not available; use device=cpu or auto")
-    return torch.device(name)
-
-
 def loss_fn(model: DepthModel, out, batch: dict[str, Any], cfg: TrainConfig):
     depth, valid = batch["depth"], batch["valid"]
     if model.cfg.mode == "metric":
@@ -99,10 +92,10 @@ def _param_groups(model: DepthModel, cfg: TrainConfig) -> list[dict[str, Any]]:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``path`` atomically (room.fileio.atomic_path)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 class Trainer:
@@ -181,8 +174,6 @@ class Trainer:
 
     def fit(self) -> dict[str, Any]:
         """Train until ``epochs`` (or ``max_steps``); returns the last epoch record."""
-        from room.learn.evaluate import evaluate_model
-
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "train_config.json").write_text(json.dumps(asdict(self.cfg), indent=1))
         resumed = self.try_resume()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from room.errors import ConfigError
+from room.transforms import look_at
 from room.types import Intrinsics
 
 REFERENCE_SIZE = 200
@@ -188,3 +189,17 @@ def _pixel_rays(intr: Intrinsics) -> np.ndarray:
             _RAY_CACHE.clear()
         _RAY_CACHE[intr] = r
     return r
+
+
+def bifurcation_view(tree, branch_id: int | None = None, back_radii: float = 2.0) -> np.ndarray:
+    """``T_world_cam`` on the axis of branch ``branch_id`` (default: the trachea), ``back_radii``
+    local radii before its distal bifurcation, looking along the branch's end direction at the
+    bifurcation (OpenCV camera, metres)."""
+    b = tree.branches[tree.root if branch_id is None else branch_id]
+    end = b.points[-1]
+    k = max(0, len(b.points) - 1 - max(3, len(b.points) // 5))
+    d = end - b.points[k]
+    d /= np.linalg.norm(d)
+    eye = end - back_radii * b.radius_m * d
+    up = np.array([0.0, 1.0, 0.0]) if abs(d[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    return look_at(eye, end + 0.01 * d, up=-up)

@@ -97,6 +97,18 @@ def point_cloud(frame: Frame, world: bool = False) -> tuple[np.ndarray, np.ndarr
     return pts, col, nrm
 
 
+def strided_cloud(frame: Frame, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The point cloud a dataset stores: :func:`point_cloud` (camera frame) of the frame's valid
+    pixels on every ``stride``-th row and column, as float32 points, uint8 colours and float32
+    normals (valid pixels in row-major order)."""
+    pts, col, nrm = point_cloud(frame)
+    if stride > 1:
+        rows, cols = np.nonzero(frame.valid)
+        keep = (rows % stride == 0) & (cols % stride == 0)
+        pts, col, nrm = pts[keep], col[keep], nrm[keep]
+    return (pts.astype(np.float32), col.astype(np.uint8), nrm.astype(np.float32))
+
+
 def optical_flow(frame_a: Frame, frame_b: Frame,
                  rel_tol: float = FLOW_DEPTH_TOL) -> tuple[np.ndarray, np.ndarray]:
     """Flow from frame a to frame b of a static scene: ``flow[v, u] = (du, dv)`` pixels such

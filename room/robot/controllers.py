@@ -1,4 +1,6 @@
-"""Controllers that turn a :class:`room.sim.SimState` into a :class:`room.sim.JointCommand`.
+"""Controllers that turn a :class:`~room.robot.interface.SimState` into a
+:class:`~room.robot.interface.JointCommand` (types of the robot stage, so the simulator above
+runs controllers without the controllers importing it).
 
 - :class:`CenterlineFollower`: drives the scope along the centerline path from the trachea to a
   target branch (insert, roll, bend), pure-pursuit style: at every control step the tip is
@@ -17,9 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from room.anatomy.path import CenterlinePath
 from room.anatomy.tree import CenterlineTree
 from room.errors import ConfigError
 from room.robot.config import RobotConfig
+from room.robot.interface import JointCommand, SimState
 
 
 @dataclass(frozen=True)
@@ -69,43 +73,6 @@ def solve_bend(lateral: float, axial: float, length: float, theta_max: float) ->
     return 0.5 * (lo + hi)
 
 
-class PathTracker:
-    """Arc-length bookkeeping along the centerline path to a target branch."""
-
-    def __init__(self, tree: CenterlineTree, target_branch_id: int, spacing_m: float = 5e-4):
-        if target_branch_id not in tree.branches:
-            raise ConfigError(f"target branch {target_branch_id} is not in the tree (ids "
-                              f"{sorted(tree.branches)[:20]}...)")
-        pts, rad = tree.polyline_to(target_branch_id)
-        seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
-        s = np.concatenate([[0.0], np.cumsum(seg)])
-        n = max(2, int(np.ceil(s[-1] / spacing_m)) + 1)
-        self.s = np.linspace(0.0, s[-1], n)
-        self.points = np.stack([np.interp(self.s, s, pts[:, k]) for k in range(3)], axis=1)
-        self.radii = np.interp(self.s, s, rad)
-        self.length = float(self.s[-1])
-        ids = tree.path_to(target_branch_id)
-        self.branch_ids = ids
-        # arc length of each bifurcation on the path (end of every branch but the last)
-        ends = np.cumsum([tree[b].length_m for b in ids])
-        self.bifurcations_s = ends[:-1]
-
-    def project(self, p: np.ndarray) -> tuple[float, float, float]:
-        """(arc length, distance to the path, lumen radius there) of the closest path sample."""
-        d = np.linalg.norm(self.points - p, axis=1)
-        k = int(np.argmin(d))
-        return float(self.s[k]), float(d[k]), float(self.radii[k])
-
-    def point_at(self, s: float) -> np.ndarray:
-        """Point at arc length ``s``; beyond the end, the path continues straight along its
-        last direction (a stable aim point while the tip reaches the branch end)."""
-        if s > self.length:
-            d = self.points[-1] - self.points[-2]
-            return self.points[-1] + (s - self.length) * d / np.linalg.norm(d)
-        s = max(float(s), 0.0)
-        return np.array([np.interp(s, self.s, self.points[:, k]) for k in range(3)])
-
-
 class CenterlineFollower:
     """Follow the centerline to ``target_branch_id``; ``command(state)`` returns position
     targets. ``done`` is True once the tip is within ``goal_margin_m`` of the branch end."""
@@ -119,11 +86,11 @@ class CenterlineFollower:
         if not (np.isfinite(dt) and dt > 0):
             raise ConfigError(f"control period dt must be > 0 s, got {dt!r}")
         self.dt = dt
-        self.path = PathTracker(tree, self.target)
+        self.path = CenterlinePath(tree, self.target)
         self.done = False
         self.last: dict = {}
 
-    def _bend_base(self, state) -> np.ndarray:
+    def _bend_base(self, state: SimState) -> np.ndarray:
         """Frame at the start of the bending section (the tip frame walked back along the
         measured arc) -- taken from the simulated links when available."""
         rc = self.robot
@@ -132,9 +99,7 @@ class CenterlineFollower:
         T[:3, 3] = T[:3, :3] @ [0, 0, rc.shaft_length_m / rc.shaft_links] + T[:3, 3]
         return T
 
-    def command(self, state):
-        from room.sim.simulator import JointCommand
-
+    def command(self, state: SimState) -> JointCommand:
         rc, cfg = self.robot, self.cfg
         q = np.asarray(state.q, float)
         tip = state.T_world_tip[:3, 3]
@@ -201,9 +166,7 @@ class ScriptedTeleop:
                               "and finite joint values")
         self.f = lambda t: np.array([np.interp(t, ts, qs[:, k]) for k in range(qs.shape[1])])
 
-    def command(self, state):
-        from room.sim.simulator import JointCommand
-
+    def command(self, state: SimState) -> JointCommand:
         return JointCommand(np.asarray(self.f(state.time_s + self.dt), float), "position")
 
     __call__ = command

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from room.config import asdict
+from room.fileio import write_atomic
 from room.paths import cache_dir
 from room.robot.config import RobotConfig
 
@@ -130,10 +129,7 @@ def write_urdf(cfg: RobotConfig, units_per_m: float) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"bronchoscope_{key}.urdf"
     if not path.is_file():
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".urdf.tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)
     return path
 
 

@@ -1,6 +1,8 @@
-"""sim stage: PyBullet world, the `Simulator` facade and the Gymnasium environment.
+"""sim stage: PyBullet world and the `Simulator` facade (the Gymnasium environment is
+``room.env``, above render).
 
-Imports are lazy so that ``import room.sim`` stays cheap.
+Imports are lazy so that ``import room.sim`` stays cheap. ``JointCommand``, ``SimState`` and
+``Contacts`` are the robot's interface types (:mod:`room.robot.interface`), re-exported here.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ def __getattr__(name: str):
         from room.sim.config import SimConfig
 
         return SimConfig
-    if name in ("Simulator", "SimState", "JointCommand", "Contacts"):
-        from room.sim import simulator
+    if name == "Simulator":
+        from room.sim.simulator import Simulator
 
-        return getattr(simulator, name)
+        return Simulator
+    if name in ("SimState", "JointCommand", "Contacts"):
+        from room.robot import interface
+
+        return getattr(interface, name)
     raise AttributeError(f"module 'room.sim' has no attribute {name!r}")

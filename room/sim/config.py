@@ -29,9 +29,6 @@ class SimConfig:
     contact_threshold_m: float = 2e-5  # contacts kept within this gap (Bullet default 0.02 mm)
     # tip distance past the airway entry at q3 = 0 (negative: start outside, in free space)
     start_depth_m: float = 0.015
-    # the scene's collision mesh is decimated further to at most this many triangles for the
-    # physics (0 = use it as is): concave-trimesh contact cost grows with triangle density
-    max_collision_faces: int = 30000
     # instability detection: raise SimulationError beyond these
     max_penetration_m: float = 0.0015
     max_speed_m_s: float = 1.0
@@ -45,10 +42,6 @@ class SimConfig:
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
                 bad(f"{name} must be a finite positive number, got {v!r}")
-        if not isinstance(self.max_collision_faces, int) or self.max_collision_faces < 0 or \
-                0 < self.max_collision_faces < 1000:
-            bad(f"max_collision_faces must be 0 (keep the scene's mesh) or an integer >= 1000, "
-                f"got {self.max_collision_faces!r}")
         if not math.isfinite(self.start_depth_m):
             bad(f"start_depth_m must be finite, got {self.start_depth_m!r}")
         if self.time_step_s > 1.0 / 100.0:

@@ -8,19 +8,12 @@ actuators move their servo targets towards the command at most at their speed li
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import numpy as np
-import trimesh
 
 from room.anatomy.scene import AirwayScene
 from room.errors import ConfigError, SceneError, SimulationError
-from room.paths import cache_dir
 from room.robot.config import RobotConfig
+from room.robot.interface import Contacts, JointCommand, SimState
 from room.sim.config import SimConfig
 from room.sim.robot_body import RobotBody, contact_arrays
 from room.sim.world import FORCE_TO_N, UNITS_PER_M, World
@@ -31,81 +24,6 @@ ENTRY_MARGIN_M = 0.003
 (links still outside the airway, behind the entry, do not collide with the closing cap)."""
 
 
-def physics_mesh(source: Path, mesh, max_faces: int):
-    """(OBJ file, trimesh) of the collision mesh the physics uses: the scene's, or a decimated
-    copy with at most ``max_faces`` triangles cached under the room cache by content hash."""
-    if max_faces <= 0 or len(mesh.faces) <= max_faces:
-        return source, mesh
-    from room.anatomy.mesh import decimate
-
-    key = hashlib.sha1(source.read_bytes() + str(max_faces).encode()).hexdigest()[:16]
-    folder = cache_dir() / "collision"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{key}.obj"
-    if path.is_file():
-        return path, trimesh.load(path, process=False, force="mesh")
-    small = decimate(mesh.copy(), max_faces)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".obj")
-    os.close(fd)
-    small.export(tmp, file_type="obj")
-    os.replace(tmp, path)
-    return path, small
-
-
-@dataclass(frozen=True)
-class JointCommand:
-    """Actuator command: ``values`` are joint targets (mode "position": q1[, q1b], q2, q3 in
-    rad, rad, m) or joint velocities (mode "velocity": rad/s, rad/s, m/s)."""
-
-    values: np.ndarray
-    mode: str = "position"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "values", np.asarray(self.values, dtype=float).reshape(-1))
-        if self.mode not in ("position", "velocity"):
-            raise ConfigError(f"JointCommand.mode must be 'position' or 'velocity', got "
-                              f"{self.mode!r}")
-        if not np.all(np.isfinite(self.values)):
-            raise ConfigError(f"joint command contains NaN or infinite values: "
-                              f"{self.values.tolist()}; send finite numbers")
-
-
-@dataclass(frozen=True)
-class Contacts:
-    """Robot-wall contacts of one instant (world frame, SI). ``normal`` points from the wall
-    into the robot; ``penetration_m`` > 0 means overlap."""
-
-    link: np.ndarray  # (K,) link index
-    position_m: np.ndarray  # (K, 3) contact point on the wall
-    normal: np.ndarray  # (K, 3)
-    normal_force_N: np.ndarray  # (K,)
-    penetration_m: np.ndarray  # (K,)
-    link_force_N: np.ndarray  # (n_links,) summed normal force per link
-    link_penetration_m: np.ndarray  # (n_links,) deepest overlap per link (0 if none)
-
-    @property
-    def total_force_N(self) -> float:
-        return float(self.normal_force_N.sum())
-
-
-@dataclass(frozen=True)
-class SimState:
-    """Snapshot after a control step. Poses are 4x4 float64 in metres, world frame."""
-
-    time_s: float
-    step: int  # control steps since reset
-    q: np.ndarray  # measured joints (q1[, q1b], q2, q3)
-    qdot: np.ndarray  # finite difference over the last control step
-    q_target: np.ndarray  # servo targets now (after speed and joint limits)
-    T_world_cam: np.ndarray  # tip camera (OpenCV: x right, y down, z forward)
-    T_world_tip: np.ndarray  # distal face of the scope, on its axis
-    link_poses: np.ndarray  # (n_links, 4, 4) link frames (proximal joint, +z distal)
-    contacts: Contacts
-    max_penetration_m: float  # deepest wall overlap during the last control step
-    max_force_N: float  # largest total wall force during the last control step
-    meta: dict = field(default_factory=dict)
-
-
 class Simulator:
     """Continuum robot in an airway scene. ``with Simulator(...) as sim:`` closes the client."""
 
@@ -114,9 +32,9 @@ class Simulator:
         self.scene = scene
         self.robot_cfg = robot or RobotConfig()
         self.cfg = sim or SimConfig()
-        self._mesh_file, self.collision_mesh = physics_mesh(self._collision_file(scene),
-                                                           scene.collision_mesh,
-                                                           self.cfg.max_collision_faces)
+        # the scene's collision mesh is the physics mesh, used as is (its face budget is
+        # MeshConfig.collision_faces, set for PyBullet when the scene is prepared)
+        self._mesh_file, self.collision_mesh = self._collision_file(scene), scene.collision_mesh
         trachea = scene.tree.trachea
         if self.robot_cfg.outer_diameter_m >= 2.0 * trachea.radius_m:
             raise ConfigError(

@@ -8,18 +8,17 @@ from typing import Any
 
 import numpy as np
 
+from room.robot.controllers import CenterlineFollower
+from room.sim.simulator import Simulator
 from room.trajectory.config import TrajectoryConfig
+from room.trajectory.sequence import PlannedSequence
 
 MAX_CONTROL_STEPS = 20000  # a run that has not reached its target by then stops (~5 min sim)
 
 
 def physical_sequences(scene: Any, targets: list[int], cfg: TrajectoryConfig, seed: int,
-                       robot: Any = None, sim: Any = None) -> list:
+                       robot: Any = None, sim: Any = None) -> list[PlannedSequence]:
     """One PlannedSequence per target: poses, times, joints and contact facts per frame."""
-    from room.robot.controllers import CenterlineFollower
-    from room.sim.simulator import Simulator
-    from room.trajectory.plan import PlannedSequence
-
     out = []
     cap = cfg.max_frames * cfg.control_steps_per_frame if cfg.max_frames else MAX_CONTROL_STEPS
     for k, target in enumerate(targets):

@@ -180,19 +180,3 @@ def trimesh_scene(scene, poses: np.ndarray | None = None, robot=None, intrinsics
     if robot is not None:
         s.add_geometry(trimesh.load_path(robot_points(robot)), geom_name="robot")
     return s
-
-
-def bifurcation_view(tree, branch_id: int | None = None, back_radii: float = 2.0) -> np.ndarray:
-    """``T_world_cam`` on the axis of branch ``branch_id`` (default: the trachea), ``back_radii``
-    local radii before its distal bifurcation, looking along the branch's end direction at the
-    bifurcation (OpenCV camera, metres)."""
-    from room.transforms import look_at
-
-    b = tree.branches[tree.root if branch_id is None else branch_id]
-    end = b.points[-1]
-    k = max(0, len(b.points) - 1 - max(3, len(b.points) // 5))
-    d = end - b.points[k]
-    d /= np.linalg.norm(d)
-    eye = end - back_radii * b.radius_m * d
-    up = np.array([0.0, 1.0, 0.0]) if abs(d[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
-    return look_at(eye, end + 0.01 * d, up=-up)

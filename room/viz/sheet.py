@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from room.fileio import atomic_path
 from room.viz import panels, treeplot
 
 
@@ -150,12 +151,9 @@ def strip_figure(data: dict[str, np.ndarray], modalities: Sequence[str] | None =
 
 def save_figure(fig: Figure, out: str | Path) -> Path:
     """Write a figure to ``out`` (PNG, no timestamp metadata) atomically."""
-    import os
-
     out = Path(out)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
-    fig.savefig(tmp, format="png", metadata={"Software": None})
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
     return out
 
 

@@ -4,13 +4,13 @@ shows the flow colour wheel. Encoded like the data stage's preview (H.264, bit-e
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from room.fileio import write_mp4
 from room.viz import panels
 from room.viz.treeplot import TrajectoryPanel
 
@@ -78,26 +78,5 @@ class ViewComposer:
 def write_view_video(reader, out: str | Path, size: int = 192, fps: int = 10, tree=None,
                      modalities: Sequence[str] | None = None, crf: int = 23) -> Path:
     """Encode every committed frame of ``reader`` into ``out`` (MP4, H.264) atomically."""
-    import imageio_ffmpeg
-
-    from room.data.preview import FFMPEG_PARAMS
-
-    out = Path(out)
     comp = ViewComposer(reader, size, modalities, tree)
-    tmp = out.with_name(f".{out.stem}.tmp.mp4")
-    gen = imageio_ffmpeg.write_frames(
-        str(tmp), (comp.width, comp.height), fps=fps, codec="libx264", pix_fmt_in="rgb24",
-        pix_fmt_out="yuv420p", quality=None, bitrate=None, macro_block_size=16,
-        ffmpeg_log_level="error",
-        output_params=["-crf", str(int(crf)), "-preset", "veryfast", *FFMPEG_PARAMS])
-    try:
-        gen.send(None)
-        for i in range(len(reader)):
-            gen.send(np.ascontiguousarray(comp.frame(i)))
-        gen.close()
-        os.replace(tmp, out)
-    except BaseException:
-        gen.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    return out
+    return write_mp4(out, (comp.frame(i) for i in range(len(reader))), fps=fps, crf=crf)

@@ -70,14 +70,14 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, cache):
     """An uninterrupted run, in process; returns (out folder, job, scene)."""
-    from room.anatomy.prepare import get_scene
+    from room.anatomy import load_scene
     from room.data.generate import generate_dataset
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ROOM_CACHE", str(cache))
         out = tmp_path_factory.mktemp("ref")
         job = compose_job(out)
-        scene = get_scene(job.scene)
+        scene = load_scene(job.scene)
         summary = generate_dataset(job, scene=scene)
         assert summary["frames_written"] == summary["frames_total"] > 3
         yield out, job, scene
@@ -208,7 +208,7 @@ def test_appearance_randomization_per_sequence(tmp_path, cache, monkeypatch):
     """noise=randomized: each sequence draws its own look (render overrides + sensor + mucosa
     pattern and LEDs), records it in info.json, and the clean render really changes; the same
     seed repeats it."""
-    from room.anatomy.prepare import get_scene
+    from room.anatomy import load_scene
     from room.data.generate import generate_dataset
     from room.data.reader import SequenceReader, find_sequences
 
@@ -217,7 +217,7 @@ def test_appearance_randomization_per_sequence(tmp_path, cache, monkeypatch):
     for run in ("a", "b"):
         job = compose_job(tmp_path / run, "noise=randomized", "++trajectory.max_frames=2",
                           "++trajectory.n_sequences=0")
-        generate_dataset(job, scene=get_scene(job.scene))
+        generate_dataset(job, scene=load_scene(job.scene))
         seqs = find_sequences(tmp_path / run)
         assert len(seqs) >= 2  # one per main bronchus at max_generation=1
         readers = [SequenceReader(s) for s in seqs]

@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 
+from room import fileio
 from room.data import formats, schema
 from room.data.reader import SequenceReader, find_sequences
 from room.data.writer import SequenceWriter
@@ -111,14 +112,14 @@ def test_background_commit_writes_the_same_bytes(tmp_path):
 def test_background_commit_error_surfaces_at_the_next_write(tmp_path, monkeypatch):
     """A disk-full error while frame 1 is committed in the background is raised by the next
     write_frame (or by wait/finish); frame 0 stays committed, frame 1 is not."""
-    real = formats.write_atomic
+    real = fileio.write_atomic
 
     def full(path, data):
         if "000001" in str(path):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, data)
 
-    monkeypatch.setattr(formats, "write_atomic", full)
+    monkeypatch.setattr(fileio, "write_atomic", full)
     w = _writer(tmp_path / "s", background=True)
     w.open()
     for i in range(2):
@@ -145,14 +146,14 @@ def test_disk_full_gives_clear_error_and_keeps_committed_frames(tmp_path, monkey
     write_all(seq, stop=2)
     w = _writer(seq)
     assert w.open() == 2
-    real = formats.write_atomic
+    real = fileio.write_atomic
 
     def full(path, data):
         if "depth" in str(path):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, data)
 
-    monkeypatch.setattr(formats, "write_atomic", full)
+    monkeypatch.setattr(fileio, "write_atomic", full)
     flow, cloud = _extras(2)
     with pytest.raises(DatasetError, match="disk full"):
         w.write_frame(schema.canonical_frame(plane_frame(2)), flow, flow, cloud)
@@ -168,7 +169,7 @@ def test_read_only_folder_gives_clear_error(tmp_path, monkeypatch):
     else:  # root ignores permission bits: simulate the read-only file system instead
         def ro(*a, **k):
             raise OSError(errno.EROFS, "Read-only file system")
-        monkeypatch.setattr(formats, "write_atomic", ro)
+        monkeypatch.setattr(fileio, "write_atomic", ro)
     try:
         with pytest.raises(DatasetError, match="read-only or not writable"):
             _writer(out / "seq").open()

@@ -103,7 +103,7 @@ def test_bad_model_config():
     with pytest.raises(ConfigError, match="weights"):
         ModelConfig(arch="unet", weights="/x")
     with pytest.raises(ConfigError, match="CUDA"):
-        from room.learn.train import resolve_device
+        from room.learn.device import resolve_device
 
         if torch.cuda.is_available():
             raise ConfigError("CUDA present: nothing to check")

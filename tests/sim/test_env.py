@@ -18,7 +18,7 @@ def cam():
 
 
 def make(cam, **kw):
-    import room.sim.env  # noqa: F401 - registers the id
+    import room.env  # noqa: F401 - registers the id
 
     return gym.make("room/BronchoscopyNav-v0", scene="y", camera=cam, **kw)
 
@@ -26,7 +26,7 @@ def make(cam, **kw):
 def test_registered_and_check_env(cam):
     from gymnasium.utils.env_checker import check_env
 
-    import room.sim.env as env_mod
+    import room.env as env_mod
 
     assert env_mod.ENV_ID in gym.registry
     env = make(cam)
@@ -71,8 +71,8 @@ def test_vector_env(cam):
 
 
 def test_bad_action_and_truncation(cam):
+    from room.env import EnvConfig
     from room.errors import ConfigError
-    from room.sim.env import EnvConfig
 
     env = make(cam, task=EnvConfig(max_steps=3, target_branch=2))
     try:
@@ -91,8 +91,8 @@ def test_bad_action_and_truncation(cam):
 def test_reaching_the_target_terminates(cam):
     """Drive the env with the centerline follower (targets turned into rates): the episode
     ends with success in the target branch."""
+    from room.env import EnvConfig
     from room.robot.controllers import CenterlineFollower
-    from room.sim.env import EnvConfig
 
     env = make(cam, task=EnvConfig(target_branch=1))
     u = env.unwrapped

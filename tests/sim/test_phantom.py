@@ -22,11 +22,12 @@ def phantom():
     """The built-in phantom prepared by room.anatomy.prepare (generations 0-3, meshed from its
     ground-truth lumen, centerline extracted: about 13 s; the full default recipe with
     segmentation and six generations takes over a minute)."""
+    from room.anatomy import load_scene
     from room.anatomy.phantom import PhantomConfig
-    from room.anatomy.prepare import SceneConfig, get_scene
+    from room.anatomy.prepare import SceneConfig
 
-    return get_scene(SceneConfig(phantom=PhantomConfig(generations=3),
-                                 segmentation="ground_truth", preview=False))
+    return load_scene(SceneConfig(phantom=PhantomConfig(generations=3),
+                                  segmentation="ground_truth", preview=False))
 
 
 def _turning(tree, branch_id: int) -> float:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from room.render.camera import bifurcation_view
 from room.transforms import look_at
 from room.types import Intrinsics
 from room.viz.scene3d import (
     _frustum_lines,
-    bifurcation_view,
     face_generations,
     robot_points,
     scene_figure,

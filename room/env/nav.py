@@ -1,7 +1,10 @@
 """Gymnasium environment ``room/BronchoscopyNav-v0``: steer the scope to a target branch.
 
-Registered when this module is imported (``import room.sim.env``; or
-``gymnasium.make("room.sim.env:room/BronchoscopyNav-v0")``, which imports it).
+Registered when ``room.env`` is imported (``import room.env``; or
+``gymnasium.make("room.env:room/BronchoscopyNav-v0")``, which imports it). The env lives above
+the render stage (it observes rendered tip images), in its own stage between sensor and data.
+
+``scene``: anything :func:`room.anatomy.load_scene` accepts (default ``"y"``).
 
 - Action: ``Box(-1, 1, (n_q,), float32)``, joint RATES in the joint order (bending q1[, q1b],
   roll q2, insertion q3), scaled by the robot's speed limits (``RobotConfig.*_speed_max``).
@@ -23,9 +26,7 @@ the seeded ``np_random``; same seed and actions give identical observations.
 from __future__ import annotations
 
 import atexit
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -33,11 +34,14 @@ import numpy as np
 from gymnasium import spaces
 from scipy.spatial.transform import Rotation
 
+from room.anatomy.load import load_scene
+from room.anatomy.path import CenterlinePath
 from room.errors import ConfigError, SimulationError
+from room.render import CameraConfig, RenderConfig, make_renderer
 from room.robot.config import RobotConfig
-from room.robot.controllers import PathTracker
+from room.robot.interface import JointCommand
 from room.sim.config import SimConfig
-from room.sim.simulator import JointCommand, Simulator
+from room.sim.simulator import Simulator
 
 ENV_ID = "room/BronchoscopyNav-v0"
 OBS_BOUND = 100.0
@@ -70,8 +74,7 @@ class EnvConfig:
                 raise ConfigError(f"EnvConfig.{k} must be finite and >= 0, got {v!r}")
 
 
-# ---------------------------------------------------- per-process scene and renderer cache
-_SCENES: dict[str, tuple] = {}
+# ------------------------------------------------------------ per-process renderer cache
 _RENDERERS: dict[tuple, Any] = {}
 
 
@@ -80,8 +83,6 @@ def _get_renderer(scene, camera, render):
     and kept until exit: creating one costs seconds, rendering is stateless per call (so
     sharing keeps vectorised envs deterministic), and closing one EGL context must not take
     the others' display down."""
-    from room.render import make_renderer
-
     key = (str(scene.path), repr(camera), repr(render))
     if key not in _RENDERERS:
         _RENDERERS[key] = make_renderer(scene, camera, render)
@@ -99,35 +100,6 @@ def close_renderers() -> None:
             pass
 
 
-def _load_scene(scene: Any):
-    """An AirwayScene with a folder on disk from a scene object, folder or name."""
-    from room.anatomy.scene import AirwayScene
-
-    if isinstance(scene, AirwayScene):
-        if scene.path is None:
-            tmp = tempfile.TemporaryDirectory(prefix="room_env_")
-            scene.save(Path(tmp.name) / "scene")
-            _SCENES[f"tmp{id(scene)}"] = (scene, tmp)
-        return scene
-    if scene in ("y", "tube"):
-        if scene not in _SCENES:
-            from room.anatomy import synthetic
-
-            sc = synthetic.y_scene() if scene == "y" else synthetic.tube_scene()
-            tmp = tempfile.TemporaryDirectory(prefix="room_env_")
-            sc.save(Path(tmp.name) / scene)
-            _SCENES[scene] = (sc, tmp)
-        return _SCENES[scene][0]
-    if scene == "phantom":
-        from room.anatomy.prepare import SceneConfig, get_scene
-
-        return get_scene(SceneConfig())
-    if isinstance(scene, str | Path) and Path(scene).is_dir():
-        return AirwayScene.load(scene)
-    raise ConfigError(f"scene {scene!r}: pass an AirwayScene, a scene folder, or one of "
-                      "'phantom', 'y', 'tube'")
-
-
 class BronchoscopyNavEnv(gym.Env):
     """See the module docstring."""
 
@@ -137,13 +109,11 @@ class BronchoscopyNavEnv(gym.Env):
                  sim: SimConfig | None = None, task: EnvConfig | None = None,
                  camera: Any = None, render_config: Any = None,
                  render_mode: str | None = None) -> None:
-        from room.render import CameraConfig, RenderConfig
-
         self.task = task or EnvConfig()
         if render_mode not in (None, "rgb_array"):
             raise ConfigError(f"render_mode {render_mode!r}: use None or 'rgb_array'")
         self.render_mode = render_mode
-        self.scene = _load_scene(scene)
+        self.scene = load_scene(scene, on_disk=True)
         self.sim = Simulator(self.scene, robot, sim, seed=0)
         rc = self.sim.robot_cfg
         n = self.task.image_size
@@ -195,7 +165,7 @@ class BronchoscopyNavEnv(gym.Env):
         if target is None:
             target = int(self._leaves[int(self.np_random.integers(len(self._leaves)))])
         self.target = int(target)
-        self.path = PathTracker(self.scene.tree, self.target)
+        self.path = CenterlinePath(self.scene.tree, self.target)
         sim_seed = int(self.np_random.integers(2**31 - 1))
         state = self.sim.reset(sim_seed)
         self._s_tip = self.path.project(state.T_world_tip[:3, 3])[0]
@@ -249,7 +219,7 @@ class BronchoscopyNavEnv(gym.Env):
 def register() -> None:
     """Register ``room/BronchoscopyNav-v0`` with Gymnasium (idempotent)."""
     if ENV_ID not in gym.registry:
-        gym.register(id=ENV_ID, entry_point="room.sim.env:BronchoscopyNavEnv")
+        gym.register(id=ENV_ID, entry_point="room.env.nav:BronchoscopyNavEnv")
 
 
 register()
