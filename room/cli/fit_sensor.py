@@ -3,7 +3,7 @@
     room-fit-sensor frames=DIR out=assets/sensor/NAME.json
     room-fit-sensor reference=bronchoscopy_appearance.json calibrate=CLEAN_DIR out=default
 
-Settings: conf/fit_sensor.yaml. Library code: room.render.sensor_fit / sensor_calib.
+Settings: conf/fit_sensor.yaml. Library code: room.sensor.fit / room.sensor.calibrate.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ class FitSensorConfig:
 
 def run(cfg: FitSensorConfig) -> Path:
     """Fit (and optionally calibrate) a profile; returns the JSON path written."""
-    from room.render import sensor_calib as sc
-    from room.render import sensor_fit as sf
-    from room.render.sensor import SensorConfig
-    from room.render.sensor_profile import profile_path
+    from room.sensor import calibrate as sc
+    from room.sensor import fit as sf
+    from room.sensor.config import SensorConfig
+    from room.sensor.profile import profile_path
 
     if (cfg.frames is None) == (cfg.reference is None):
         raise ConfigError("give exactly one of frames=DIR (real frames) or reference=JSON "

@@ -59,7 +59,7 @@ class GenerateJob:
     scene: Any  # room.anatomy.prepare.SceneConfig
     camera: Any  # room.render.camera.CameraConfig
     render: Any  # room.render.RenderConfig
-    noise: Any  # room.render.sensor.SensorConfig, or None for clean images
+    sensor: Any  # room.sensor.SensorConfig, or None for clean images
     trajectory: Any  # room.trajectory.TrajectoryConfig
     output: OutputConfig = field(default_factory=OutputConfig)
     robot: Any = None  # room.robot.RobotConfig (physical trajectories)
@@ -217,7 +217,7 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
         "seed": int(job.seed),
         "trajectory": {"source": job.trajectory.source, "target_branch": int(planned.target),
                        "frame_rate_hz": float(job.trajectory.frame_rate_hz)},
-        "sensor_model": job.noise is not None and bool(getattr(job.noise, "enabled", True)),
+        "sensor_model": job.sensor is not None and bool(getattr(job.sensor, "enabled", True)),
         "software": software_versions(),
         "renderer": {"gl": dict(getattr(renderer, "gl_info", {}))},
     }
@@ -228,6 +228,7 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
     sequences, skipped, seconds, folders). ``scene`` overrides loading ``job.scene``."""
     from room.anatomy.prepare import get_scene
     from room.render import make_renderer
+    from room.sensor import SensorModel, sequence_appearance
     from room.trajectory import plan_sequences
 
     t0 = time.perf_counter()
@@ -245,9 +246,12 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
             for planned in plans:
                 name = f"{planned.name}_seed{job.seed}_{tag}"
                 path = Path(job.out) / sid / name
-                sensor, look = sequence_appearance(job, renderer, planned.target)
+                sensor_cfg, look, record = sequence_appearance(
+                    job.sensor, job.render, sequence_seed(job.seed, planned.target))
+                renderer.set_look(look)
+                sensor = SensorModel(sensor_cfg) if sensor_cfg is not None else None
                 info = sequence_info(job, scene, sid, name, planned, renderer)
-                info["appearance"] = look
+                info["appearance"] = record
                 w = SequenceWriter(path, info, job.config_yaml, len(planned),
                                    job.output.modalities, job.output.pointcloud_stride,
                                    job.output.preview_size, job.output.preview_fps,
@@ -271,36 +275,11 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
             "folders": folders}
 
 
-def sequence_appearance(job: GenerateJob, renderer, seq_key: int) -> tuple[Any, dict]:
-    """The sensor model of one sequence, and its appearance record for info.json.
-
-    With ``noise.randomization.enabled`` each sequence draws its own look, seeded by (job
-    seed, sequence key): sensor settings and render overrides (mucosa colour, specular
-    strength, light power) from the configured ranges, and, with ``randomization.material``,
-    its own mucosa pattern, gloss and LED layout (room.render.config.randomized); the renderer
-    switches to that look and the record holds the full render settings used. Otherwise every
-    sequence uses the configured sensor and render settings as they are.
-    """
-    if job.noise is None or not getattr(job.noise, "enabled", True):
-        renderer.set_look(job.render)
-        return None, {"sensor": False, "randomized": False}
-    from room.config import asdict
-    from room.render.config import randomized
-    from room.render.sensor import SensorModel, randomize
-    from room.render.sensor_random import apply_render_overrides
-
-    seq = np.random.SeedSequence([int(job.seed), int(seq_key), 0x6C6F6F6B])
-    seed = int(seq.generate_state(1)[0])
-    sensor_cfg, overrides = randomize(job.noise, seed)
-    look = job.render
-    if overrides and job.noise.randomization.material:
-        look = randomized(look, seed)
-    look = apply_render_overrides(look, overrides) if overrides else look
-    renderer.set_look(look)
-    record = {"sensor": True, "randomized": bool(overrides), "render_overrides": overrides}
-    if overrides:
-        record["render"] = asdict(look)
-    return SensorModel(sensor_cfg), record
+def sequence_seed(seed: int, seq_key: int) -> int:
+    """The appearance seed of one sequence (room.sensor.sequence_appearance): a function of the
+    job seed and the sequence key (its target branch) alone."""
+    seq = np.random.SeedSequence([int(seed), int(seq_key), 0x6C6F6F6B])
+    return int(seq.generate_state(1)[0])
 
 
 def _progress(total: int, enabled: bool):
@@ -321,7 +300,7 @@ def job_from_config(cfg: Any) -> GenerateJob:
 
     d = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     d.pop("hydra", None)
-    known = {"out", "seed", "scene", "camera", "render", "noise", "robot", "sim", "trajectory",
+    known = {"out", "seed", "scene", "camera", "render", "sensor", "robot", "sim", "trajectory",
              "output"}
     unknown = set(d) - known
     if unknown:
@@ -342,7 +321,7 @@ def job_from_config(cfg: Any) -> GenerateJob:
         scene=conv("scene", "room.anatomy.prepare", "SceneConfig"),
         camera=conv("camera", "room.render.camera", "CameraConfig"),
         render=conv("render", "room.render", "RenderConfig"),
-        noise=conv("noise", "room.render.sensor", "SensorConfig"),
+        sensor=conv("sensor", "room.sensor.config", "SensorConfig"),
         trajectory=traj,
         output=output,
         robot=conv("robot", "room.robot", "RobotConfig") if traj.source == "physical" else None,

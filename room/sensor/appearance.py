@@ -1,17 +1,23 @@
-"""Domain randomization of appearance: ranges in config, concrete settings per seed.
+"""Per-sequence appearance: one randomizer for the render look and the sensor settings.
 
-:class:`AppearanceRandomization` (``SensorConfig.randomization``) holds ``(low, high)`` ranges;
-:meth:`AppearanceRandomization.sample` draws one :class:`AppearanceSample` from a seed (one per
-sequence, say). A sample changes two things:
+:func:`sequence_appearance` is what the generator calls once per sequence: from the sensor
+config, the base render config and a sequence seed it returns the sensor settings, the render
+look (a RenderConfig) and the record written to info.json. With
+``sensor.randomization.enabled`` (preset ``sensor=randomized``) a sequence gets
 
-- the sensor: ``sample.apply_to_sensor(sensor_cfg)`` -> a new SensorConfig (noise level,
-  defocus blur, exposure time (motion blur), exposure target, colour gains, JPEG quality);
-- the render: ``sample.render_overrides`` -> a dict of *multiplicative* factors for settings
-  that the render stage owns: ``mucosa_color_scale`` (R, G, B factors on
+- its own mucosa pattern, gloss and LED layout (:func:`randomize_material`, with
+  ``randomization.material``);
+- a draw from the ranges of :class:`~room.sensor.config.AppearanceRandomization`
+  (:func:`sample_appearance` -> :class:`AppearanceSample`), which changes the sensor
+  (``sample.apply_to_sensor(sensor_cfg)``: noise level, defocus blur, exposure time (motion
+  blur), exposure target, colour gains, JPEG quality) and, through ``sample.render_overrides``,
+  *multiplies* three render settings: ``mucosa_color_scale`` (R, G, B factors on
   ``RenderConfig.material.base_color``), ``specular_scale`` (on ``material.specular``) and
-  ``light_power_scale`` (on ``light.intensity``); :func:`apply_render_overrides` applies them
-  to a RenderConfig by those field names. (With the renderer's auto-exposure on, the light
-  power changes only noise and the exposure the sensor meters, not the mean brightness.)
+  ``light_power_scale`` (on ``light.intensity``); :func:`apply_render_overrides` applies them.
+  (With the renderer's auto-exposure on, the light power changes only noise and the exposure
+  the sensor meters, not the mean brightness.)
+
+Same configs and seed -> same result.
 """
 
 from __future__ import annotations
@@ -22,68 +28,120 @@ from typing import Any
 
 import numpy as np
 
+from room.config import asdict
 from room.errors import ConfigError
+from room.render.config import RenderConfig
+from room.sensor.config import AppearanceRandomization, SensorConfig
+from room.sensor.profile import SensorProfile, load_profile
+
+__all__ = [
+    "AppearanceSample", "RENDER_OVERRIDE_KEYS", "apply_render_overrides", "randomize_material",
+    "randomize_sensor", "sample_appearance", "sequence_appearance",
+]
 
 RENDER_OVERRIDE_KEYS = ("mucosa_color_scale", "specular_scale", "light_power_scale")
 
 
-@dataclass(frozen=True)
-class AppearanceRandomization:
-    """Uniform ranges (low, high); a range with low == high fixes the value. Factors are
-    multiplicative (1 = unchanged); ``defocus_sigma_px`` (pixels), ``exposure_s`` (seconds, sets
-    the motion blur) and ``jpeg_quality`` are absolute."""
+def sequence_appearance(sensor: SensorConfig | None, render: RenderConfig, seed: int
+                        ) -> tuple[SensorConfig | None, RenderConfig, dict[str, Any]]:
+    """The look of one sequence: ``(sensor settings, render look, record for info.json)``.
 
-    enabled: bool = False
-    material: bool = True  # also the mucosa pattern, gloss and LED layout (render.randomized)
-    mucosa_color_scale: tuple[float, float] = (0.85, 1.15)
-    specular_scale: tuple[float, float] = (0.5, 1.5)
-    light_power_scale: tuple[float, float] = (0.6, 1.6)
-    noise_scale: tuple[float, float] = (0.7, 1.5)
-    defocus_sigma_px: tuple[float, float] = (0.0, 1.0)
-    exposure_s: tuple[float, float] = (0.002, 0.012)
-    exposure_target_scale: tuple[float, float] = (0.9, 1.1)
-    colour_gain_scale: tuple[float, float] = (0.95, 1.05)
-    jpeg_quality: tuple[float, float] = (70.0, 95.0)
+    ``sensor`` None or disabled: no sensor model (None), ``render`` as it is. Otherwise, with
+    ``sensor.randomization.enabled``, the sensor settings and render overrides drawn with
+    ``seed`` (:func:`randomize_sensor`) and, with ``randomization.material``, the mucosa
+    pattern, gloss and LED layout too (:func:`randomize_material`); the record then holds the
+    overrides and the full render settings used. Without randomization both configs are
+    returned as they are.
+    """
+    if sensor is None or not sensor.enabled:
+        return None, render, {"sensor": False, "randomized": False}
+    sensor_cfg, overrides = randomize_sensor(sensor, seed)
+    look = render
+    if overrides and sensor.randomization.material:
+        look = randomize_material(look, seed)
+    look = apply_render_overrides(look, overrides) if overrides else look
+    record = {"sensor": True, "randomized": bool(overrides), "render_overrides": overrides}
+    if overrides:
+        record["render"] = asdict(look)
+    return sensor_cfg, look, record
 
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            if f.name in ("enabled", "material"):
-                continue
-            r = getattr(self, f.name)
-            if len(r) != 2 or not (0 <= r[0] <= r[1]):
-                raise ConfigError(f"randomization.{f.name} must be [low, high] with "
-                                  f"0 <= low <= high, got {list(r)}")
-            object.__setattr__(self, f.name, (float(r[0]), float(r[1])))
-        q = self.jpeg_quality
-        if not 1 <= q[0] <= q[1] <= 100:
-            raise ConfigError("randomization.jpeg_quality must lie in [1, 100]")
 
-    def sample(self, seed: int | np.random.Generator) -> AppearanceSample:
-        """Concrete settings drawn uniformly from the ranges (deterministic in ``seed``)."""
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+def randomize_sensor(cfg: SensorConfig, seed: int) -> tuple[SensorConfig, dict[str, Any]]:
+    """Per-sequence sensor draw: (sensor config, render overrides) drawn from
+    ``cfg.randomization`` with ``seed``; ``(cfg, {})`` when randomization is disabled."""
+    if not cfg.randomization.enabled:
+        return cfg, {}
+    sample = sample_appearance(cfg.randomization, seed)
+    return sample.apply_to_sensor(cfg), dict(sample.render_overrides)
 
-        def u(r: tuple[float, float], n: int | None = None) -> Any:
-            v = rng.uniform(r[0], r[1], size=n)
-            return tuple(float(x) for x in v) if n else float(v)
 
-        return AppearanceSample(
-            render_overrides={
-                "mucosa_color_scale": u(self.mucosa_color_scale, 3),
-                "specular_scale": u(self.specular_scale),
-                "light_power_scale": u(self.light_power_scale),
-            },
-            noise_scale=u(self.noise_scale),
-            defocus_sigma_px=u(self.defocus_sigma_px),
-            exposure_s=u(self.exposure_s),
-            exposure_target_scale=u(self.exposure_target_scale),
-            colour_gain_scale=u(self.colour_gain_scale, 3),
-            jpeg_quality=int(round(u(self.jpeg_quality))),
-        )
+def randomize_material(cfg: RenderConfig, seed: int) -> RenderConfig:
+    """A copy of ``cfg`` with the mucosa pattern and the scope's LEDs drawn around their
+    values (domain randomization): texture seed and pattern scales, colour variation, vessel
+    and ring contrast, bumps, gloss, LED layout, cones and ambient light. Same ``cfg`` and
+    ``seed`` -> same result.
+
+    Mucosa base colour, specular strength and light power are left alone: the sensor's
+    :class:`~room.sensor.config.AppearanceRandomization` draws those from its configured
+    ranges (``sensor=randomized`` applies both, see :func:`sequence_appearance`)."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x72656E64]))
+    m, li = cfg.material, cfg.light
+
+    def jitter(x: float, rel: float) -> float:
+        return float(x * np.exp(rng.normal(0.0, rel)))
+
+    mat = dataclasses.replace(
+        m,
+        color_variation=float(np.clip(jitter(m.color_variation, 0.3), 0.0, 0.8)),
+        color_scale_m=jitter(m.color_scale_m, 0.3),
+        vessel_density=float(np.clip(jitter(m.vessel_density, 0.3), 0.0, 3.0)),
+        vessel_contrast=float(np.clip(jitter(m.vessel_contrast, 0.3), 0.0, 0.95)),
+        vessel_scale_m=jitter(m.vessel_scale_m, 0.3),
+        ring_contrast=float(np.clip(jitter(m.ring_contrast, 0.3), 0.0, 0.9)),
+        ring_pitch_m=jitter(m.ring_pitch_m, 0.15),
+        bump_strength=jitter(m.bump_strength, 0.4),
+        roughness=float(np.clip(jitter(m.roughness, 0.3), 0.05, 1.0)),
+    )
+    inner = float(np.clip(jitter(li.inner_cone_deg, 0.2), 5.0, 80.0))
+    light = dataclasses.replace(
+        li, offset_m=jitter(li.offset_m, 0.2), angle_deg=float(rng.uniform(0.0, 360.0)),
+        inner_cone_deg=inner,
+        outer_cone_deg=float(np.clip(jitter(li.outer_cone_deg, 0.1), inner + 5.0, 90.0)),
+        ambient=jitter(li.ambient, 0.5),
+    )
+    return dataclasses.replace(cfg, seed=int(rng.integers(0, 2**31 - 1)), material=mat,
+                               light=light)
+
+
+def sample_appearance(randomization: AppearanceRandomization,
+                      seed: int | np.random.Generator) -> AppearanceSample:
+    """Concrete settings drawn uniformly from the ranges of ``randomization`` (deterministic in
+    ``seed``)."""
+    r = randomization
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    def u(lo_hi: tuple[float, float], n: int | None = None) -> Any:
+        v = rng.uniform(lo_hi[0], lo_hi[1], size=n)
+        return tuple(float(x) for x in v) if n else float(v)
+
+    return AppearanceSample(
+        render_overrides={
+            "mucosa_color_scale": u(r.mucosa_color_scale, 3),
+            "specular_scale": u(r.specular_scale),
+            "light_power_scale": u(r.light_power_scale),
+        },
+        noise_scale=u(r.noise_scale),
+        defocus_sigma_px=u(r.defocus_sigma_px),
+        exposure_s=u(r.exposure_s),
+        exposure_target_scale=u(r.exposure_target_scale),
+        colour_gain_scale=u(r.colour_gain_scale, 3),
+        jpeg_quality=int(round(u(r.jpeg_quality))),
+    )
 
 
 @dataclass(frozen=True)
 class AppearanceSample:
-    """One draw of :class:`AppearanceRandomization` (see the module docstring)."""
+    """One draw of :class:`~room.sensor.config.AppearanceRandomization` (module docstring)."""
 
     render_overrides: dict[str, Any] = field(default_factory=dict)
     noise_scale: float = 1.0
@@ -93,11 +151,10 @@ class AppearanceSample:
     colour_gain_scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
     jpeg_quality: int = 90
 
-    def apply_to_sensor(self, cfg, profile=None):
+    def apply_to_sensor(self, cfg: SensorConfig,
+                        profile: SensorProfile | str | None = None) -> SensorConfig:
         """A copy of SensorConfig ``cfg`` with this sample's sensor settings. Noise scale,
         exposure target and colour gains multiply the configured (or profile) values."""
-        from room.render.sensor_profile import load_profile
-
         prof = load_profile(profile if profile is not None else cfg.profile)
         target = cfg.exposure.target_mean_luminance or prof.target_mean_luminance
         gains = cfg.colour.gains or prof.colour_gains
@@ -115,9 +172,9 @@ class AppearanceSample:
         )
 
 
-def apply_render_overrides(render_cfg: Any, overrides: dict[str, Any]) -> Any:
-    """A copy of ``render_cfg`` (room.render.RenderConfig) with the multiplicative overrides
-    of :attr:`AppearanceSample.render_overrides` applied to ``material.base_color``,
+def apply_render_overrides(render_cfg: RenderConfig, overrides: dict[str, Any]) -> RenderConfig:
+    """A copy of ``render_cfg`` with the multiplicative overrides of
+    :attr:`AppearanceSample.render_overrides` applied to ``material.base_color``,
     ``material.specular`` and ``light.intensity``. Unknown keys raise ConfigError."""
     unknown = set(overrides) - set(RENDER_OVERRIDE_KEYS)
     if unknown:

@@ -9,7 +9,7 @@
 - :func:`calibrate_profile` tunes the knobs that depend on our renderer (colour gains, noise
   level) so that the sensor output of given clean renders hits the profile's targets.
 
-Units as in room.render.sensor_profile: output values in [0, 1], normalised radial frequency
+Units as in room.sensor.profile: output values in [0, 1], normalised radial frequency
 (1 = Nyquist per axis), normalised image radius (1 = middle of an edge).
 """
 
@@ -23,8 +23,8 @@ import numpy as np
 from scipy import ndimage
 
 from room.errors import InputFileError
-from room.render import sensor_stages as st
-from room.render.sensor_profile import SensorProfile
+from room.sensor import stages as st
+from room.sensor.profile import SensorProfile
 
 RESIDUAL_SIGMA_PX = 1.5
 """Gaussian sigma of the high-frequency residual (matches the shared image_stats.py)."""

@@ -1,4 +1,4 @@
-"""Pure image functions behind the sensor model (room.render.sensor).
+"""Pure image functions behind the sensor model (room.sensor.model).
 
 Conventions: images are float32 arrays (H, W[, 3]) in *linear* light unless a name says sRGB;
 pixel centres are at integer coordinates (OpenCV); radial frequency ``fr`` is normalised so that
