@@ -42,7 +42,7 @@ def _presets() -> list[tuple[str, str]]:
 def test_preset_composes(group, name):
     from room.data.generate import job_from_config
 
-    for stage in ("room.anatomy.prepare", "room.render.camera", "room.render.sensor"):
+    for stage in ("room.anatomy.prepare", "room.render.camera", "room.sensor.model"):
         pytest.importorskip(stage, reason="stage not merged yet")
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
