@@ -6,7 +6,7 @@
 Renders the default phantom scene (room.anatomy.load_scene with the default SceneConfig)
 with the default camera and render settings at frames spread over the default trajectory plan
 (room.trajectory; else poses along tree.polyline_to(leaf)), applies the default sensor model
-(conf/noise/default.yaml, profile assets/sensor/default.json) with each frame's true previous
+(conf/sensor/default.yaml, profile assets/sensor/default.json) with each frame's true previous
 pose (motion blur),
 and renders the same poses with pybullet's own TinyRenderer (ER_TINY_RENDERER, default light as
 in pybullet's examples, the mesh in a mucosa colour). The shared ``image_stats.py`` (read in
@@ -118,7 +118,7 @@ def render_ours(scene, pairs, save_clean: Path | None):
     The previous frame handed to the sensor carries the previous pose (motion blur) and the
     last sensor gain (auto-exposure smoothing)."""
     from room.render import CameraConfig, RenderConfig, make_renderer
-    from room.render.sensor import SensorConfig, SensorModel
+    from room.sensor import SensorConfig, SensorModel
 
     sensor = SensorModel(SensorConfig())
     clean, noisy, t_render, t_sensor, frames = [], [], [], [], []
@@ -223,8 +223,8 @@ def main() -> None:
     ap.add_argument("--save-clean", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--calibrate", action="store_true",
-                    help="recalibrate assets/sensor/default.json on these renders "
-                         "(sensor_calib.make_default_profile) instead of printing the table")
+                    help="recalibrate assets/sensor/default.json on these renders (room."
+                         "sensor.calibrate.make_default_profile) instead of printing the table")
     ap.add_argument("--scene", type=Path, default=None,
                     help="scene folder (default: the default phantom via load_scene)")
     args = ap.parse_args()
@@ -235,8 +235,8 @@ def main() -> None:
           f"{REPO_ROOT / 'assets/sensor/default.json'}")
     clean, noisy, intr, (t_r, t_s), gl, frames = render_ours(scene, pairs, args.save_clean)
     if args.calibrate:
-        from room.render.sensor_calib import make_default_profile
-        from room.render.sensor_profile import PROFILE_DIR
+        from room.sensor.calibrate import make_default_profile
+        from room.sensor.profile import PROFILE_DIR
 
         prof = make_default_profile(ref, frames, [(p[2], p[3]) for p in pairs])
         print(f"wrote {prof.save(PROFILE_DIR / 'default.json')}; run again (without "

@@ -35,13 +35,13 @@ def _generate_schemas() -> dict[str, type]:
     from room.data.generate import GenerateConfig, OutputConfig
     from room.render.camera import CameraConfig
     from room.render.config import RenderConfig
-    from room.render.sensor import SensorConfig
     from room.robot.config import RobotConfig
+    from room.sensor.config import SensorConfig
     from room.sim.config import SimConfig
     from room.trajectory.config import TrajectoryConfig
 
     return {"scene/schema": SceneConfig, "camera/schema": CameraConfig,
-            "render/schema": RenderConfig, "noise/schema": SensorConfig,
+            "render/schema": RenderConfig, "sensor/schema": SensorConfig,
             "robot/schema": RobotConfig, "sim/schema": SimConfig,
             "trajectory/schema": TrajectoryConfig, "output/schema": OutputConfig,
             "generate_schema": GenerateConfig}
@@ -84,6 +84,12 @@ def _eval_pose_schemas() -> dict[str, type]:
     return {"eval_pose_schema": PoseArgs}
 
 
+def _fit_sensor_schemas() -> dict[str, type]:
+    from room.sensor.fit import FitSensorConfig
+
+    return {"fit_sensor_schema": FitSensorConfig}
+
+
 # primary config name -> the schemas its composition needs (imported only when used: the
 # scene schema imports trimesh, the depth-learning ones torch)
 SCHEMAS: dict[str, Callable[[], dict[str, type]]] = {
@@ -94,6 +100,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, type]]] = {
     "finetune_depth": _finetune_depth_schemas,
     "eval_depth": _eval_depth_schemas,
     "eval_pose": _eval_pose_schemas,
+    "fit_sensor": _fit_sensor_schemas,
 }
 
 

@@ -6,7 +6,8 @@ anywhere in a module (module level, inside functions, under ``TYPE_CHECKING``), 
 into a function to dodge a cycle is still an edge. Stages, lowest first::
 
     base (room/__init__, errors, types, transforms, config, paths, fileio, versions)
-    -> anatomy -> robot -> sim -> trajectory -> render -> sensor -> env -> data -> learn, viz -> cli
+    -> anatomy -> robot -> sim -> trajectory -> render -> sensor -> env -> data -> learn, viz
+    -> compose (Hydra schemas and the Compose API) -> cli
 
 A module may import its own stage, lower stages and the base modules; ``learn`` and ``viz`` are
 one level (neither imports the other).
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1] / "room"
 BASE = {"room", "room.errors", "room.types", "room.transforms", "room.config", "room.paths",
         "room.fileio", "room.versions"}
 STAGES = ["anatomy", "robot", "sim", "trajectory", "render", "sensor", "env", "data",
-          ("learn", "viz"), "cli"]
+          ("learn", "viz"), "compose", "cli"]
 LEVEL = {name: i + 1 for i, s in enumerate(STAGES)
          for name in (s if isinstance(s, tuple) else (s,))}
 

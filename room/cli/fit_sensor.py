@@ -3,47 +3,30 @@
     room-fit-sensor frames=DIR out=assets/sensor/NAME.json
     room-fit-sensor reference=bronchoscopy_appearance.json calibrate=CLEAN_DIR out=default
 
-Settings: conf/fit_sensor.yaml. Library code: room.render.sensor_fit / sensor_calib.
+Settings: room.sensor.fit.FitSensorConfig (conf/fit_sensor.yaml). Library code:
+room.sensor.fit / room.sensor.calibrate.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
+from room.compose import hydra_main
 from room.config import to_dataclass
 from room.errors import ConfigError, RoomError
-
-
-@dataclass(frozen=True)
-class FitSensorConfig:
-    """See conf/fit_sensor.yaml."""
-
-    out: str
-    frames: str | None = None
-    reference: str | None = None
-    name: str | None = None
-    calibrate: str | None = None
-    tone_gamma: float = 1.0
-    tone_shoulder: float = 0.0
-    read_fraction: float = 0.3
-    vignetting_strength: float = 0.0
-    vignetting_tan_half_width: float = 0.787
-    iterations: int = 6
-    seed: int = 0
+from room.sensor.fit import FitSensorConfig
 
 
 def run(cfg: FitSensorConfig) -> Path:
     """Fit (and optionally calibrate) a profile; returns the JSON path written."""
-    from room.render import sensor_calib as sc
-    from room.render import sensor_fit as sf
-    from room.render.sensor import SensorConfig
-    from room.render.sensor_profile import profile_path
+    from room.sensor import calibrate as sc
+    from room.sensor import fit as sf
+    from room.sensor.config import SensorConfig
+    from room.sensor.profile import profile_path
 
     if (cfg.frames is None) == (cfg.reference is None):
         raise ConfigError("give exactly one of frames=DIR (real frames) or reference=JSON "
@@ -73,7 +56,7 @@ def run(cfg: FitSensorConfig) -> Path:
     return path
 
 
-@hydra.main(version_base=None, config_path="../../conf", config_name="fit_sensor")
+@hydra_main("fit_sensor")
 def main(cfg: DictConfig) -> None:
     try:
         run(to_dataclass(FitSensorConfig, cfg))

@@ -30,8 +30,8 @@ from room.errors import ConfigError
 from room.render.camera import CameraConfig
 from room.render.config import RenderConfig
 from room.render.geometry import strided_cloud
-from room.render.sensor import SensorConfig
 from room.robot.config import RobotConfig
+from room.sensor.config import SensorConfig
 from room.sim.config import SimConfig
 from room.trajectory.config import TrajectoryConfig
 from room.types import Frame
@@ -71,7 +71,7 @@ class GenerateConfig:
     scene: SceneConfig = field(default_factory=SceneConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
-    noise: SensorConfig = field(default_factory=SensorConfig)
+    sensor: SensorConfig = field(default_factory=SensorConfig)
     robot: RobotConfig = field(default_factory=RobotConfig)  # physical trajectories only
     sim: SimConfig = field(default_factory=SimConfig)  # physical trajectories only
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
@@ -206,7 +206,7 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
         "seed": int(job.seed),
         "trajectory": {"source": job.trajectory.source, "target_branch": int(planned.target),
                        "frame_rate_hz": float(job.trajectory.frame_rate_hz)},
-        "sensor_model": job.noise is not None and bool(getattr(job.noise, "enabled", True)),
+        "sensor_model": job.sensor is not None and bool(getattr(job.sensor, "enabled", True)),
         "software": software_versions(*DATA_SOFTWARE),
         "renderer": {"gl": dict(getattr(renderer, "gl_info", {}))},
     }
@@ -217,6 +217,7 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
     sequences, skipped, seconds, folders). ``scene`` overrides loading ``job.scene``."""
     from room.anatomy import load_scene
     from room.render import make_renderer
+    from room.sensor import SensorModel, sequence_appearance
     from room.trajectory import plan_sequences
 
     t0 = time.perf_counter()
@@ -234,9 +235,12 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
             for planned in plans:
                 name = f"{planned.name}_seed{job.seed}_{tag}"
                 path = Path(job.out) / sid / name
-                sensor, look = sequence_appearance(job, renderer, planned.target)
+                sensor_cfg, look, record = sequence_appearance(
+                    job.sensor, job.render, sequence_seed(job.seed, planned.target))
+                renderer.set_look(look)
+                sensor = SensorModel(sensor_cfg) if sensor_cfg is not None else None
                 info = sequence_info(job, scene, sid, name, planned, renderer)
-                info["appearance"] = look
+                info["appearance"] = record
                 w = SequenceWriter(path, info, job.config_yaml, len(planned),
                                    job.output.modalities, job.output.pointcloud_stride,
                                    job.output.preview_size, job.output.preview_fps,
@@ -260,36 +264,11 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
             "folders": folders}
 
 
-def sequence_appearance(job: GenerateJob, renderer, seq_key: int) -> tuple[Any, dict]:
-    """The sensor model of one sequence, and its appearance record for info.json.
-
-    With ``noise.randomization.enabled`` each sequence draws its own look, seeded by (job
-    seed, sequence key): sensor settings and render overrides (mucosa colour, specular
-    strength, light power) from the configured ranges, and, with ``randomization.material``,
-    its own mucosa pattern, gloss and LED layout (room.render.config.randomized); the renderer
-    switches to that look and the record holds the full render settings used. Otherwise every
-    sequence uses the configured sensor and render settings as they are.
-    """
-    if job.noise is None or not getattr(job.noise, "enabled", True):
-        renderer.set_look(job.render)
-        return None, {"sensor": False, "randomized": False}
-    from room.config import asdict
-    from room.render.config import randomized
-    from room.render.sensor import SensorModel, randomize
-    from room.render.sensor_random import apply_render_overrides
-
-    seq = np.random.SeedSequence([int(job.seed), int(seq_key), 0x6C6F6F6B])
-    seed = int(seq.generate_state(1)[0])
-    sensor_cfg, overrides = randomize(job.noise, seed)
-    look = job.render
-    if overrides and job.noise.randomization.material:
-        look = randomized(look, seed)
-    look = apply_render_overrides(look, overrides) if overrides else look
-    renderer.set_look(look)
-    record = {"sensor": True, "randomized": bool(overrides), "render_overrides": overrides}
-    if overrides:
-        record["render"] = asdict(look)
-    return SensorModel(sensor_cfg), record
+def sequence_seed(seed: int, seq_key: int) -> int:
+    """The appearance seed of one sequence (room.sensor.sequence_appearance): a function of the
+    job seed and the sequence key (its target branch) alone."""
+    seq = np.random.SeedSequence([int(seed), int(seq_key), 0x6C6F6F6B])
+    return int(seq.generate_state(1)[0])
 
 
 def _progress(total: int, enabled: bool):

@@ -1,7 +1,7 @@
 """Render settings (Hydra group ``render``): endoscope lights, wet-mucosa material, exposure.
 
-Every appearance knob is here so a dataset can randomize it (domain randomization); the same
-config and seed always give the same images.
+Every appearance knob is here so a dataset can randomize it (domain randomization, drawn per
+sequence by room.sensor.appearance); the same config and seed always give the same images.
 """
 
 from __future__ import annotations
@@ -94,44 +94,3 @@ class RenderConfig:
         if self.texture_size not in (16, 32, 64, 128):
             raise ConfigError(f"render.texture_size={self.texture_size}: 16, 32, 64 or 128")
 
-
-def randomized(cfg: RenderConfig, seed: int) -> RenderConfig:
-    """A copy of ``cfg`` with the mucosa pattern and the scope's LEDs drawn around their
-    values (domain randomization): texture seed and pattern scales, colour variation, vessel
-    and ring contrast, bumps, gloss, LED layout, cones and ambient light. Same ``cfg`` and
-    ``seed`` -> same result.
-
-    Mucosa base colour, specular strength and light power are left alone: the sensor's
-    :class:`~room.render.sensor_random.AppearanceRandomization` draws those from its configured
-    ranges (``noise=randomized`` applies both, see room.data.generate.sequence_appearance)."""
-    import dataclasses
-
-    import numpy as np
-
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x72656E64]))
-    m, li = cfg.material, cfg.light
-
-    def jitter(x: float, rel: float) -> float:
-        return float(x * np.exp(rng.normal(0.0, rel)))
-
-    mat = dataclasses.replace(
-        m,
-        color_variation=float(np.clip(jitter(m.color_variation, 0.3), 0.0, 0.8)),
-        color_scale_m=jitter(m.color_scale_m, 0.3),
-        vessel_density=float(np.clip(jitter(m.vessel_density, 0.3), 0.0, 3.0)),
-        vessel_contrast=float(np.clip(jitter(m.vessel_contrast, 0.3), 0.0, 0.95)),
-        vessel_scale_m=jitter(m.vessel_scale_m, 0.3),
-        ring_contrast=float(np.clip(jitter(m.ring_contrast, 0.3), 0.0, 0.9)),
-        ring_pitch_m=jitter(m.ring_pitch_m, 0.15),
-        bump_strength=jitter(m.bump_strength, 0.4),
-        roughness=float(np.clip(jitter(m.roughness, 0.3), 0.05, 1.0)),
-    )
-    inner = float(np.clip(jitter(li.inner_cone_deg, 0.2), 5.0, 80.0))
-    light = dataclasses.replace(
-        li, offset_m=jitter(li.offset_m, 0.2), angle_deg=float(rng.uniform(0.0, 360.0)),
-        inner_cone_deg=inner,
-        outer_cone_deg=float(np.clip(jitter(li.outer_cone_deg, 0.1), inner + 5.0, 90.0)),
-        ambient=jitter(li.ambient, 0.5),
-    )
-    return dataclasses.replace(cfg, seed=int(rng.integers(0, 2**31 - 1)), material=mat,
-                               light=light)

@@ -17,7 +17,7 @@ import pytest
 from room.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.gl]
-for _stage in ("room.anatomy.prepare", "room.render.geometry", "room.render.sensor"):
+for _stage in ("room.anatomy.prepare", "room.render.geometry", "room.sensor.model"):
     pytest.importorskip(_stage, reason="stage not merged yet")
 
 TINY = ["scene=phantom_gt"] + [f"++{o}" for o in (  # ++: set whether or not a preset has it
@@ -88,7 +88,7 @@ def test_generate_validate_read_back(reference):
     from room.data.reader import SequenceReader, find_sequences
     from room.data.validate import ValidateConfig, validate_dataset
     from room.render import make_renderer
-    from room.render.sensor import SensorModel
+    from room.sensor import SensorModel
     from room.trajectory import plan_sequences
 
     out, job, scene = reference
@@ -100,7 +100,7 @@ def test_generate_validate_read_back(reference):
     assert len(r) == len(planned) and np.array_equal(r.poses, planned.poses)
     # render every frame again, independently: the reader returns exactly those frames
     with make_renderer(scene, job.camera, job.render) as renderer:
-        source = FrameSource(renderer, SensorModel(job.noise), planned, job.seed, planned.target)
+        source = FrameSource(renderer, SensorModel(job.sensor), planned, job.seed, planned.target)
         prev = None
         for i in range(len(planned)):
             f = source(i, prev)
@@ -205,7 +205,7 @@ def test_multirun_launchers(launcher, cache, tmp_path):
 
 
 def test_appearance_randomization_per_sequence(tmp_path, cache, monkeypatch):
-    """noise=randomized: each sequence draws its own look (render overrides + sensor + mucosa
+    """sensor=randomized: each sequence draws its own look (render overrides + sensor + mucosa
     pattern and LEDs), records it in info.json, and the clean render really changes; the same
     seed repeats it."""
     from room.anatomy import load_scene
@@ -215,7 +215,7 @@ def test_appearance_randomization_per_sequence(tmp_path, cache, monkeypatch):
     monkeypatch.setenv("ROOM_CACHE", str(cache))
     looks, firsts = [], []
     for run in ("a", "b"):
-        job = compose_job(tmp_path / run, "noise=randomized", "++trajectory.max_frames=2",
+        job = compose_job(tmp_path / run, "sensor=randomized", "++trajectory.max_frames=2",
                           "++trajectory.n_sequences=0")
         generate_dataset(job, scene=load_scene(job.scene))
         seqs = find_sequences(tmp_path / run)

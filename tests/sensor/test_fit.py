@@ -1,4 +1,4 @@
-"""Sensor profile fitting (room.render.sensor_fit / sensor_calib) and room-fit-sensor."""
+"""Sensor profile fitting (room.sensor.fit / room.sensor.calibrate) and room-fit-sensor."""
 
 from __future__ import annotations
 
@@ -10,22 +10,16 @@ import pytest
 from PIL import Image
 
 from room.errors import InputFileError
-from room.render import sensor_calib as sc
-from room.render import sensor_fit as sf
-from room.render import sensor_stages as st
-from room.render.sensor import (
-    ColourConfig,
-    NoiseConfig,
-    SensorConfig,
-    SensorModel,
-    ToneConfig,
-    load_profile,
-)
-from room.render.sensor_profile import PROFILE_DIR, SensorProfile
+from room.sensor import calibrate as sc
+from room.sensor import fit as sf
+from room.sensor import stages as st
+from room.sensor.config import ColourConfig, NoiseConfig, SensorConfig, ToneConfig
+from room.sensor.model import SensorModel
+from room.sensor.profile import PROFILE_DIR, SensorProfile, load_profile
 
 
 def quiet(**changes) -> SensorConfig:
-    """Every stage off but the ones given (as in test_sensor.py)."""
+    """Every stage off but the ones given (as in test_model.py)."""
     off = {k: dataclasses.replace(getattr(SensorConfig(), k), enabled=False) for k in (
         "motion_blur", "vignetting", "exposure", "bloom", "local_tone", "noise", "colour",
         "tone")}

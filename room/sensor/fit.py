@@ -9,7 +9,7 @@
 - :func:`calibrate_profile` tunes the knobs that depend on our renderer (colour gains, noise
   level) so that the sensor output of given clean renders hits the profile's targets.
 
-Units as in room.render.sensor_profile: output values in [0, 1], normalised radial frequency
+Units as in room.sensor.profile: output values in [0, 1], normalised radial frequency
 (1 = Nyquist per axis), normalised image radius (1 = middle of an edge).
 """
 
@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from room.errors import InputFileError
-from room.render import sensor_stages as st
-from room.render.sensor_profile import SensorProfile
+from room.sensor import stages as st
+from room.sensor.profile import SensorProfile
 
 RESIDUAL_SIGMA_PX = 1.5
 """Gaussian sigma of the high-frequency residual (matches the shared image_stats.py)."""
@@ -39,6 +40,34 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 # --------------------------------------------------------------------------- measurements
+@dataclass(frozen=True)
+class FitSensorConfig:
+    """Settings of ``room-fit-sensor`` (schema of ``conf/fit_sensor.yaml``).
+
+    ``out``: output JSON (a bare name is written to assets/sensor/<name>.json); ``frames``: a
+    folder of real frames (PNG/JPEG, one size), or ``reference``: a percentile summary written
+    by image_stats.py; ``name``: the profile name (default: the output file's stem);
+    ``calibrate``: a folder of clean renders (uint8 PNG) to tune colour gains and noise;
+    ``tone_gamma``/``tone_shoulder``: the tone curve the model will use (and assumed to have
+    made the frames); reference only: ``read_fraction`` (signal-independent share of the noise
+    variance), ``vignetting_strength`` (extra cos^4 falloff, 1 - s (1 - cos^4)),
+    ``vignetting_tan_half_width`` (tan of the camera's half horizontal FOV; 0.787 = the default
+    600 px bronchoscope); ``iterations``: calibration iterations."""
+
+    out: str = "???"  # required
+    frames: str | None = None
+    reference: str | None = None
+    name: str | None = None
+    calibrate: str | None = None
+    tone_gamma: float = 1.0
+    tone_shoulder: float = 0.0
+    read_fraction: float = 0.3
+    vignetting_strength: float = 0.0
+    vignetting_tan_half_width: float = 0.787
+    iterations: int = 6
+    seed: int = 0
+
+
 def residual(gray: np.ndarray, sigma: float = RESIDUAL_SIGMA_PX) -> np.ndarray:
     """High-frequency residual: image minus its Gaussian blur (scipy, reflected borders)."""
     g = np.asarray(gray, dtype=np.float64)

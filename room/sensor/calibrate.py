@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 
 from room.errors import InputFileError
-from room.render import sensor_fit as sf
-from room.render import sensor_stages as st
-from room.render.sensor_profile import SensorProfile
+from room.sensor import fit as sf
+from room.sensor import stages as st
+from room.sensor.config import SensorConfig
+from room.sensor.model import SensorModel
+from room.sensor.profile import SensorProfile
 
 REFERENCE_BANDS = np.linspace(0.0, 1.0, 9)
 """Radial-frequency band edges of ``residual_log_psd`` in image_stats.py (8 bands to Nyquist)."""
@@ -46,7 +48,7 @@ class ReferenceKnobs:
     - ``vignetting_strength``, ``vignetting_tan_half_width``: extra optical falloff
       ``1 - s (1 - cos^4 theta)`` with ``tan theta = r * tan_half_width`` at normalised radius r
       (0.787 = 300 px / 381 px, the default 600 px bronchoscope camera). The statistics cannot
-      separate vignetting from scene content (see sensor_fit.vignetting_from_profile), so its
+      separate vignetting from scene content (see fit.vignetting_from_profile), so its
       strength is a calibration knob.
     """
 
@@ -146,7 +148,7 @@ def profile_from_reference(reference: str | Path | dict, name: str = "default",
     sigma = np.sqrt(max(p50["hf_residual_std"] ** 2 - render_residual_std**2, 0.0)) / gain
     prof = SensorProfile(
         name=name,
-        description="derived from real-frame statistics (room.render.sensor_calib."
+        description="derived from real-frame statistics (room.sensor.calibrate."
                     "profile_from_reference)",
         source={"kind": "reference_stats",
                 "file": Path(reference).name if not isinstance(reference, dict) else "",
@@ -226,8 +228,6 @@ def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
     ``intrinsics`` of bare arrays are needed for cos^4 vignetting. With Frames, ``prev_poses``
     (per frame: (pose, time_s) of the frame before, or None) switch on motion blur as in a
     dataset."""
-    from room.render.sensor import SensorConfig, SensorModel
-
     cfg = cfg or SensorConfig()
     clean = list(clean)
     if not clean:

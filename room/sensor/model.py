@@ -19,191 +19,26 @@ all in linear light (the clean sRGB render is decoded first), each optional:
 8. colour-balance gains, tone curve (gamma, highlight shoulder, sRGB), 8-bit quantisation;
 9. optional JPEG compression.
 
-Fitted quantities come from a :class:`SensorProfile` (``assets/sensor/<name>.json``); every
-``None`` in the config means "take it from the profile". Same config + seed -> same image: the
+Settings: :class:`~room.sensor.config.SensorConfig` (Hydra group ``sensor``). Fitted quantities
+come from a :class:`SensorProfile` (``assets/sensor/<name>.json``); every ``None`` in the config
+means "take it from the profile". Same config + seed -> same image: the
 default random stream is seeded from ``(cfg.seed, frame.index)``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from room.errors import ConfigError
-from room.render import sensor_stages as st
-from room.render.sensor_profile import SensorProfile, load_profile
-from room.render.sensor_random import (
-    AppearanceRandomization,
-    AppearanceSample,
-    apply_render_overrides,
-)
+from room.sensor import stages as st
+from room.sensor.config import SensorConfig
+from room.sensor.profile import SensorProfile, load_profile
 from room.types import Frame, Intrinsics
 
-__all__ = [
-    "SensorConfig", "SensorModel", "SensorProfile", "load_profile", "ExposureConfig",
-    "VignettingConfig", "NoiseConfig", "BayerConfig", "ColourConfig", "ToneConfig",
-    "JpegConfig", "MotionBlurConfig", "BloomConfig", "LocalToneConfig", "AppearanceRandomization",
-    "AppearanceSample", "randomize", "apply_render_overrides",
-]
-
-
-@dataclass(frozen=True)
-class ExposureConfig:
-    """Exposure gain. ``target_mean_luminance`` None -> the profile's; ``smoothing`` in [0, 1)
-    is the weight of the previous frame's log-gain (0: every frame meters on its own)."""
-
-    enabled: bool = True
-    auto: bool = True
-    target_mean_luminance: float | None = None
-    smoothing: float = 0.5
-    gain: float = 1.0
-    min_gain: float = 0.01
-    max_gain: float = 1000.0
-
-
-@dataclass(frozen=True)
-class VignettingConfig:
-    """``mode``: "profile" (fitted radial gain) or "cos4" (natural falloff from intrinsics);
-    ``strength`` blends between none (0) and full (1)."""
-
-    enabled: bool = True
-    mode: str = "profile"
-    strength: float = 1.0
-
-
-@dataclass(frozen=True)
-class NoiseConfig:
-    """Variance ``a * s + b`` in linear light (None -> profile), std times ``scale``.
-    ``spectrum``: "profile" (fitted power spectrum) or "white". ``channel_correlation``: share
-    of the noise common to R, G and B (0 = independent channels)."""
-
-    enabled: bool = True
-    shot_a: float | None = None
-    read_b: float | None = None
-    scale: float = 1.0
-    spectrum: str = "profile"
-    channel_correlation: float = 0.8
-
-
-@dataclass(frozen=True)
-class BayerConfig:
-    """Colour filter array mosaic + bilinear demosaic; ``pattern`` is the top-left 2x2."""
-
-    enabled: bool = False
-    pattern: str = "RGGB"
-
-
-@dataclass(frozen=True)
-class ColourConfig:
-    """Linear white-balance gains (R, G, B); None -> the profile's calibrated gains."""
-
-    enabled: bool = True
-    gains: tuple[float, float, float] | None = None
-
-    def __post_init__(self) -> None:
-        if self.gains is not None:
-            if len(self.gains) != 3 or min(self.gains) <= 0:
-                raise ConfigError(f"colour.gains must be 3 positive numbers, got {self.gains}")
-            object.__setattr__(self, "gains", tuple(float(g) for g in self.gains))
-
-
-@dataclass(frozen=True)
-class ToneConfig:
-    """Display tone curve (see sensor_stages.tone_curve); None -> the profile's values.
-    Disabled: plain sRGB encoding."""
-
-    enabled: bool = True
-    gamma: float | None = None
-    shoulder: float | None = None
-
-
-@dataclass(frozen=True)
-class JpegConfig:
-    enabled: bool = False
-    quality: int = 90
-
-
-@dataclass(frozen=True)
-class MotionBlurConfig:
-    """Exposure time ``exposure_s`` (seconds; the blur covers the image motion during it,
-    scaled from the motion between the two frames' ``time_s``). When the frames carry no
-    time step, ``shutter`` (exposure as a fraction of the frame interval) is used."""
-
-    enabled: bool = True
-    exposure_s: float = 0.004
-    shutter: float = 0.5
-    max_samples: int = 8
-
-
-@dataclass(frozen=True)
-class LocalToneConfig:
-    """Brightness equalisation of the processor (sensor_stages.local_gain): a smooth gain map
-    lifting the dark lumen and taming near walls; ``strength`` in [0, 1], ``sigma_frac`` the
-    blur scale as a fraction of the image width. Applied after the noise (it amplifies it)."""
-
-    enabled: bool = True
-    strength: float = 0.55
-    sigma_frac: float = 0.08
-
-
-@dataclass(frozen=True)
-class BloomConfig:
-    """Glow of highlights above ``threshold`` (linear, 1 = saturation)."""
-
-    enabled: bool = True
-    threshold: float = 0.9
-    sigma_px: float = 4.0
-    strength: float = 0.3
-
-
-@dataclass(frozen=True)
-class SensorConfig:
-    """Sensor model settings (Hydra group ``conf/noise``). ``enabled`` False: rgb = rgb_clean."""
-
-    enabled: bool = True
-    profile: str = "default"
-    seed: int = 0
-    defocus_sigma_px: float | None = None  # None: the profile's fitted optics blur
-    motion_blur: MotionBlurConfig = field(default_factory=MotionBlurConfig)
-    vignetting: VignettingConfig = field(default_factory=VignettingConfig)
-    exposure: ExposureConfig = field(default_factory=ExposureConfig)
-    bloom: BloomConfig = field(default_factory=BloomConfig)
-    local_tone: LocalToneConfig = field(default_factory=LocalToneConfig)
-    noise: NoiseConfig = field(default_factory=NoiseConfig)
-    bayer: BayerConfig = field(default_factory=BayerConfig)
-    colour: ColourConfig = field(default_factory=ColourConfig)
-    tone: ToneConfig = field(default_factory=ToneConfig)
-    jpeg: JpegConfig = field(default_factory=JpegConfig)
-    randomization: AppearanceRandomization = field(default_factory=AppearanceRandomization)
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.vignetting.mode not in ("profile", "cos4"):
-            problems.append(f"vignetting.mode {self.vignetting.mode!r} not 'profile' or 'cos4'")
-        if self.noise.spectrum not in ("profile", "white"):
-            problems.append(f"noise.spectrum {self.noise.spectrum!r} not 'profile' or 'white'")
-        if not 0 <= self.noise.channel_correlation <= 1:
-            problems.append("noise.channel_correlation must lie in [0, 1]")
-        if self.noise.scale < 0 or (self.defocus_sigma_px or 0.0) < 0:
-            problems.append("noise.scale and defocus_sigma_px must be >= 0")
-        if self.bayer.pattern not in st.BAYER_PATTERNS:
-            problems.append(f"bayer.pattern {self.bayer.pattern!r} not in {st.BAYER_PATTERNS}")
-        if not 1 <= self.jpeg.quality <= 100:
-            problems.append(f"jpeg.quality {self.jpeg.quality} not in 1..100")
-        if not 0 <= self.local_tone.strength <= 1 or self.local_tone.sigma_frac <= 0:
-            problems.append("local_tone: need strength in [0, 1] and sigma_frac > 0")
-        if not 0 <= self.exposure.smoothing < 1:
-            problems.append("exposure.smoothing must lie in [0, 1)")
-        if not 0 < self.exposure.min_gain <= self.exposure.gain <= self.exposure.max_gain:
-            problems.append("need 0 < exposure.min_gain <= exposure.gain <= exposure.max_gain")
-        mb = self.motion_blur
-        if not 0 <= mb.shutter <= 1 or mb.max_samples < 1 or mb.exposure_s < 0:
-            problems.append("motion_blur: need shutter in [0, 1], exposure_s >= 0, "
-                            "max_samples >= 1")
-        if problems:
-            raise ConfigError("SensorConfig: " + "; ".join(problems))
+__all__ = ["SensorModel"]
 
 
 @dataclass(frozen=True)
@@ -279,7 +114,7 @@ class SensorModel:
                 ) -> tuple[np.ndarray, dict[str, Any]]:
         """Array-level pipeline: uint8 sRGB (H, W, 3) -> (uint8 sensor image, info dict).
 
-        ``motion``: (H, W, 2) pixel displacement to the previous frame (sensor_stages.
+        ``motion``: (H, W, 2) pixel displacement to the previous frame (room.sensor.stages.
         image_motion), None for no motion blur; ``shutter``: the fraction of it swept during
         the exposure (default ``cfg.motion_blur.shutter``). ``intrinsics`` is needed for cos^4
         vignetting.
@@ -389,15 +224,6 @@ class SensorModel:
             n += np.sqrt(rho) * st.correlated_noise(rng, (h, w), amp)[..., None]
         std = np.sqrt(self.noise_variance(s)).astype(np.float32)
         return std * n
-
-
-def randomize(cfg: SensorConfig, seed: int) -> tuple[SensorConfig, dict[str, Any]]:
-    """Per-sequence appearance: (sensor config, render overrides) drawn from
-    ``cfg.randomization`` with ``seed``; ``(cfg, {})`` when randomization is disabled."""
-    if not cfg.randomization.enabled:
-        return cfg, {}
-    sample = cfg.randomization.sample(seed)
-    return sample.apply_to_sensor(cfg), dict(sample.render_overrides)
 
 
 def _pick(value: Any, default: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Pure image functions behind the sensor model (room.render.sensor).
+"""Pure image functions behind the sensor model (room.sensor.model).
 
 Conventions: images are float32 arrays (H, W[, 3]) in *linear* light unless a name says sRGB;
 pixel centres are at integer coordinates (OpenCV); radial frequency ``fr`` is normalised so that
@@ -236,7 +236,7 @@ def correlated_noise(rng: np.random.Generator, shape: tuple[int, ...],
 
 # --------------------------------------------------------------------------- CFA and codec
 # OpenCV names Bayer patterns by the 2x2 block starting at the second row and column; these
-# codes were checked against explicit mosaics in tests/render/test_sensor.py.
+# codes are checked against explicit mosaics in tests/sensor/test_stages.py.
 _BAYER = {
     "RGGB": cv2.COLOR_BayerBG2RGB,
     "BGGR": cv2.COLOR_BayerRG2RGB,

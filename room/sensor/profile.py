@@ -7,7 +7,7 @@ knobs tuned so that our renders land on the real statistics. Profiles live in
 
 Units: image values in [0, 1]; "linear" means linear light after exposure (1 = saturation);
 "output" means the display-encoded 8-bit image divided by 255. Radial frequency is normalised
-to Nyquist per axis and image radius to the half-width (see room.render.sensor_stages).
+to Nyquist per axis and image radius to the half-width (see room.sensor.stages).
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ class SensorProfile:
       shape only, the level comes from ``noise_shot_a``/``noise_read_b``.
     - ``noise_shot_a``, ``noise_read_b``: linear-domain noise variance ``a * signal + b``.
     - ``noise_level``/``noise_sigma``: measured output-domain noise sigma vs output level.
-    - ``tone_gamma``, ``tone_shoulder``: display tone curve (room.render.sensor_stages).
+    - ``tone_gamma``, ``tone_shoulder``: display tone curve (room.sensor.stages).
     - ``hf_residual_std``: measured std of (green - Gaussian(green, 1.5 px)) inside the image
       circle; ``residual_psd_slope``: slope of that residual's 8-band log10 power spectrum
-      (see sensor_fit.band_log_psd). Targets of calibrate_profile.
+      (see room.sensor.fit.band_log_psd). Targets of calibrate_profile.
     - ``defocus_sigma_px``: Gaussian optics blur in pixels of a ``defocus_ref_width``-wide
       image (scaled with the image width; 0 = none) that calibrate_profile chose so the
       renders' residual spectrum is as steep as the real one (a scope's lens is no perfect
