@@ -36,8 +36,6 @@ def _generate(out, seed: int, cache) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), ROOM_CACHE=str(cache))
     r = subprocess.run([sys.executable, "-m", "room.cli.generate", *overrides], env=env,
                        capture_output=True, text=True, timeout=600, cwd=out.parent)
-    if r.returncode != 0 and ("EGL" in r.stderr or "OSMesa" in r.stderr):
-        pytest.skip(f"no OpenGL platform: {r.stderr[-300:]}")
     assert r.returncode == 0, r.stderr[-3000:]
 
 
