@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= learn,cluster,notebooks,dev
 GL_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libopengl0 libosmesa6 libglu1-mesa
 
-.PHONY: setup system-deps run test lint bench figures clean
+.PHONY: setup system-deps run test test-fast lint bench figures clean
 
 setup: system-deps $(VENV)/.installed
 
@@ -32,9 +32,15 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(BIN)/room-generate
 
+# The whole suite (what CI runs). ROOM_TEST_REQUIRE_GL: a missing GL platform fails, not skips.
 test: setup
 	$(BIN)/ruff check room tests benchmarks
-	$(BIN)/python -m pytest -q
+	ROOM_TEST_REQUIRE_GL=1 $(BIN)/python -m pytest -q
+
+# For development: everything but the tests marked slow (end to end, notebooks, CLIs, training).
+test-fast: setup
+	$(BIN)/ruff check room tests benchmarks
+	ROOM_TEST_REQUIRE_GL=1 $(BIN)/python -m pytest -q -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check room tests benchmarks

@@ -1,7 +1,9 @@
-"""Shared fixtures: tiny analytic scenes, the shared-data folder, CLI runner."""
+"""Shared fixtures: tiny analytic scenes, the shared-data folder, CLI runner; the GL check
+behind the ``gl`` marker."""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -10,6 +12,51 @@ from pathlib import Path
 import pytest
 
 from room.paths import REPO_ROOT, shared_data_dir
+
+# Creates one context the way the renderer does (room.render.gl picks EGL or OSMesa). Exit code
+# 3: room reports no usable headless platform (RenderError); anything else is a bug to surface.
+_GL_PROBE = """
+import sys
+from room.errors import RenderError
+from room.render import gl
+try:
+    ctx = gl.Context()
+except RenderError as e:
+    print(e, file=sys.stderr)
+    sys.exit(3)
+print(ctx.info)
+ctx.close()
+"""
+
+
+@functools.cache
+def _gl_probe() -> tuple[int, str]:
+    """Exit code and output of _GL_PROBE, run once per session in a subprocess, so this process
+    never binds PyOpenGL to a platform (room.render.gl chooses it on first use)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get(
+        "PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-c", _GL_PROBE], capture_output=True, text=True,
+                       env=env, cwd=REPO_ROOT, timeout=300)
+    return p.returncode, (p.stderr or p.stdout).strip()
+
+
+def require_gl() -> None:
+    """Skip when no headless GL platform (EGL or OSMesa) can create a context here; fail on any
+    other error. With ROOM_TEST_REQUIRE_GL=1 (``make test``, which installs the GL libraries)
+    a missing platform fails too, so CI never skips the GL tests silently."""
+    code, out = _gl_probe()
+    if code == 0:
+        return
+    if code == 3 and not os.environ.get("ROOM_TEST_REQUIRE_GL"):
+        pytest.skip(f"no headless OpenGL platform: {out[-300:]}")
+    pytest.fail(f"GL context check failed (exit {code}):\n{out[-3000:]}", pytrace=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Tests marked ``gl`` (and their fixtures, which set up after this) need a GL platform."""
+    if item.get_closest_marker("gl") is not None:
+        require_gl()
 
 
 @pytest.fixture(scope="session")

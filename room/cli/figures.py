@@ -49,7 +49,7 @@ def robot_state(scene, target: int, robot=None, sim_cfg=None, max_steps: int = 6
     from room.robot.controllers import CenterlineFollower
     from room.sim import Simulator
 
-    with Simulator(scene, robot, sim_cfg, seed=0) as sim:
+    with Simulator(scene, robot, sim_cfg) as sim:
         ctl = CenterlineFollower(scene.tree, target, sim.robot_cfg, dt=sim.dt)
         s = sim.state
         for _ in range(max_steps):

@@ -114,7 +114,7 @@ class BronchoscopyNavEnv(gym.Env):
             raise ConfigError(f"render_mode {render_mode!r}: use None or 'rgb_array'")
         self.render_mode = render_mode
         self.scene = load_scene(scene, on_disk=True)
-        self.sim = Simulator(self.scene, robot, sim, seed=0)
+        self.sim = Simulator(self.scene, robot, sim)
         rc = self.sim.robot_cfg
         n = self.task.image_size
         self.camera = camera or CameraConfig(width=n, height=n)
@@ -166,8 +166,7 @@ class BronchoscopyNavEnv(gym.Env):
             target = int(self._leaves[int(self.np_random.integers(len(self._leaves)))])
         self.target = int(target)
         self.path = CenterlinePath(self.scene.tree, self.target)
-        sim_seed = int(self.np_random.integers(2**31 - 1))
-        state = self.sim.reset(sim_seed)
+        state = self.sim.reset()
         self._s_tip = self.path.project(state.T_world_tip[:3, 3])[0]
         self._steps = 0
         return self._observe(state), self._info(state, self._s_tip)

@@ -28,7 +28,7 @@ class Simulator:
     """Continuum robot in an airway scene. ``with Simulator(...) as sim:`` closes the client."""
 
     def __init__(self, scene: AirwayScene, robot: RobotConfig | None = None,
-                 sim: SimConfig | None = None, seed: int = 0) -> None:
+                 sim: SimConfig | None = None) -> None:
         self.scene = scene
         self.robot_cfg = robot or RobotConfig()
         self.cfg = sim or SimConfig()
@@ -47,8 +47,7 @@ class Simulator:
                                      up=(0.0, -1.0, 0.0))
         self.T_world_base = self.T_world_start @ make_T(t=[0, 0, -self.robot_cfg.total_length_m])
         self.world = World(self.cfg)
-        self.seed = seed
-        self.reset(seed)
+        self.reset()
 
     # ------------------------------------------------------------------------ set-up
     @staticmethod
@@ -83,12 +82,10 @@ class Simulator:
         return entry, d, s_cap
 
     # ------------------------------------------------------------------------- control
-    def reset(self, seed: int | None = None) -> SimState:
-        """Fresh engine state (same seed and commands -> identical states): airway and robot
-        reloaded, robot straight at q = 0 with its tip ``start_depth_m`` past the entry."""
-        if seed is not None:
-            self.seed = int(seed)
-        self.rng = np.random.default_rng(self.seed)
+    def reset(self) -> SimState:
+        """Fresh engine state: airway and robot reloaded, robot straight at q = 0 with its tip
+        ``start_depth_m`` past the entry. Nothing is random: the same commands after any reset
+        (or in another instance) give bit-identical states."""
         self.world.reset()
         self.airway = self.world.load_airway(self._mesh_file)
         self.body = RobotBody(self.world, self.robot_cfg, self.cfg.friction, self.T_world_base)

@@ -23,7 +23,7 @@ def physical_sequences(scene: Any, targets: list[int], cfg: TrajectoryConfig, se
     cap = cfg.max_frames * cfg.control_steps_per_frame if cfg.max_frames else MAX_CONTROL_STEPS
     for k, target in enumerate(targets):
         poses, times, joints, extras = [], [], [], []
-        with Simulator(scene, robot, sim, seed=int(seed)) as simulator:
+        with Simulator(scene, robot, sim) as simulator:
             state = simulator.state
             ctrl = CenterlineFollower(scene.tree, target, robot=simulator.robot_cfg,
                                       dt=simulator.dt)

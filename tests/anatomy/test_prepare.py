@@ -154,6 +154,7 @@ def _no_litter(cwd: Path, allowed: set[str]) -> None:
     assert not left, f"room-prepare left {left} in the working directory"
 
 
+@pytest.mark.slow  # two CLI subprocesses preparing a phantom: 6.6 s
 def test_cli_prepares_phantom(run_cli, tmp_path):
     out = tmp_path / "scene"
     r = run_cli("room.cli.prepare", *TINY_ARGS, f"out={out}", "progress=false")
@@ -174,6 +175,7 @@ def _write_image(path: Path, arr: np.ndarray, spacing_mm=(1.0, 1.0, 1.0)) -> Pat
     return path
 
 
+@pytest.mark.slow  # a CLI subprocess each: 1.5-2.9 s, 9 s for the four
 @pytest.mark.parametrize("case", ["missing", "not_ct", "no_trachea", "empty_labels"])
 def test_cli_bad_input(run_cli, tmp_path, case):
     out = tmp_path / "scene"

@@ -57,6 +57,7 @@ def test_default_phantom_atm_targets():
     _check_targets(m, ph.lumen.array.sum() * ph.ct.voxel_volume_m3)
 
 
+@pytest.mark.slow  # a 4-generation phantom at 1 mm, segmented twice: 3 s
 def test_leak_control_against_naive_threshold():
     """Holes in three distal walls let lumen air touch parenchyma: a fixed-threshold flood at
     -860 HU pours into the lung; the adaptive growing rejects the leak and keeps the tree."""

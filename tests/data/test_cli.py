@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 
 def test_validate_missing_folder_exits_2(run_cli, tmp_path):
     res = run_cli("room.cli.validate", str(tmp_path / "nope"))
@@ -17,7 +15,6 @@ def test_validate_empty_folder_is_invalid(run_cli, tmp_path):
 
 
 def test_generate_rejects_impossible_setting(run_cli, tmp_path):
-    pytest.importorskip("room.anatomy.prepare", reason="scene stage not merged yet")
     res = run_cli("room.cli.generate", f"out={tmp_path / 'o'}", "trajectory.lateral_offset=0.9",
                   f"hydra.run.dir={tmp_path / 'h'}")
     assert res.returncode == 2, res.stderr

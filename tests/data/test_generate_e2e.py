@@ -17,8 +17,6 @@ import pytest
 from room.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.gl]
-for _stage in ("room.anatomy.prepare", "room.render.geometry", "room.sensor.model"):
-    pytest.importorskip(_stage, reason="stage not merged yet")
 
 TINY = ["scene=phantom_gt"] + [f"++{o}" for o in (  # ++: set whether or not a preset has it
     "scene.name=tiny", "scene.phantom.generations=2", "scene.phantom.spacing_m=0.0012",

@@ -3,7 +3,8 @@
 - a short CPU fine-tune of the built-in U-Net on a phantom beats the constant-depth baseline,
   both median-scaled, by at least 30 % AbsRel on a held-out phantom of another seed;
 - a tiny Depth Anything V2 built from a config trains and evaluates end to end through the CLIs;
-- the VO baseline runs through room-eval-pose on a generated sequence.
+- the VO baseline, through room-eval-pose, tracks generated sequences (128 x 128) to within
+  about a millimetre of the ground-truth poses.
 
 Tiny settings (64 x 64, two generations, a few dozen frames) keep it to tens of seconds.
 """
@@ -24,20 +25,18 @@ from room.paths import REPO_ROOT  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.gl]
 
 
-def _generate(out, seed: int, cache) -> None:
-    """A tiny phantom dataset (phantom seed = ``seed``) with room-generate, in a subprocess
-    (GL context and PyBullet stay out of the test process)."""
+def _generate(out, seed: int, cache, size: int = 64) -> None:
+    """A tiny phantom dataset (phantom seed = ``seed``, ``size`` x ``size`` pixels) with
+    room-generate, in a subprocess (GL context and PyBullet stay out of the test process)."""
     overrides = ["scene=phantom_gt", "output=minimal", f"out={out}", f"seed={seed}"] + [
         f"++{o}" for o in (
             "scene.name=phantom", f"scene.phantom.seed={seed}", "scene.phantom.generations=2",
-            "scene.phantom.spacing_m=0.0012", "scene.preview=false", "camera.width=64",
-            "camera.height=64", "trajectory.max_generation=1", "trajectory.n_sequences=2",
+            "scene.phantom.spacing_m=0.0012", "scene.preview=false", f"camera.width={size}",
+            f"camera.height={size}", "trajectory.max_generation=1", "trajectory.n_sequences=2",
             "trajectory.spacing_m=0.003", "trajectory.max_frames=24", "output.progress=false")]
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), ROOM_CACHE=str(cache))
     r = subprocess.run([sys.executable, "-m", "room.cli.generate", *overrides], env=env,
                        capture_output=True, text=True, timeout=600, cwd=out.parent)
-    if r.returncode != 0 and ("EGL" in r.stderr or "OSMesa" in r.stderr):
-        pytest.skip(f"no OpenGL platform: {r.stderr[-300:]}")
     assert r.returncode == 0, r.stderr[-3000:]
 
 
@@ -48,6 +47,15 @@ def phantoms(tmp_path_factory):
     for name, seed in (("train", 1), ("held_out", 2)):
         _generate(root / name, seed, cache)
     return root
+
+
+@pytest.fixture(scope="module")
+def vo_phantom(tmp_path_factory):
+    """The held-out phantom (seed 2) at 128 x 128: at 64 x 64 SIFT finds about 10 keypoints a
+    frame, fewer than VOConfig.min_inliers (12), and every VO pair fails."""
+    root = tmp_path_factory.mktemp("vo_phantom")
+    _generate(root / "ds", 2, root / "cache", size=128)
+    return root / "ds"
 
 
 def test_finetuned_unet_beats_constant_depth(phantoms, tmp_path):
@@ -96,16 +104,26 @@ def test_tiny_depth_anything_cli_end_to_end(phantoms, tmp_path):
     assert (tmp_path / "depth_eval.png").stat().st_size > 2000
 
 
-def test_eval_pose_vo_on_phantom(phantoms, tmp_path):
+def test_eval_pose_vo_on_phantom(vo_phantom, tmp_path):
+    """The default VO (PnP on SIFT, metric depth) against the ground-truth poses of two 24-frame
+    sequences (60 and 66 mm of travel, 2.6-2.9 mm a frame). Measured (Sim(3)): ATE rmse 0.47 and
+    0.25 mm, RPE 0.23 / 0.19 mm and 0.69 / 0.58 deg per frame, scale 1.00, no failed pair.
+    Bounds about 3x those (renderers differ in the last bits between GL drivers); a VO that
+    loses track scores ATE 18 mm here (poses stuck at the first frame)."""
     from hydra import compose, initialize_config_dir
 
     from room.cli import eval_pose
 
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base=None):
-        cfg = compose("eval_pose", [f"gt={phantoms / 'held_out'}", f"out_dir={tmp_path}",
+        cfg = compose("eval_pose", [f"gt={vo_phantom}", f"out_dir={tmp_path}",
                                     "progress=false"])
     eval_pose.run(cfg)
     rep = json.loads((tmp_path / "pose_eval.json").read_text())
-    assert len(rep["sequences"]) == 2
-    for r in rep["sequences"].values():
-        assert r["matched"] == r["gt_frames"] and r["ate_m"]["rmse"] == r["ate_m"]["rmse"]
+    assert rep["alignment"] == "sim3" and len(rep["sequences"]) == 2
+    for name, r in rep["sequences"].items():
+        assert r["matched"] == r["gt_frames"] == 24, name
+        assert r["vo"]["failed_pairs"] == 0, (name, r["vo"])
+        assert r["ate_m"]["rmse"] < 1.5e-3, (name, r["ate_m"])
+        assert r["rpe_trans_m"]["rmse"] < 0.75e-3, (name, r["rpe_trans_m"])
+        assert r["rpe_rot_deg"]["rmse"] < 2.0, (name, r["rpe_rot_deg"])
+        assert 0.9 < r["scale"] < 1.1, (name, r["scale"])  # metric depth fixes the scale

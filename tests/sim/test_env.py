@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
-
-gym = pytest.importorskip("gymnasium")
 
 pytestmark = pytest.mark.gl
 

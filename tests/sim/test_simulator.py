@@ -88,16 +88,22 @@ def _rollout(sim, n=60):
     return [sim.step(c) for c in cmds]
 
 
-def test_deterministic_for_a_seed(saved_yscene):
-    with Simulator(saved_yscene, seed=3) as a, Simulator(saved_yscene, seed=3) as b:
+def test_deterministic(saved_yscene):
+    """Nothing is random: the same commands give bit-identical states in two instances and
+    after reset() (which reloads the engine), and the rollout really moves and touches."""
+    with Simulator(saved_yscene) as a, Simulator(saved_yscene) as b:
         ra, rb = _rollout(a), _rollout(b)
-        a.reset(3)
+        a.reset()
         rc = _rollout(a)
     for x, y, z in zip(ra, rb, rc, strict=True):
-        assert np.array_equal(x.link_poses, y.link_poses)
-        assert np.array_equal(x.link_poses, z.link_poses)
-        assert np.array_equal(x.q, y.q) and np.array_equal(x.q, z.q)
-        assert np.array_equal(x.contacts.normal_force_N, z.contacts.normal_force_N)
+        for u, v in ((x, y), (x, z)):
+            assert np.array_equal(u.link_poses, v.link_poses)
+            assert np.array_equal(u.q, v.q) and np.array_equal(u.qdot, v.qdot)
+            assert np.array_equal(u.contacts.normal_force_N, v.contacts.normal_force_N)
+    # not a comparison of resting states: 1 s at 20 mm/s insertion moves the tip about 19 mm
+    # (bound half that), and the bent scope reaches the wall (contacts from about step 35)
+    assert np.linalg.norm(ra[-1].T_world_tip[:3, 3] - ra[0].T_world_tip[:3, 3]) > 0.01
+    assert any(len(x.contacts.link) for x in ra)
 
 
 def test_bad_commands(saved_tube):

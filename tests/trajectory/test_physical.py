@@ -4,13 +4,10 @@ at a fixed control-step interval."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from room.trajectory import TrajectoryConfig, plan_sequences
 from room.trajectory.kinematic import CenterlineDistance
 from room.transforms import is_rigid
-
-pytest.importorskip("room.robot.controllers", reason="robot stage not merged yet")
 
 
 def test_physical_source_follows_the_airway(saved_yscene):

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from room.anatomy import phantom
 from room.anatomy.tree import Branch, CenterlineTree
 from room.errors import ConfigError
 from room.trajectory import TrajectoryConfig, coverage_targets, plan_sequences
@@ -111,7 +112,6 @@ def test_targets_and_caps(yscene):
 
 def test_phantom_tree_coverage_stays_safe():
     """Every branch of a 4-generation phantom (curved, asymmetric, thin distal branches)."""
-    phantom = pytest.importorskip("room.anatomy.phantom")
     tree = phantom.make_phantom_tree(phantom.PhantomConfig(generations=4, seed=3))
     cfg = TrajectoryConfig(max_generation=4, targets="all", n_sequences=0, max_frames=0,
                            lateral_offset=0.5, safe_fraction=0.6)
