@@ -22,7 +22,7 @@ system-deps:
 	  echo "install these system libraries by hand: $(GL_PACKAGES)"; exit 1; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"

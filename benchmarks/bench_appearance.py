@@ -236,10 +236,10 @@ def main() -> None:
     clean, noisy, intr, (t_r, t_s), gl, frames = render_ours(scene, pairs, args.save_clean)
     if args.calibrate:
         from room.sensor.calibrate import make_default_profile
-        from room.sensor.profile import PROFILE_DIR
+        from room.sensor.profile import profile_dir
 
         prof = make_default_profile(ref, frames, [(p[2], p[3]) for p in pairs])
-        print(f"wrote {prof.save(PROFILE_DIR / 'default.json')}; run again (without "
+        print(f"wrote {prof.save(profile_dir() / 'default.json')}; run again (without "
               "--calibrate) for the table with the new profile")
         return
     bullet, t_b = render_pybullet(scene, [p[0] for p in pairs], intr)

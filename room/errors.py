@@ -47,3 +47,7 @@ class SimulationError(RoomError):
 
 class DatasetError(RoomError):
     """A dataset on disk is incomplete, invalid, or cannot be written."""
+
+
+class InstallError(RoomError):
+    """room's installation is incomplete (its packaged configs or assets are missing)."""

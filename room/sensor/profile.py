@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from room.errors import ConfigError, InputFileError
-from room.paths import REPO_ROOT
+from room.fileio import write_atomic
+from room.paths import assets_dir
 
-PROFILE_DIR = REPO_ROOT / "assets" / "sensor"
 FORMAT_VERSION = 1
 
 
@@ -124,10 +124,13 @@ class SensorProfile:
         """Write the profile as JSON atomically (temporary file, then rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        os.replace(tmp, path)
+        write_atomic(path, (json.dumps(self.to_dict(), indent=1) + "\n").encode())
         return path
+
+
+def profile_dir() -> Path:
+    """The packaged sensor profiles (``assets/sensor/``, shipped as ``room.assets``)."""
+    return assets_dir() / "sensor"
 
 
 def profile_path(name_or_path: str | os.PathLike) -> Path:
@@ -135,7 +138,7 @@ def profile_path(name_or_path: str | os.PathLike) -> Path:
     p = Path(name_or_path)
     if p.suffix == ".json" or p.parent != Path("."):
         return p
-    return PROFILE_DIR / f"{name_or_path}.json"
+    return profile_dir() / f"{name_or_path}.json"
 
 
 def load_profile(name_or_path: str | os.PathLike | SensorProfile) -> SensorProfile:
@@ -144,7 +147,7 @@ def load_profile(name_or_path: str | os.PathLike | SensorProfile) -> SensorProfi
         return name_or_path
     path = profile_path(name_or_path)
     if not path.is_file():
-        known = sorted(p.stem for p in PROFILE_DIR.glob("*.json")) if PROFILE_DIR.is_dir() else []
+        known = sorted(p.stem for p in profile_dir().glob("*.json"))
         raise InputFileError(f"sensor profile {str(name_or_path)!r} not found at {path}; "
                              f"known profiles: {known}. Fit one with room-fit-sensor.")
     try:

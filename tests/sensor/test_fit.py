@@ -15,7 +15,7 @@ from room.sensor import fit as sf
 from room.sensor import stages as st
 from room.sensor.config import ColourConfig, NoiseConfig, SensorConfig, ToneConfig
 from room.sensor.model import SensorModel
-from room.sensor.profile import PROFILE_DIR, SensorProfile, load_profile
+from room.sensor.profile import SensorProfile, load_profile, profile_dir
 
 
 def quiet(**changes) -> SensorConfig:
@@ -143,7 +143,7 @@ def test_cos4_vignetting_table():
 
 def test_default_profile_exists_and_loads():
     prof = load_profile("default")
-    assert (PROFILE_DIR / "default.json").is_file() and prof.name == "default"
+    assert (profile_dir() / "default.json").is_file() and prof.name == "default"
     assert prof.source["kind"] == "reference_stats"
     assert prof.noise_shot_a > 0 and len(prof.noise_psd_freq) >= 8
 

@@ -1,0 +1,1 @@
+"""Package data of room (installed as room.assets); see setup.py."""

@@ -1,0 +1,1 @@
+"""Package data of room (installed as room.scenes); see setup.py."""
