@@ -36,6 +36,7 @@ from scipy.spatial.transform import Rotation
 
 from room.anatomy.load import load_scene
 from room.anatomy.path import CenterlinePath
+from room._gym import register_all
 from room.errors import ConfigError, SimulationError
 from room.render import CameraConfig, RenderConfig, make_renderer
 from room.robot.config import RobotConfig
@@ -43,7 +44,7 @@ from room.robot.interface import JointCommand
 from room.sim.config import SimConfig
 from room.sim.simulator import Simulator
 
-ENV_ID = "room/BronchoscopyNav-v0"
+ENV_ID = "room/BronchoscopyNav-v0"  # one of room._gym.ENVS
 OBS_BOUND = 100.0
 
 
@@ -216,9 +217,9 @@ class BronchoscopyNavEnv(gym.Env):
 
 
 def register() -> None:
-    """Register ``room/BronchoscopyNav-v0`` with Gymnasium (idempotent)."""
-    if ENV_ID not in gym.registry:
-        gym.register(id=ENV_ID, entry_point="room.env.nav:BronchoscopyNavEnv")
+    """Register ``room/BronchoscopyNav-v0`` with Gymnasium (idempotent; an installed room
+    already did when gymnasium was imported, see room._gym)."""
+    register_all()
 
 
 register()
