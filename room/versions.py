@@ -14,9 +14,9 @@ def software_versions(*packages: str) -> dict[str, str]:
     """room's and Python's versions and those of ``packages``. Each is a distribution name
     (``scikit-image``) or an importable module (``cv2``); its version comes from the installed
     distribution, else from the module's ``__version__``, else it is ``"absent"``."""
-    import room
+    from room._version import __version__
 
-    out = {"room": room.__version__, "python": platform.python_version()}
+    out = {"room": __version__, "python": platform.python_version()}
     for pkg in packages:
         try:
             out[pkg] = version(pkg)

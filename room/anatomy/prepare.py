@@ -306,10 +306,10 @@ def _write_preview(run: _Run, folder: Path) -> None:
 def config_hash(cfg: SceneConfig) -> str:
     """Stable hash of a recipe (settings, scene format, room version, and for CT input the
     file's size and modification time, so an edited CT is prepared again)."""
-    import room
+    from room._version import __version__
 
     key: dict[str, Any] = {"settings": asdict(cfg), "format": SCENE_FORMAT_VERSION,
-                           "room": room.__version__}
+                           "room": __version__}
     for name in ("ct", "label_map"):
         p = getattr(cfg, name)
         if p:

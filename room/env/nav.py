@@ -34,9 +34,9 @@ import numpy as np
 from gymnasium import spaces
 from scipy.spatial.transform import Rotation
 
+from room._gym import register_all
 from room.anatomy.load import load_scene
 from room.anatomy.path import CenterlinePath
-from room._gym import register_all
 from room.errors import ConfigError, SimulationError
 from room.render import CameraConfig, RenderConfig, make_renderer
 from room.robot.config import RobotConfig
@@ -214,6 +214,14 @@ class BronchoscopyNavEnv(gym.Env):
             self.sim.close()
             self.sim = None
         self.renderer = None  # the shared renderer stays cached (see close_renderers)
+
+
+def make_env(scene: Any = "y", **kwargs: Any) -> gym.Env:
+    """``gymnasium.make("room/BronchoscopyNav-v0", scene=scene, **kwargs)``: the env with
+    Gymnasium's standard wrappers. ``scene``: anything :func:`room.anatomy.load_scene` takes
+    (default: the small synthetic Y); keyword arguments as :class:`BronchoscopyNavEnv`."""
+    register()
+    return gym.make(ENV_ID, scene=scene, **kwargs)
 
 
 def register() -> None:

@@ -149,6 +149,16 @@ def strip_figure(data: dict[str, np.ndarray], modalities: Sequence[str] | None =
     return fig
 
 
+def frame_figure(frame, flow: tuple[np.ndarray, np.ndarray] | None = None,
+                 title: str | None = None) -> Figure:
+    """Every modality of one rendered :class:`~room.types.Frame` side by side (sensor image,
+    clean render, depth, normals, segmentation; forward flow when ``(flow, valid)`` is given)."""
+    data = panels.frame_data(frame, flow)
+    mods = [m for m in ("rgb", "rgb_clean", "depth", "normals", "flow_fwd", "segmentation")
+            if data.get(m) is not None]
+    return strip_figure(data, mods, title=title)
+
+
 def save_figure(fig: Figure, out: str | Path) -> Path:
     """Write a figure to ``out`` (PNG, no timestamp metadata) atomically."""
     out = Path(out)
