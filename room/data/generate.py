@@ -64,10 +64,14 @@ class OutputConfig:
 @dataclass(frozen=True)
 class GenerateConfig:
     """Settings of ``room-generate`` (schema of ``conf/generate.yaml``): where to write, the
-    seed, and one typed config per stage (each a Hydra config group of the same name)."""
+    seed, and one typed config per stage (each a Hydra config group of the same name).
+
+    ``scene_dir``: a folder written by ``room-prepare`` (or ``AirwayScene.save``), used as it is;
+    the ``scene`` group is then ignored (nothing is re-prepared)."""
 
     out: str = "room_dataset"  # sequences land in <out>/<scene>/<sequence>/
     seed: int = 0
+    scene_dir: str | None = None
     scene: SceneConfig = field(default_factory=SceneConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
@@ -76,6 +80,14 @@ class GenerateConfig:
     sim: SimConfig = field(default_factory=SimConfig)  # physical trajectories only
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self) -> None:
+        if not str(self.out).strip():
+            raise ConfigError("out= is empty: give the dataset folder to write, e.g. "
+                              "out=room_dataset (sequences land in <out>/<scene>/<sequence>/)")
+        if self.scene_dir is not None and not Path(self.scene_dir).is_dir():
+            raise ConfigError(f"scene_dir={self.scene_dir} is not a folder: give a scene folder "
+                              "written by room-prepare out=DIR")
 
 
 @dataclass(frozen=True)
@@ -90,13 +102,24 @@ def short_hash(text: str, n: int = 8) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
-def scene_id(job: GenerateJob, scene: Any) -> str:
-    """Folder name of a scene: its recipe name (if any) plus a hash of the recipe."""
+def scene_recipe(job: GenerateJob, scene: Any) -> dict | None:
+    """The scene's recipe (SceneConfig fields): the ``scene`` group, or for ``scene_dir`` the
+    settings the folder records (None when it records none)."""
     from room.config import asdict
 
-    name = str(getattr(job.scene, "name", "") or scene.metadata.get("name", "") or "scene")
-    recipe = json.dumps(asdict(job.scene), sort_keys=True) if job.scene is not None else ""
-    return f"{name}-{short_hash(recipe)}" if recipe else name
+    if job.scene_dir is not None:
+        return scene.metadata.get("settings")
+    return asdict(job.scene)
+
+
+def scene_id(job: GenerateJob, scene: Any) -> str:
+    """Folder name of a scene: its recipe name (if any) plus a hash of the recipe."""
+    recipe = scene_recipe(job, scene)
+    if job.scene_dir is not None:
+        name = str(scene.metadata.get("name", "") or Path(job.scene_dir).resolve().name)
+    else:
+        name = str(job.scene.name or scene.metadata.get("name", "") or "scene")
+    return f"{name}-{short_hash(json.dumps(recipe, sort_keys=True))}" if recipe else name
 
 
 class FrameSource:
@@ -182,7 +205,6 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
                   renderer) -> dict[str, Any]:
     """info.json of one sequence: format facts, intrinsics, scene, seed, software, GL.
     Nothing time-dependent (wall-clock timings go to <out>/run.json)."""
-    from room.config import asdict
 
     mods = [m for m in schema.ALL_MODALITIES if m in job.output.modalities]
     return {
@@ -197,7 +219,8 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
         "intrinsics": renderer.intrinsics.to_dict(),
         "scene": {
             "id": sid,
-            "recipe": asdict(job.scene) if job.scene is not None else None,
+            "recipe": scene_recipe(job, scene),
+            "dir": str(Path(job.scene_dir).resolve()) if job.scene_dir is not None else None,
             "faces": int(len(scene.mesh.faces)),
             "metadata_source": str(scene.metadata.get("source", "")),
             "branch_table": scene.branch_table(),
@@ -222,7 +245,7 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     if scene is None:
-        scene = load_scene(job.scene)
+        scene = load_scene(job.scene_dir if job.scene_dir is not None else job.scene)
     t_scene = time.perf_counter() - t0
     sid = scene_id(job, scene)
     plans = plan_sequences(scene, job.trajectory, job.seed, job.robot, job.sim)
@@ -291,5 +314,9 @@ def job_from_config(cfg: Any) -> GenerateJob:
     d.pop("hydra", None)
     d.pop("config_yaml", None)  # derived below, never a setting
     saved = {k: v for k, v in d.items() if k != "out"}  # output paths never enter the data
+    if saved.get("scene_dir") is None:
+        saved.pop("scene_dir", None)
+    else:
+        saved.pop("scene", None)  # the folder's own settings are in info.json
     config_yaml = yaml.safe_dump(saved, sort_keys=True, default_flow_style=False)
     return to_dataclass(GenerateJob, {**d, "config_yaml": config_yaml})
