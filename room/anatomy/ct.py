@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from room.anatomy import ct_checks
 from room.anatomy.volume import MM, Volume
 from room.errors import ConfigError, InputFileError, NotCTError
 
@@ -23,6 +24,9 @@ CT_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
 MIN_SPACING_M = 0.1 * MM
 MAX_SPACING_M = 10.0 * MM
 HU_FLOOR = -1024.0  # padding outside the scan circle (-2048, -3024) is clipped to this
+
+
+check_resample_spacing = ct_checks.check_resample_spacing  # scene.resample_spacing_m's bound
 
 
 def check_spacing(spacing_m, what: str = "spacing") -> np.ndarray:
@@ -58,6 +62,7 @@ def _read_dicom_series(folder: Path, series_id: str | None):
         log.warning("%s holds %d DICOM series; reading the %s one, %s (%d slices); pass "
                     "series_id to choose another", folder, len(ids), why, chosen,
                     len(files[chosen]))
+    ct_checks.check_dicom_series(folder, list(files[chosen]))
     reader.SetFileNames(files[chosen])
     reader.MetaDataDictionaryArrayUpdateOn()
     img = reader.Execute()
@@ -93,12 +98,18 @@ def _check_hu(arr: np.ndarray, src: str, pixel_type: str) -> None:
             f"missing its rescale slope/intercept; pass the original CT in HU")
 
 
-def load_ct(path: str | Path, series_id: str | None = None) -> Volume:
+def load_ct(path: str | Path, series_id: str | None = None,
+            max_slice_m: float | None = None) -> Volume:
     """Read a CT file or DICOM series folder -> :class:`Volume` (float32 HU, LPS, metres).
 
     ``series_id``: DICOM SeriesInstanceUID to read when a folder holds several series (default:
     the one with the most slices; the choice is logged and stored in ``metadata``).
-    Raises InputFileError (missing/unreadable), NotCTError (not HU), ConfigError (spacing).
+    Before reading, the file's integrity (compressed stream, payload size) or the series' slice
+    geometry (gaps, duplicates, uneven steps, tilt) is checked (room.anatomy.ct_checks).
+    ``max_slice_m``: refuse a coarser spacing (scene building passes ct_checks.MAX_SLICE_M);
+    spacings above ct_checks.WARN_SLICE_M add a sentence to ``Volume.warnings``.
+    Raises InputFileError (missing/unreadable/damaged/too thick), NotCTError (not HU),
+    ConfigError (spacing).
     """
     import SimpleITK as sitk
 
@@ -106,6 +117,8 @@ def load_ct(path: str | Path, series_id: str | None = None) -> Volume:
     if not path.exists():
         raise InputFileError(f"{path}: no such file or folder; pass the path of a CT file "
                              f"(.nii, .nii.gz, .nrrd, .mha, .mhd) or of a DICOM series folder")
+    if path.is_file():
+        ct_checks.check_file(path)
     try:
         img, meta = _read_dicom_series(path, series_id) if path.is_dir() else _read_file(path)
     except RuntimeError as e:  # SimpleITK reports unreadable files as RuntimeError
@@ -117,6 +130,8 @@ def load_ct(path: str | Path, series_id: str | None = None) -> Volume:
                          f"{img.GetNumberOfComponentsPerPixel()} component(s) per pixel; a CT is "
                          f"one 3D scalar volume")
     check_spacing(np.array(img.GetSpacing()) * MM, f"{path}: spacing")
+    warnings = ct_checks.slice_resolution_warnings(np.array(img.GetSpacing()) * MM, str(path),
+                                                   max_slice_m)
     direction_in = np.array(img.GetDirection()).reshape(3, 3)
     img = sitk.DICOMOrient(img, "LPS")
     arr = sitk.GetArrayFromImage(img)
@@ -128,7 +143,9 @@ def load_ct(path: str | Path, series_id: str | None = None) -> Volume:
                 direction_in=direction_in.tolist(), orientation="LPS",
                 hu_clipped_below=HU_FLOOR if n_clipped else None)
     vol = Volume(hu, np.array(img.GetSpacing()) * MM, np.array(img.GetOrigin()) * MM,
-                 np.array(img.GetDirection()).reshape(3, 3), metadata=meta)
+                 np.array(img.GetDirection()).reshape(3, 3), metadata=meta, warnings=warnings)
+    for w in warnings:
+        log.warning("%s: %s", path, w)
     log.info("loaded %s: %s voxels, spacing %s mm, HU %.0f..%.0f", path, vol.shape_xyz,
              np.round(vol.spacing / MM, 3).tolist(), float(hu.min()), float(hu.max()))
     return vol
@@ -153,4 +170,5 @@ def resample_isotropic(vol: Volume, spacing_m: float, mask: bool | None = None) 
     if vol.array.dtype == bool:
         arr = arr.astype(bool)
     return Volume(arr, np.full(3, spacing_m), vol.origin, vol.direction,
-                  metadata={**vol.metadata, "resampled_spacing_m": spacing_m})
+                  metadata={**vol.metadata, "resampled_spacing_m": spacing_m},
+                  warnings=list(vol.warnings))

@@ -26,6 +26,9 @@ class Volume:
     origin: np.ndarray = field(default_factory=lambda: np.zeros(3))  # (3,) metres, LPS
     direction: np.ndarray = field(default_factory=lambda: np.eye(3))
     metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """What the loader found questionable but accepted (thick slices, coarse resampling): one
+    sentence each, to be shown to the user and recorded with the result (scene.json)."""
 
     def __post_init__(self) -> None:
         self.spacing = np.asarray(self.spacing, dtype=float).reshape(3)

@@ -68,7 +68,42 @@ def _main(cfg: DictConfig) -> dict:
         sys.exit(e.exit_code)
 
 
+def repeated_sweep_values(args: list[str]) -> list[str]:
+    """The sweep overrides of a ``-m`` command line that list a value twice (``seed=0,0``),
+    as ``"seed=0,0 (repeats 0)"``; such a sweep would run two identical jobs that write the
+    same folders at once. Empty when not a multirun or nothing repeats."""
+    if not {"-m", "--multirun"} & set(args):
+        return []
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    bad = []
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            (o,) = OverridesParser.create().parse_overrides([arg])
+            if not (o.is_sweep_override() and o.is_discrete_sweep()):
+                continue
+            values = [repr(v) for v in getattr(o.value(), "list", None)
+                      or list(o.sweep_string_iterator())]
+        except Exception:  # noqa: BLE001 - Hydra itself reports malformed overrides
+            continue
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            bad.append(f"{arg} (repeats {', '.join(twice)})")
+    return bad
+
+
 def main() -> None:
+    from room.errors import ConfigError
+
+    repeated = repeated_sweep_values(sys.argv[1:])
+    if repeated:
+        e = ConfigError(
+            "the sweep repeats a value: " + "; ".join(repeated) + ". Two jobs with the same "
+            "settings would write the same dataset folders at once; list each value once")
+        print(f"room-generate: error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
     _main()
 
 

@@ -5,6 +5,8 @@ take bytes or paths. All encoders are deterministic: same array -> same bytes.
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -47,6 +49,42 @@ def decode_png(src: str | Path | bytes) -> np.ndarray:
     return img
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> channels (palette 3 not used)
+
+
+def check_png(data: bytes) -> tuple[int, int, int, int]:
+    """Structure of a PNG without decoding its pixels: signature, every chunk's length and CRC,
+    IHDR first, IEND last. Returns (width, height, bit depth, channels); raises DatasetError
+    naming what is wrong (a truncated file, a damaged chunk, not a PNG)."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise DatasetError("not a PNG file (bad signature)")
+    mv, pos, n, ihdr = memoryview(data), 8, len(data), None
+    while True:
+        if pos + 12 > n:
+            raise DatasetError(f"PNG truncated at byte {n} (no IEND chunk)")
+        length, ctype = struct.unpack(">I4s", mv[pos:pos + 8])
+        end = pos + 12 + length
+        if end > n:
+            raise DatasetError(f"PNG truncated: chunk {ctype.decode('latin-1')!r} at byte "
+                               f"{pos} needs {length} bytes, the file ends at {n}")
+        (crc,) = struct.unpack(">I", mv[end - 4:end])
+        if zlib.crc32(mv[pos + 4:end - 4]) != crc:
+            raise DatasetError(f"PNG chunk {ctype.decode('latin-1')!r} at byte {pos} is "
+                               "damaged (CRC mismatch)")
+        if ihdr is None:
+            if ctype != b"IHDR" or length != 13:
+                raise DatasetError("PNG does not start with an IHDR chunk")
+            ihdr = struct.unpack(">IIBB", mv[pos + 8:pos + 18])
+        if ctype == b"IEND":
+            if end != n:
+                raise DatasetError(f"{n - end} unexpected bytes after the PNG's IEND chunk")
+            break
+        pos = end
+    w, h, bits, colour = ihdr
+    return int(w), int(h), int(bits), _PNG_CHANNELS.get(int(colour), -1)
+
+
 # --- Middlebury .flo ---------------------------------------------------------------------
 
 
@@ -60,14 +98,29 @@ def encode_flo(flow: np.ndarray) -> bytes:
     return header + flow.astype("<f4").tobytes()
 
 
+def check_flo(data: bytes) -> tuple[int, int]:
+    """Header and size of a Middlebury .flo: (width, height); DatasetError if the magic is
+    wrong, the dimensions absurd, or the byte count is not 12 + 8 * width * height."""
+    if len(data) < 12 or np.frombuffer(data[:4], "<f4")[0] != np.float32(FLO_MAGIC):
+        raise DatasetError("not a Middlebury .flo file (bad magic number)")
+    w, h = (int(x) for x in np.frombuffer(data[4:12], "<i4"))
+    if not (0 < w < 1 << 16 and 0 < h < 1 << 16):
+        raise DatasetError(f".flo header says {w} x {h} pixels: damaged header")
+    want = 12 + 8 * w * h
+    if len(data) != want:
+        raise DatasetError(f".flo file has {len(data)} bytes, its header ({w} x {h}) needs "
+                           f"{want}: {'truncated' if len(data) < want else 'extra bytes'}")
+    return w, h
+
+
 def decode_flo(src: str | Path | bytes) -> np.ndarray:
     data = _read(src)
-    if len(data) < 12 or np.frombuffer(data[:4], "<f4")[0] != np.float32(FLO_MAGIC):
-        raise DatasetError(f"not a Middlebury .flo file: {str(src)[:80]}")
-    w, h = np.frombuffer(data[4:12], "<i4")
-    if len(data) != 12 + 8 * int(w) * int(h):
-        raise DatasetError(f".flo file truncated: expected {w}x{h}x2 floats")
-    return np.frombuffer(data[12:], "<f4").reshape(int(h), int(w), 2).astype(np.float32)
+    try:
+        w, h = check_flo(data)
+    except DatasetError as e:
+        raise DatasetError(f"{e}: {str(src)[:80] if not isinstance(src, bytes) else 'bytes'}"
+                           ) from None
+    return np.frombuffer(data[12:], "<f4").reshape(h, w, 2).astype(np.float32)
 
 
 # --- PLY point clouds --------------------------------------------------------------------
@@ -99,15 +152,43 @@ def encode_ply(points: np.ndarray, colors: np.ndarray, normals: np.ndarray,
     return ("\n".join(lines) + "\n").encode("ascii") + rec.tobytes()
 
 
+_PLY_PROPS = [f"property float {k}" for k in ("x", "y", "z", "nx", "ny", "nz")] + \
+    [f"property uchar {k}" for k in ("red", "green", "blue")]
+
+
+def check_ply(data: bytes) -> tuple[int, int]:
+    """Header of a room PLY and its size: (vertex count, offset of the body); DatasetError if
+    the header is not the one :func:`encode_ply` writes or the body is not exactly
+    ``count * 27`` bytes."""
+    end = data.find(b"end_header\n", 0, 4096)
+    if not data.startswith(b"ply\n") or end < 0:
+        raise DatasetError("not a PLY file written by room (missing header)")
+    try:
+        header = data[:end].decode("ascii").splitlines()
+    except UnicodeDecodeError:
+        raise DatasetError("PLY header is not ASCII: damaged") from None
+    lines = [x for x in header if not x.startswith("comment")]
+    if len(lines) < 3 or lines[1] != "format binary_little_endian 1.0" \
+            or not lines[2].startswith("element vertex ") or lines[3:] != _PLY_PROPS:
+        raise DatasetError("PLY header differs from room's (binary little-endian x y z nx ny "
+                           "nz red green blue)")
+    try:
+        n = int(lines[2].split()[2])
+    except ValueError:
+        raise DatasetError(f"PLY header: bad vertex count {lines[2]!r}") from None
+    body = end + len(b"end_header\n")
+    want = n * _PLY_DTYPE.itemsize
+    if len(data) - body != want:
+        raise DatasetError(f"PLY body has {len(data) - body} bytes, {n} vertices need {want}: "
+                           f"{'truncated' if len(data) - body < want else 'extra bytes'}")
+    return n, body
+
+
 def decode_ply(src: str | Path | bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inverse of :func:`encode_ply`: (points float32 (N,3), colors uint8, normals float32)."""
     data = _read(src)
-    end = data.find(b"end_header\n")
-    if not data.startswith(b"ply\n") or end < 0:
-        raise DatasetError("not a PLY file written by room (missing header)")
-    header = data[:end].decode("ascii").splitlines()
-    n = next(int(line.split()[2]) for line in header if line.startswith("element vertex"))
-    rec = np.frombuffer(data[end + len(b"end_header\n"):], _PLY_DTYPE, count=n)
+    n, body = check_ply(data)
+    rec = np.frombuffer(data[body:], _PLY_DTYPE, count=n)
     pts = np.stack([rec[k] for k in "xyz"], axis=1)
     nrm = np.stack([rec["n" + k] for k in "xyz"], axis=1)
     col = np.stack([rec[k] for k in ("red", "green", "blue")], axis=1)

@@ -270,14 +270,17 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
                                    background=_BACKGROUND_WRITER)
                 folders.append(str(path))
                 bar.set_description(name)
-                if w.open() == len(planned) and w.finished:
-                    skipped += 1
-                    bar.update(len(planned))
-                    continue
-                source = FrameSource(renderer, sensor, planned, job.seed, planned.target)
-                written += write_sequence(w, source, planned, job.output.pointcloud_stride,
-                                          progress=bar.update)
-                w.finish()
+                try:  # open() takes the folder's writer lock; close() releases it
+                    if w.open() == len(planned) and w.finished:
+                        skipped += 1
+                        bar.update(len(planned))
+                        continue
+                    source = FrameSource(renderer, sensor, planned, job.seed, planned.target)
+                    written += write_sequence(w, source, planned, job.output.pointcloud_stride,
+                                              progress=bar.update)
+                    w.finish()
+                finally:
+                    w.close()
     finally:
         bar.close()
     seconds = time.perf_counter() - t0

@@ -15,11 +15,20 @@ Checks per sequence (``check`` names in the report):
 - ``pointcloud``: equals the back-projection of the stored depth; its points, moved to the world
   frame, lie on the scene mesh.
 
-Expensive checks run on every ``check_every``-th frame.
+Every frame, cheaply: every file it lists is present and whole (PNG chunk CRCs and header:
+size, bit depth and channels as info.json's encodings state; .flo magic, size and exact byte
+count; PLY header and vertex count consistent with its byte count); the frame decodes; its
+point cloud equals the back-projection of its depth; its stored flow agrees, on a sample of
+valid pixels, with its depth and the two poses (a swapped or stale depth, flow or pose line is
+caught here). Expensive checks (dense flow with occlusion masks, points on the scene mesh) run
+on every ``check_every``-th frame. ``frames.jsonl`` is read line by line: a damaged line is
+reported with its line number. Each problem names the file and its frames.jsonl line; any
+unexpected error while checking one file becomes a reported problem, never a traceback.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +36,9 @@ from typing import Any
 import numpy as np
 
 from room.data import formats, schema
-from room.data.reader import SequenceReader, find_sequences, read_records
+from room.data.reader import SequenceReader, find_sequences
 from room.errors import DatasetError
+from room.render.camera import _pixel_rays, project
 from room.render.geometry import backproject, optical_flow, strided_cloud
 from room.transforms import is_rigid
 
@@ -38,6 +48,7 @@ UNIT_TOL = 2e-4  # 16-bit normals: each component within 1/65534 -> |n| within ~
 FLOW_TOL_PX = 1e-3  # the same function on the same inputs: bit-equal here, 1e-3 px elsewhere
 FLOW_MASK_TOL = 1e-3  # fraction of pixels whose validity may flip on another BLAS / CPU
 MESH_TOL_M = 1e-5  # depth grid: a point moves <= 5 um along its ray; + float32 storage (~1e-8)
+SPARSE_FLOW_PIXELS = 256  # valid pixels per frame whose stored flow is recomputed (every frame)
 
 
 @dataclass(frozen=True)
@@ -55,13 +66,28 @@ class ValidateConfig:
 
 @dataclass
 class Issue:
+    """One problem. ``frame``: the frame index; ``line``: 1-based line of frames.jsonl (for a
+    frame, its commit line); ``file``: path relative to the sequence folder."""
+
     sequence: str
     check: str
     message: str
     frame: int | None = None
+    file: str | None = None
+    line: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.line is None and self.frame is not None:
+            self.line = self.frame + 1
 
     def __str__(self) -> str:
-        where = f"{self.sequence}" + (f" frame {self.frame}" if self.frame is not None else "")
+        where = self.sequence
+        if self.frame is not None:
+            where += f" frame {self.frame}"
+        if self.line is not None:
+            where += f" (frames.jsonl line {self.line})"
+        if self.file:
+            where += f" {self.file}"
         return f"[{self.check}] {where}: {self.message}"
 
 
@@ -101,9 +127,14 @@ def validate_dataset(root: str | Path, cfg: ValidateConfig | None = None,
         rep.sequences.append(str(seq))
         try:
             _validate_sequence(seq, cfg, rep, scene, scenes)
-        except (DatasetError, ValueError, KeyError, OSError) as e:
-            rep.issues.append(Issue(str(seq), "files", f"unreadable: {e}"))
+        except Exception as e:  # noqa: BLE001 - a damaged dataset is a report, never a crash
+            rep.issues.append(Issue(str(seq), "files", f"unreadable: {_why(e)}"))
     return rep
+
+
+def _why(e: BaseException) -> str:
+    """An exception as a message: room's own errors say it all, others get their type."""
+    return str(e) if isinstance(e, DatasetError) else f"{type(e).__name__}: {e}"
 
 
 def _validate_sequence(seq: Path, cfg: ValidateConfig, rep: Report, scene, scenes) -> None:
@@ -115,10 +146,11 @@ def _validate_sequence(seq: Path, cfg: ValidateConfig, rep: Report, scene, scene
             add(Issue(name, "files", f"{f} missing"))
     if cfg.require_preview and not (seq / schema.PREVIEW_FILE).exists():
         add(Issue(name, "files", f"{schema.PREVIEW_FILE} missing (sequence not finished)"))
-    if len(read_records(seq)) != r.n_frames:
+    damaged_line = _check_frames_file(r, name, add)
+    if damaged_line is None and len(r) != r.n_frames:
         add(Issue(name, "files", f"{len(r)} of {r.n_frames} frames committed; rerun the same "
                                  "room-generate command to finish it"))
-    _check_files(r, name, add)
+    bad = _check_files(r, name, add)
     _check_poses(r, cfg, name, add)
     K = r.intrinsics
     table = {int(b["id"]) for b in r.info.get("scene", {}).get("branch_table", [])}
@@ -134,39 +166,123 @@ def _validate_sequence(seq: Path, cfg: ValidateConfig, rep: Report, scene, scene
 
     for i in range(len(r)):
         rep.frames += 1
+        if i in bad:  # a missing or damaged file is reported already; skip its content
+            continue
+        sampled = i % max(1, cfg.check_every) == 0
         for check in ("frame", "pointcloud", "flow"):
             try:
                 f = frame(i)
                 if check == "frame":
                     _check_frame(f, K, table, name, add)
-                elif i % max(1, cfg.check_every) == 0:
-                    if check == "flow":
-                        _check_flow(r, i, frame, name, add)
-                    elif "pointcloud" in r.modalities:
-                        _check_cloud(r, i, f, mesh_scene, cfg, name, add)
-            except (DatasetError, ValueError, KeyError, OSError) as e:
-                add(Issue(name, "files", f"unreadable ({check} check): {e}", i))
+                elif check == "pointcloud" and "pointcloud" in r.modalities:
+                    _check_cloud(r, i, f, mesh_scene if sampled else None, cfg, name, add)
+                elif check == "flow":
+                    _check_flow(r, i, f, frame, sampled, bad, name, add)
+            except Exception as e:  # noqa: BLE001 - one bad file is a reported problem
+                add(Issue(name, "files", f"unreadable ({check} check): {_why(e)}", i))
                 if check == "frame":
                     break
 
 
-def _check_files(r: SequenceReader, name: str, add) -> None:
+def _check_frames_file(r: SequenceReader, name: str, add) -> int | None:
+    """Report every damaged line of frames.jsonl by its number; return the first one's."""
+    f = r.path / schema.FRAMES_FILE
+    if not f.exists():
+        return None
+    lines = f.read_bytes().split(b"\n")
+    first = None
+    fix = "rerunning the same room-generate command rewrites the frames from there on"
+    for k, line in enumerate(lines):
+        last = k == len(lines) - 1
+        if last and not line:
+            break
+        problem = None
+        if last:
+            problem = "is torn (no newline at its end: an interrupted write)"
+        else:
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict):
+                    problem = "is not a JSON object"
+                elif rec.get("index") != k:
+                    problem = f"has index {rec.get('index')!r}, expected {k}"
+                elif not isinstance(rec.get("T_world_cam"), list) \
+                        or len(rec["T_world_cam"]) != 16 or "time_s" not in rec:
+                    problem = "lacks a 16-number T_world_cam or time_s"
+            except ValueError as e:
+                problem = f"is not valid JSON ({e}; starts {line[:40]!r})"
+        if problem:
+            if first is None:
+                first = k + 1
+                add(Issue(name, "files", f"{problem}; frames from {k} on are not readable "
+                                         f"(only {len(r)} of {r.n_frames} usable); {fix}",
+                          file=schema.FRAMES_FILE, line=k + 1))
+            else:
+                add(Issue(name, "files", problem, file=schema.FRAMES_FILE, line=k + 1))
+    return first
+
+
+def _png_format(r: SequenceReader, m: str) -> tuple[int, int]:
+    """(bit depth, channels) of modality m's PNG, as the sequence's info.json states it."""
+    enc = r.info.get("encodings", {}).get(m, schema.ENCODINGS[m]).get("encoding", "")
+    return (16 if "16-bit" in enc else 8), (3 if "RGB" in enc else 1)
+
+
+def _check_file(r: SequenceReader, m: str, data: bytes) -> str | None:
+    """What is wrong with one file's bytes for modality m (None: whole and well-formed)."""
+    h, w = r.intrinsics.shape
+    ext = schema.ENCODINGS[m]["ext"]
+    if ext == "png":
+        fw, fh, bits, ch = formats.check_png(data)
+        want_bits, want_ch = _png_format(r, m)
+        if (fw, fh) != (w, h):
+            return f"PNG is {fw} x {fh} pixels, the intrinsics say {w} x {h}"
+        if (bits, ch) != (want_bits, want_ch):
+            return (f"PNG has {bits}-bit x {ch} channel(s), info.json's encoding says "
+                    f"{want_bits}-bit x {want_ch}")
+    elif ext == "flo":
+        fw, fh = formats.check_flo(data)
+        if (fw, fh) != (w, h):
+            return f".flo is {fw} x {fh} pixels, the intrinsics say {w} x {h}"
+    elif ext == "ply":
+        n, _ = formats.check_ply(data)
+        if n > h * w:
+            return f"PLY holds {n} points, more than the {h * w} pixels"
+    return None
+
+
+def _check_files(r: SequenceReader, name: str, add) -> set[int]:
+    """Every file of every committed frame: present, listed, whole, right size and format.
+    Returns the frames with a problem (their content checks are skipped)."""
+    bad: set[int] = set()
     for k, rec in enumerate(r.records):
-        if rec.get("index") != k:
-            add(Issue(name, "files", f"line {k} of frames.jsonl has index {rec.get('index')}"))
-            return
+        listed = rec.get("files", {}) if isinstance(rec.get("files"), dict) else {}
         for m in r.modalities:
-            if schema.has_file(m, k, r.n_frames):
-                f = r.path / schema.rel_path(m, k)
-                if not f.exists():
-                    add(Issue(name, "files", f"{f.relative_to(r.path)} missing", k))
+            if not schema.has_file(m, k, r.n_frames):
+                continue
+            rel = schema.rel_path(m, k)
+            if listed.get(m) != rel:
+                add(Issue(name, "files", f"the frame's line lists {listed.get(m)!r} for {m}, "
+                                         f"expected {rel!r}", k, rel))
+            try:
+                data = (r.path / rel).read_bytes()
+                problem = _check_file(r, m, data)
+            except FileNotFoundError:
+                problem = "missing"
+            except Exception as e:  # noqa: BLE001 - one bad file is a reported problem
+                problem = _why(e)
+            if problem:
+                bad.add(k)
+                add(Issue(name, "files", problem, k, rel))
     for m in r.modalities:
         d = r.path / schema.ENCODINGS[m]["dir"]
         extra = [p.name for p in d.iterdir() if p.is_file() and
-                 (p.name.startswith(".") or int(p.stem) >= len(r))] if d.is_dir() else []
+                 (p.name.startswith(".") or not p.stem.isdigit() or int(p.stem) >= len(r))
+                 ] if d.is_dir() else []
         if extra:
             add(Issue(name, "files", f"{len(extra)} uncommitted file(s) in {d.name}/, e.g. "
                                      f"{extra[0]}"))
+    return bad
 
 
 def _check_poses(r: SequenceReader, cfg: ValidateConfig, name: str, add) -> None:
@@ -222,26 +338,64 @@ def _check_frame(f, K, table, name: str, add) -> None:
             add(Issue(name, "segmentation", f"ids {sorted(unknown)[:5]} not in branch_table", i))
 
 
-def _check_flow(r: SequenceReader, i: int, frame, name: str, add) -> None:
+def _check_flow(r: SequenceReader, i: int, f, frame, dense: bool, bad: set[int], name: str,
+                add) -> None:
+    """Stored flow of frame i against its depth and poses: on a sample of valid pixels on every
+    frame (no occlusion test needed: the stored mask says which pixels are valid), and densely
+    (flow and validity masks equal optical_flow of the read-back frames) when ``dense``."""
     for kind, j in (("flow_fwd", i + 1), ("flow_bwd", i - 1)):
         if kind not in r.modalities or not schema.has_file(kind, i, r.n_frames) or \
                 not 0 <= j < len(r):
             continue
         mods = [kind] + ([f"{kind}_valid"] if f"{kind}_valid" in r.modalities else [])
         stored = r.read(i, mods)
-        flow, valid = optical_flow(frame(i), frame(j))
+        rel = schema.rel_path(kind, i)
+        if f"{kind}_valid" in stored:
+            _check_flow_sparse(f, r.poses[j], stored[kind], stored[f"{kind}_valid"], i, rel,
+                               name, add)
+        if not dense or j in bad:
+            continue
+        flow, valid = optical_flow(f, frame(j))
         m = valid
         if f"{kind}_valid" in stored:
             flip = np.mean(stored[f"{kind}_valid"] != valid)
             if flip > FLOW_MASK_TOL:
                 add(Issue(name, "flow", f"{kind}_valid differs from depth+poses on "
-                                        f"{100 * flip:.2f}% of pixels", i))
+                                        f"{100 * flip:.2f}% of pixels", i,
+                          schema.rel_path(f"{kind}_valid", i)))
             m = valid & stored[f"{kind}_valid"]
         if m.any():
             err = np.abs(stored[kind][m] - flow[m]).max()
             if err > FLOW_TOL_PX:
                 add(Issue(name, "flow", f"{kind} differs from depth+poses by up to "
-                                        f"{err:.4f} px", i))
+                                        f"{err:.4f} px", i, rel))
+
+
+def _check_flow_sparse(f, T_world_b: np.ndarray, flow: np.ndarray, valid: np.ndarray, i: int,
+                       rel: str, name: str, add) -> None:
+    """Reproject a few valid pixels of frame i with its depth and the two poses; the stored flow
+    must agree there. Catches a depth, flow or pose line from another frame at ~0.1 ms."""
+    K = f.intrinsics
+    rows, cols = np.nonzero(valid & (f.depth > 0))
+    if not len(rows):
+        return
+    pick = np.random.default_rng(i).choice(len(rows), min(SPARSE_FLOW_PIXELS, len(rows)),
+                                           replace=False)
+    v, u = rows[pick], cols[pick]
+    z = f.depth[v, u].astype(np.float64)
+    xy = _pixel_rays(K)[v, u]
+    p_a = np.stack([xy[:, 0] * z, xy[:, 1] * z, z], axis=1)
+    T = np.linalg.inv(T_world_b) @ f.T_world_cam
+    p_b = p_a @ T[:3, :3].T + T[:3, 3]
+    if np.any(p_b[:, 2] <= 0):
+        err = np.inf
+    else:
+        err = float(np.abs(project(p_b, K) - np.stack([u, v], 1) - flow[v, u]).max())
+    if err > FLOW_TOL_PX:
+        add(Issue(name, "flow", f"stored flow disagrees with depth/{schema.frame_name(i)}.png "
+                                f"and the poses of frames.jsonl by up to {err:.3g} px at sampled "
+                                "valid pixels: the depth, the flow or a pose line is another "
+                                "frame's or damaged", i, rel))
 
 
 def _check_cloud(r: SequenceReader, i: int, f, mesh_scene, cfg: ValidateConfig, name: str,
@@ -250,7 +404,11 @@ def _check_cloud(r: SequenceReader, i: int, f, mesh_scene, cfg: ValidateConfig, 
     pts = d["pointcloud"]
     ref = strided_cloud(f, int(r.info.get("pointcloud_stride", 1)))[0]
     if pts.shape != ref.shape or (len(pts) and np.abs(pts - ref).max() > 1e-6):
-        add(Issue(name, "pointcloud", "point cloud differs from the back-projected depth", i))
+        add(Issue(name, "pointcloud", f"point cloud differs from the back-projection of "
+                                      f"depth/{schema.frame_name(i)}.png: one of the two is "
+                                      "another frame's or damaged", i,
+                  schema.rel_path("pointcloud", i)))
+        return
     if mesh_scene is None or not len(pts):
         return
     rng = np.random.default_rng(i)

@@ -6,6 +6,11 @@ so a frame listed there is complete. :meth:`SequenceWriter.open` on an existing 
 committed frames, drops a torn last line and stray temporaries, and returns where to resume.
 A sequence is finished when ``preview.mp4`` (written last) exists.
 
+One writer per folder: :meth:`SequenceWriter.open` takes the folder's writer lock
+(:class:`room.data.lock.WriterLock`) before touching anything; a second writer gets a
+DatasetError naming the holder. :meth:`finish` and :meth:`close` release it (the kernel releases
+it when the process dies, so the next run takes over a killed run's folder).
+
 Disk full (ENOSPC), read-only or permission errors become :class:`DatasetError` with a message
 saying what to do; what was committed before stays valid.
 """
@@ -24,6 +29,7 @@ import numpy as np
 
 from room import fileio
 from room.data import formats, schema
+from room.data.lock import WriterLock
 from room.data.preview import panel_modalities, preview_edge, preview_row, write_preview
 from room.errors import DatasetError
 from room.types import Frame
@@ -104,6 +110,7 @@ class SequenceWriter:
         self.background = bool(background)
         self._committer: Any = None  # the one background commit thread
         self._pending: Any = None  # Future of the frame being committed
+        self.lock = WriterLock(self.path)
 
     # --- state -----------------------------------------------------------------------
 
@@ -120,8 +127,10 @@ class SequenceWriter:
         return sum(1 for line in f.read_bytes().split(b"\n") if line.strip())
 
     def open(self) -> int:
-        """Create or resume the folder; returns the number of committed frames."""
+        """Take the folder's writer lock, then create or resume the folder; returns the
+        number of committed frames."""
         with dataset_io(self.path):
+            self.lock.acquire()
             self.path.mkdir(parents=True, exist_ok=True)
             info_text = json.dumps(self.info, indent=1, sort_keys=True) + "\n"
             self._check_or_write(schema.CONFIG_FILE, self.config_yaml)
@@ -295,3 +304,13 @@ class SequenceWriter:
             if self.preview_size > 0:
                 write_preview(self.path, self.path / schema.PREVIEW_FILE, self.preview_size,
                               self.preview_fps, self._rows)
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker threads and release the writer lock (idempotent)."""
+        self.wait(quiet=True)
+        for pool in (self._committer, self._pool):
+            if pool is not None:
+                pool.shutdown()
+        self._committer = self._pool = None
+        self.lock.release()
