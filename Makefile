@@ -34,16 +34,16 @@ run: setup
 
 # The whole suite (what CI runs). ROOM_TEST_REQUIRE_GL: a missing GL platform fails, not skips.
 test: setup
-	$(BIN)/ruff check room tests benchmarks
+	$(BIN)/ruff check room tests benchmarks _room_gymnasium.py setup.py
 	ROOM_TEST_REQUIRE_GL=1 $(BIN)/python -m pytest -q
 
 # For development: everything but the tests marked slow (end to end, notebooks, CLIs, training).
 test-fast: setup
-	$(BIN)/ruff check room tests benchmarks
+	$(BIN)/ruff check room tests benchmarks _room_gymnasium.py setup.py
 	ROOM_TEST_REQUIRE_GL=1 $(BIN)/python -m pytest -q -m "not slow"
 
 lint: setup
-	$(BIN)/ruff check room tests benchmarks
+	$(BIN)/ruff check room tests benchmarks _room_gymnasium.py setup.py
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

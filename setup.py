@@ -4,8 +4,9 @@ pyproject.toml.
 - The top-level folders ``conf/`` (Hydra configs), ``assets/`` (sensor profiles) and
   ``scenes/`` (scene recipes) ship inside the package as ``room.conf``, ``room.assets`` and
   ``room.scenes``, found the same way (room.paths) in a regular and an editable install.
-- ``room-gymnasium.pth`` goes into site-packages (room._gym: Gymnasium 1.x has no plugin entry
-  points; this makes ``gymnasium.make("room/...")`` work after a plain ``import gymnasium``).
+- ``room-gymnasium.pth`` goes into site-packages beside the top-level module
+  ``_room_gymnasium`` (Gymnasium 1.x has no plugin entry points; this makes
+  ``gymnasium.make("room/...")`` work after a plain ``import gymnasium``).
   It is a data file placed at the platform's site-packages path relative to the install prefix,
   so editable installs (which skip build outputs) get it too.
 """
@@ -34,6 +35,7 @@ class _Distribution(Distribution):
 setup(
     distclass=_Distribution,
     packages=[*find_packages(include=["room", "room.*"]), *DATA],
+    py_modules=["_room_gymnasium"],
     package_dir=DATA,
     package_data={"room": ["py.typed"], "room.conf": ["*.yaml", "**/*.yaml"],
                   "room.assets": ["**/*.json"], "room.scenes": ["*.yaml"]},

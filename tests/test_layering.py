@@ -5,7 +5,7 @@ The import graph is read with :mod:`ast` from every ``import`` / ``from ... impo
 anywhere in a module (module level, inside functions, under ``TYPE_CHECKING``), so an import moved
 into a function to dodge a cycle is still an edge. Stages, lowest first::
 
-    base (errors, types, transforms, config, paths, fileio, versions, _version, _gym)
+    base (errors, types, transforms, config, paths, fileio, versions, _version)
     -> anatomy -> robot -> sim -> trajectory -> render -> sensor -> env -> data -> learn, viz
     -> compose (Hydra schemas and the Compose API) -> cli -> the package's top-level API
 
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "room"
 
 BASE = {"room.errors", "room.types", "room.transforms", "room.config", "room.paths",
-        "room.fileio", "room.versions", "room._version", "room._gym"}
+        "room.fileio", "room.versions", "room._version"}
 API = "room"  # the package's lazy top-level API (room/__init__.py) sits above everything
 STAGES = ["anatomy", "robot", "sim", "trajectory", "render", "sensor", "env", "data",
           ("learn", "viz"), "compose", "cli"]

@@ -34,7 +34,7 @@ import numpy as np
 from gymnasium import spaces
 from scipy.spatial.transform import Rotation
 
-from room._gym import register_all
+from _room_gymnasium import register_all
 from room.anatomy.load import load_scene
 from room.anatomy.path import CenterlinePath
 from room.errors import ConfigError, SimulationError
@@ -44,7 +44,7 @@ from room.robot.interface import JointCommand
 from room.sim.config import SimConfig
 from room.sim.simulator import Simulator
 
-ENV_ID = "room/BronchoscopyNav-v0"  # one of room._gym.ENVS
+ENV_ID = "room/BronchoscopyNav-v0"  # one of _room_gymnasium.ENVS
 OBS_BOUND = 100.0
 
 
@@ -226,7 +226,7 @@ def make_env(scene: Any = "y", **kwargs: Any) -> gym.Env:
 
 def register() -> None:
     """Register ``room/BronchoscopyNav-v0`` with Gymnasium (idempotent; an installed room
-    already did when gymnasium was imported, see room._gym)."""
+    already did when gymnasium was imported, see _room_gymnasium)."""
     register_all()
 
 

@@ -1,12 +1,14 @@
-"""Gymnasium registration of room's environments, without importing room's stages.
+"""Gymnasium registration of room's environments, without importing room.
 
 Gymnasium 1.x dropped plugin entry points, so an installed package has no standard way to make
 ``gymnasium.make("room/BronchoscopyNav-v0")`` work after a plain ``import gymnasium``. room ships
 ``room-gymnasium.pth`` (setup.py), which runs :func:`install` at interpreter start: it puts a
 one-shot finder on ``sys.meta_path`` that, when ``gymnasium.envs.registration`` is first
-imported, registers :data:`ENVS` right after the module has run. Nothing else is imported: the
-environment class itself (PyBullet, OpenGL) loads only when ``gymnasium.make`` builds one.
-``import room.env`` registers the same ids (for a checkout that is not installed).
+imported, registers :data:`ENVS` right after the module has run. This module is top-level (like
+setuptools' ``_distutils_hack``) so that interpreter start imports nothing of ``room`` itself: the
+environment class (PyBullet, OpenGL) loads only when ``gymnasium.make`` builds one, and which
+``room`` a process imports is decided by its own ``sys.path``. ``import room.env`` registers the
+same ids.
 """
 
 from __future__ import annotations
