@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 
 from room.anatomy.centerline import CenterlineConfig, compare_trees, extract_centerline
+from room.anatomy.labelmap import PiecesConfig
 from room.anatomy.mesh import MeshConfig, face_branch_ids, make_collision_mesh, mask_to_mesh
 from room.anatomy.phantom import PhantomConfig
-from room.anatomy.scene import SCENE_FORMAT_VERSION, AirwayScene
+from room.anatomy.scene import SCENE_FORMAT_VERSION, AirwayScene, check_out_folder
 from room.anatomy.segment import SegmentConfig
 from room.anatomy.volume import Volume
 from room.config import asdict
 from room.errors import ConfigError, InputFileError, SceneError, SegmentationError
-from room.fileio import atomic_path, write_atomic
 from room.versions import software_versions
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 SCENE_SOFTWARE = ("numpy", "scipy", "SimpleITK", "scikit-image", "trimesh", "fast-simplification",
                   "networkx")
 
-SOURCES = ("phantom", "ct")
+SOURCES = ("phantom", "ct", "label_map")
 SEGMENTATIONS = ("auto", "ground_truth", "label_map")
 SHARED_PREFIX = "shared:"  # "shared:ct/x.nii.gz" = a file in the shared reference-data folder
 
@@ -46,11 +46,14 @@ SHARED_PREFIX = "shared:"  # "shared:ct/x.nii.gz" = a file in the shared referen
 class SceneConfig:
     """Recipe of a scene (Hydra group ``conf/scene``). Default: the built-in phantom.
 
-    - ``source``: ``phantom`` (procedural, settings in ``phantom``) or ``ct`` (file or DICOM
-      folder ``ct``, optional ``series_id``).
+    - ``source``: ``phantom`` (procedural, settings in ``phantom``), ``ct`` (file or DICOM
+      folder ``ct``, optional ``series_id``) or ``label_map`` (an airway label map alone, no
+      CT: the file ``label_map`` gives the world frame; segmentation is then ``label_map``).
     - ``segmentation``: ``auto`` (segment the CT, settings in ``segment``, optional manual
       ``seed_point`` in world metres), ``ground_truth`` (the phantom's exact lumen) or
-      ``label_map`` (import the airway labels ``labels`` of the file ``label_map``).
+      ``label_map`` (import the airway labels ``labels`` of the file ``label_map``; default:
+      every non-zero label). A label map in pieces is reduced to the tree that holds the
+      trachea (settings in ``pieces``, see :mod:`room.anatomy.labelmap`).
     - ``resample_spacing_m``: resample the CT to this isotropic spacing first (None: keep).
     """
 
@@ -65,6 +68,7 @@ class SceneConfig:
     resample_spacing_m: float | None = None
     phantom: PhantomConfig = field(default_factory=PhantomConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
+    pieces: PiecesConfig = field(default_factory=PiecesConfig)
     mesh: MeshConfig = field(default_factory=MeshConfig)
     centerline: CenterlineConfig = field(default_factory=CenterlineConfig)
     preview: bool = True  # write preview.png (CT slices with the mask) into the scene folder
@@ -78,10 +82,16 @@ class SceneConfig:
             )
         if self.source == "ct" and not self.ct:
             raise ConfigError("scene.source is 'ct' but no CT was given; pass ct=PATH")
+        if self.source == "label_map":
+            if self.segmentation == "ground_truth":
+                raise ConfigError("scene.source=label_map: the label map is the segmentation; "
+                                  "drop scene.segmentation=ground_truth")
+            object.__setattr__(self, "segmentation", "label_map")
         if self.segmentation == "ground_truth" and self.source != "phantom":
             raise ConfigError("scene.segmentation=ground_truth exists only for the phantom")
         if self.segmentation == "label_map" and not self.label_map:
-            raise ConfigError("scene.segmentation=label_map needs scene.label_map=PATH")
+            raise ConfigError("scene.segmentation=label_map needs a label map: pass "
+                              "label_map=PATH")
         if self.seed_point is not None and len(self.seed_point) != 3:
             raise ConfigError(f"scene.seed_point must be 3 numbers (metres), got {self.seed_point}")
         if self.resample_spacing_m is not None and not 1e-4 <= self.resample_spacing_m <= 5e-3:
@@ -97,13 +107,18 @@ class PrepareConfig:
     ``scene``) and the command's shortcuts.
 
     ``ct``: a CT file or DICOM folder (sets ``scene.source=ct``); ``series_id``: the DICOM
-    series when the folder holds several; ``recipe``: a recipe file (``scenes/*.yaml``) merged
-    over the scene preset; ``out``: the scene folder to write (None: the cache,
-    ``room.paths.cache_dir()/scenes``); ``overwrite``: replace an existing ``out`` folder."""
+    series when the folder holds several; ``label_map``: an airway label map (sets
+    ``scene.segmentation=label_map``; without ``ct`` also ``scene.source=label_map``: the mask
+    alone makes the scene); ``labels``: its airway label values (default: every non-zero one);
+    ``recipe``: a recipe file (``scenes/*.yaml``) merged over the scene preset; ``out``: the
+    scene folder to write (None: the cache, ``room.paths.cache_dir()/scenes``); ``overwrite``:
+    replace an existing ``out`` folder, only one that room-prepare wrote."""
 
     scene: SceneConfig = field(default_factory=SceneConfig)
     ct: str | None = None
     series_id: str | None = None
+    label_map: str | None = None
+    labels: list[int] | None = None
     recipe: str | None = None
     out: str | None = None
     overwrite: bool = False
@@ -153,6 +168,13 @@ def _stage_load(run: _Run) -> None:
             run.mask = ph.lumen
         run.meta["source"] = {"type": "phantom", "seed": cfg.phantom.seed,
                               "generations": cfg.phantom.generations}
+    elif cfg.source == "label_map":  # mask only: its geometry is the world frame
+        from room.anatomy.labelmap import read_label_map
+
+        path = resolve_path(cfg.label_map)
+        run.mask = read_label_map(path, list(cfg.labels) or None)
+        run.meta["source"] = {"type": "label_map", "path": str(path.resolve()),
+                              "labels": list(cfg.labels) or "non-zero"}
     else:
         from room.anatomy.ct import load_ct
 
@@ -163,11 +185,13 @@ def _stage_load(run: _Run) -> None:
     if cfg.resample_spacing_m is not None:
         from room.anatomy.ct import resample_isotropic
 
-        run.ct = resample_isotropic(run.ct, cfg.resample_spacing_m)
+        if run.ct is not None:
+            run.ct = resample_isotropic(run.ct, cfg.resample_spacing_m)
         if run.mask is not None:
             run.mask = resample_isotropic(run.mask, cfg.resample_spacing_m, mask=True)
-    run.meta["spacing_m"] = [float(s) for s in run.ct.spacing]
-    run.meta["shape_xyz"] = [int(n) for n in run.ct.shape_xyz]
+    grid = run.ct if run.ct is not None else run.mask
+    run.meta["spacing_m"] = [float(s) for s in grid.spacing]
+    run.meta["shape_xyz"] = [int(n) for n in grid.shape_xyz]
 
 
 def _stage_segment(run: _Run) -> None:
@@ -178,19 +202,31 @@ def _stage_segment(run: _Run) -> None:
         seed = None if cfg.seed_point is None else np.asarray(cfg.seed_point, float)
         run.mask = segment_airway(run.ct, cfg.segment, seed_point=seed)
     elif cfg.segmentation == "label_map":
-        from room.anatomy.segment import import_label_map
+        from room.anatomy.labelmap import keep_airway_tree
 
-        run.mask = import_label_map(resolve_path(cfg.label_map), list(cfg.labels) or None,
-                                    reference=run.ct)
+        if run.ct is not None:  # a label map made from this CT
+            from room.anatomy.segment import import_label_map
+
+            run.mask = import_label_map(resolve_path(cfg.label_map), list(cfg.labels) or None,
+                                        reference=run.ct)
+        _check_not_empty(run.mask)
+        run.mask, report = keep_airway_tree(run.mask, cfg.pieces)
+        run.meta["label_map_pieces"] = report
+        run.meta.setdefault("warnings", []).extend(report["warnings"])
     mask = run.mask
+    n = _check_not_empty(mask)
+    run.meta["lumen_voxels"] = n
+    run.meta["lumen_volume_ml"] = n * mask.voxel_volume_m3 * 1e6
+
+
+def _check_not_empty(mask: Volume) -> int:
     n = int(np.count_nonzero(mask.array))
     if n == 0:
         raise SegmentationError(
             "the airway segmentation is empty; check that the CT shows the trachea, give a seed "
             "point (scene.seed_point) or an airway label map"
         )
-    run.meta["lumen_voxels"] = n
-    run.meta["lumen_volume_ml"] = n * mask.voxel_volume_m3 * 1e6
+    return n
 
 
 def _stage_mesh(run: _Run) -> None:
@@ -238,8 +274,8 @@ def prepare_scene(cfg: SceneConfig | None = None, out_dir: str | Path | None = N
         SceneError (``out_dir`` exists and ``overwrite`` is false).
     """
     cfg = cfg or SceneConfig()
-    if out_dir is not None and Path(out_dir).exists() and not overwrite:
-        raise SceneError(f"{out_dir} already exists; choose another folder or pass overwrite")
+    if out_dir is not None:  # before any work: a file on the path, a folder not ours
+        check_out_folder(out_dir, overwrite)
     run = _Run(cfg)
     bar = _progress(progress, len(STAGES) + (out_dir is not None))
     t_all = time.perf_counter()
@@ -263,14 +299,17 @@ def prepare_scene(cfg: SceneConfig | None = None, out_dir: str | Path | None = N
         if out_dir is not None:
             bar.set_description("prepare: save")
             t0 = time.perf_counter()
-            scene.save(out_dir, overwrite=overwrite)
-            run.timings["save"] = time.perf_counter() - t0
-            if cfg.preview:
-                _write_preview(run, scene.path)
+
+            def finish(tmp: Path) -> None:  # inside the temporary folder, before scene.json
+                if cfg.preview:
+                    _write_preview(run, tmp)
+                run.timings["save"] = time.perf_counter() - t0
+                run.timings["total"] = time.perf_counter() - t_all
+
+            scene.save(out_dir, overwrite=overwrite, before_index=finish)
             bar.update(1)
-        run.timings["total"] = time.perf_counter() - t_all
-        if scene.path is not None:  # timings incl. save go into scene.json as well
-            _rewrite_metadata(scene)
+        else:
+            run.timings["total"] = time.perf_counter() - t_all
     finally:
         bar.close()
     return scene
@@ -282,22 +321,17 @@ def _progress(enabled: bool, total: int):
     return tqdm(total=total, disable=not enabled, leave=False, unit="stage")
 
 
-def _rewrite_metadata(scene: AirwayScene) -> None:
-    """Update scene.json's metadata in place (atomic replace) after the final timings."""
-    path = scene.path / "scene.json"
-    info = json.loads(path.read_text())
-    info["metadata"] = scene.metadata
-    write_atomic(path, json.dumps(info, indent=1, default=str))
-
-
 def _write_preview(run: _Run, folder: Path) -> None:
-    """preview.png: axial, coronal and sagittal CT slices with the mask (anat-ct's tool)."""
+    """preview.png: axial, coronal and sagittal CT slices with the mask (without a CT: the mask
+    drawn as air in tissue)."""
     try:
         from room.anatomy.preview import save_preview
     except ImportError:  # pragma: no cover - preview tool not available in this checkout
         return
-    with atomic_path(folder / "preview.png") as tmp:
-        save_preview(run.ct, run.mask, tmp)
+    from room.anatomy.labelmap import pseudo_ct
+
+    ct = run.ct if run.ct is not None else pseudo_ct(run.mask)
+    save_preview(ct, run.mask, folder / "preview.png")
 
 
 # --------------------------------------------------------------------------- cache
@@ -344,14 +378,27 @@ def get_scene(cfg: SceneConfig | None = None, progress: bool = False) -> AirwayS
     if path.is_dir():
         try:
             return AirwayScene.load(path)
-        except SceneError:
-            log.warning("cached scene %s is unreadable; preparing it again", path)
+        except SceneError as e:
+            log.warning("cached scene %s is unusable (%s); preparing it again", path, e)
+            _discard(path)
     try:
         prepare_scene(cfg, path, progress=progress, overwrite=path.exists())
     except SceneError:
         if not path.is_dir():  # else another process prepared it meanwhile
             raise
     return AirwayScene.load(path)
+
+
+def _discard(path: Path) -> None:
+    """Remove a bad cache entry (moved aside first, so a reader never sees it half-deleted)."""
+    import shutil
+
+    aside = path.parent / f".{path.name}.old-{os.getpid()}-bad"
+    try:
+        path.rename(aside)
+    except OSError:
+        return
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def summary(scene: AirwayScene) -> str:
@@ -369,6 +416,15 @@ def summary(scene: AirwayScene) -> str:
     per_gen = scene.tree.branches_per_generation()
     lines.append(f"  branches: {len(scene.tree)} "
                  f"(per generation: {', '.join(f'{g}: {n}' for g, n in per_gen.items())})")
+    pieces = m.get("label_map_pieces")
+    if pieces and pieces.get("pieces", 1) > 1:
+        lines.append(
+            f"  label map: {pieces['pieces']} pieces, kept the {pieces['root']} "
+            f"({pieces['kept_ml']:.1f} of {pieces['mask_ml']:.1f} mL), bridged "
+            f"{pieces['bridged_pieces']} piece(s), dropped {pieces['dropped_pieces']} piece(s) "
+            f"= {pieces['dropped_ml']:.2f} mL (largest {pieces['largest_dropped_ml']:.2f} mL)")
+    for w in m.get("warnings", []):
+        lines.append(f"  WARNING: {w}")
     gt = m.get("centerline_vs_ground_truth")
     if gt:
         lines.append(

@@ -477,38 +477,13 @@ def segment_airway(ct: Volume, cfg: SegmentConfig | None = None,
 def import_label_map(path: str | Path, labels: list[int] | int | None = None,
                      reference: Volume | None = None) -> Volume:
     """Read an external airway label map (TotalSegmentator ``lung_trachea_bronchia``, ATM'22
-    labels, ...) -> bool Volume in LPS metres. ``labels``: label values that are airway
-    (default: every non-zero voxel). ``reference``: CT whose geometry the mask must match."""
-    import SimpleITK as sitk
+    labels, ...) -> bool Volume in LPS metres (:func:`room.anatomy.labelmap.read_label_map`).
+    ``labels``: label values that are airway (default: every non-zero voxel). ``reference``: CT
+    whose geometry the mask must match."""
+    from room.anatomy.labelmap import read_label_map
 
-    from room.anatomy.ct import check_spacing
-
-    path = Path(path)
-    if not path.exists():
-        raise InputFileError(f"{path}: no such label map; pass an airway mask file (.nii.gz, "
-                             f".nrrd, .mha)")
-    try:
-        img = sitk.ReadImage(str(path))
-    except RuntimeError as e:
-        raise InputFileError(f"{path}: cannot read the label map ({e}); check the file") from e
-    if img.GetDimension() != 3 or img.GetNumberOfComponentsPerPixel() != 1:
-        raise InputFileError(f"{path}: a label map must be one 3D scalar volume")
-    check_spacing(np.array(img.GetSpacing()) * 1e-3, f"{path}: spacing")
-    img = sitk.DICOMOrient(img, "LPS")
-    vol = Volume.from_sitk(img, source=str(path))
+    vol = read_label_map(path, labels)
     arr = vol.array
-    if arr.dtype.kind == "f" and not np.allclose(arr, np.round(arr)):
-        raise InputFileError(f"{path}: non-integer values; this looks like an image, not a "
-                             f"label map")
-    if labels is None:
-        mask = arr != 0
-    else:
-        wanted = [labels] if np.isscalar(labels) else list(labels)
-        mask = np.isin(arr, wanted)
-    if not mask.any():
-        present = np.unique(arr)[:20].tolist()
-        raise SegmentationError(f"{path}: no voxel carries label(s) {labels}; labels present: "
-                                f"{present}")
     if reference is not None:
         same = (arr.shape == reference.array.shape
                 and np.allclose(vol.spacing, reference.spacing, rtol=1e-4)
@@ -523,4 +498,4 @@ def import_label_map(path: str | Path, labels: list[int] | int | None = None,
                 f"{np.round(reference.spacing * 1e3, 3).tolist()} mm, origin "
                 f"{np.round(reference.origin * 1e3, 1).tolist()} mm); pass the mask made from "
                 f"this CT")
-    return vol.with_array(mask, labels=labels)
+    return vol

@@ -4,6 +4,9 @@ Examples::
 
     room-prepare                                  # built-in phantom, cached, prints the path
     room-prepare ct=chest.nii.gz out=scenes/p01   # a CT file or DICOM folder
+    room-prepare label_map=airway.nii.gz out=scenes/m01   # an airway mask alone (no CT)
+    room-prepare label_map=labels.nii.gz labels=[1,2] out=scenes/m02   # only these labels
+    room-prepare ct=chest.nii.gz label_map=airway.nii.gz  # a CT with its own airway mask
     room-prepare scene=carina_crop out=/tmp/crop  # a preset of conf/scene
     room-prepare recipe=scenes/phantom_small.yaml # a recipe file (a SceneConfig mapping)
     room-prepare scene.phantom.generations=4 scene.mesh.target_faces=100000
@@ -22,7 +25,8 @@ from room.errors import ConfigError, InputFileError
 
 def scene_config(cfg: DictConfig):
     """The typed SceneConfig of a composed ``prepare`` config: the ``scene`` group, a recipe
-    file on top (``recipe=PATH``), then the ``ct=`` / ``series_id=`` shortcuts."""
+    file on top (``recipe=PATH``), then the ``ct=`` / ``series_id=`` / ``label_map=`` /
+    ``labels=`` shortcuts."""
     from omegaconf.errors import MissingMandatoryValue
 
     from room.anatomy.prepare import SceneConfig
@@ -45,6 +49,14 @@ def scene_config(cfg: DictConfig):
             scene.segmentation = "auto"
     if cfg.get("series_id"):
         scene.series_id = str(cfg.series_id)
+    if cfg.get("label_map"):
+        scene.label_map, scene.segmentation = str(cfg.label_map), "label_map"
+        if scene.get("source") != "ct":  # no CT: the mask alone makes the scene
+            scene.source = "label_map"
+            if scene.get("name", "phantom") in ("phantom", "phantom_gt", "ct"):
+                scene.name = Path(str(cfg.label_map).rstrip("/")).name.split(".")[0] or "mask"
+    if cfg.get("labels") is not None:
+        scene.labels = list(cfg.labels)
     try:
         plain = OmegaConf.to_container(scene, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as e:

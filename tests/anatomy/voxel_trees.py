@@ -96,3 +96,39 @@ def _fill_capsule(vol: Volume, a: np.ndarray, b: np.ndarray, r: float) -> None:
     t = np.clip(((q - ia) @ ab) / max(ab @ ab, 1e-12), 0.0, 1.0)
     d = np.linalg.norm(q - (ia + t[..., None] * ab), axis=-1)
     vol.array[lo[2]:hi[2], lo[1]:hi[1], lo[0]:hi[0]] |= d <= rv
+
+
+def cut_branch(vol: Volume, branch: Branch, at: float, gap_m: float) -> int:
+    """Cut ``branch`` across its axis: clear the voxels within 1.5 radii of the axis whose
+    position along it lies within ``gap_m / 2`` of the fraction ``at`` of its length. Returns
+    the number of voxels cleared."""
+    a, b = branch.start, branch.end
+    axis = (b - a) / np.linalg.norm(b - a)
+    centre = a + at * (b - a)
+    zyx = np.argwhere(vol.array)
+    p = vol.zyx_to_world(zyx.astype(float))
+    t = (p - centre) @ axis
+    radial = np.linalg.norm((p - centre) - t[:, None] * axis, axis=1)
+    hit = (np.abs(t) <= gap_m / 2) & (radial <= 1.5 * branch.radius_m)
+    vol.array[tuple(zyx[hit].T)] = False
+    return int(hit.sum())
+
+
+def add_speckle(vol: Volume, n: int, seed: int = 0, clearance_vox: int = 3) -> int:
+    """Set ``n`` isolated single voxels at random places at least ``clearance_vox`` voxels away
+    from the mask and from each other's neighbours. Returns how many were set."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    busy = ndimage.binary_dilation(vol.array, iterations=clearance_vox)
+    done = 0
+    for _ in range(50 * n):
+        z, y, x = (int(rng.integers(1, s - 1)) for s in vol.array.shape)
+        if busy[z, y, x]:
+            continue
+        vol.array[z, y, x] = True
+        busy[max(0, z - 2):z + 3, max(0, y - 2):y + 3, max(0, x - 2):x + 3] = True
+        done += 1
+        if done == n:
+            break
+    return done
