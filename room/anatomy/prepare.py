@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from room.anatomy.centerline import CenterlineConfig, compare_trees, extract_centerline
+from room.anatomy.ct_checks import check_resample_spacing
 from room.anatomy.labelmap import PiecesConfig
 from room.anatomy.mesh import MeshConfig, face_branch_ids, make_collision_mesh, mask_to_mesh
 from room.anatomy.phantom import PhantomConfig
@@ -94,11 +95,12 @@ class SceneConfig:
                               "label_map=PATH")
         if self.seed_point is not None and len(self.seed_point) != 3:
             raise ConfigError(f"scene.seed_point must be 3 numbers (metres), got {self.seed_point}")
-        if self.resample_spacing_m is not None and not 1e-4 <= self.resample_spacing_m <= 5e-3:
-            raise ConfigError(
-                f"scene.resample_spacing_m={self.resample_spacing_m} m is absurd; "
-                "use 0.0001-0.005 (0.1-5 mm) or null"
-            )
+        if self.resample_spacing_m is not None:
+            if not 1e-4 <= self.resample_spacing_m:
+                raise ConfigError(
+                    f"scene.resample_spacing_m={self.resample_spacing_m} m is absurd; "
+                    "use 0.0001-0.001 (0.1-1 mm) or null")
+            check_resample_spacing(self.resample_spacing_m)  # coarser than 1 mm leaks
 
 
 @dataclass(frozen=True)
@@ -177,14 +179,19 @@ def _stage_load(run: _Run) -> None:
                               "labels": list(cfg.labels) or "non-zero"}
     else:
         from room.anatomy.ct import load_ct
+        from room.anatomy.ct_checks import MAX_SLICE_M
 
         path = resolve_path(cfg.ct)
-        run.ct = load_ct(path, series_id=cfg.series_id)
+        run.ct = load_ct(path, series_id=cfg.series_id, max_slice_m=MAX_SLICE_M)
+        run.meta.setdefault("warnings", []).extend(run.ct.warnings)
         run.meta["source"] = {"type": "ct", "path": str(path.resolve()),
                               "series_id": cfg.series_id or run.ct.metadata.get("series_id")}
     if cfg.resample_spacing_m is not None:
-        from room.anatomy.ct import resample_isotropic
+        from room.anatomy.ct import check_resample_spacing, resample_isotropic
 
+        native = (run.ct if run.ct is not None else run.mask).spacing
+        run.meta.setdefault("warnings", []).extend(
+            check_resample_spacing(cfg.resample_spacing_m, native))
         if run.ct is not None:
             run.ct = resample_isotropic(run.ct, cfg.resample_spacing_m)
         if run.mask is not None:

@@ -5,6 +5,7 @@ resampling spacing bounded."""
 from __future__ import annotations
 
 import gzip
+import json
 import time
 
 import numpy as np
@@ -185,3 +186,45 @@ def test_resample_spacing_bounds():
         check_resample_spacing(0.0015)
     with pytest.raises(ConfigError):
         check_resample_spacing(-1)
+
+
+# --- the decisions as room-prepare applies them ---------------------------------------------
+
+
+def _crop_resampled(shared_data, tmp_path, spacing_mm):
+    img = sitk.ReadImage(str(shared_data / "ct" / "chest_ct_carina_crop.nii.gz"))
+    size = [int(round(n * s / t)) for n, s, t in zip(img.GetSize(), img.GetSpacing(), spacing_mm,
+                                                      strict=True)]
+    out = sitk.Resample(img, size, sitk.Transform(), sitk.sitkLinear, img.GetOrigin(),
+                        spacing_mm, img.GetDirection(), -1024.0, img.GetPixelID())
+    p = tmp_path / f"crop_{spacing_mm[2]}mm.nii.gz"
+    sitk.WriteImage(out, str(p))
+    return p
+
+
+def test_prepare_refuses_5mm_slices_before_any_work(shared_data, tmp_path, run_cli):
+    """The shared crop at 0.5 x 0.5 x 5 mm segmented to 8.6 mL and 3 branches (52 mL and 54 at
+    its own spacing): room-prepare refuses it and asks for the thin-slice reconstruction."""
+    ct = _crop_resampled(shared_data, tmp_path, (0.5, 0.5, 5.0))
+    r = run_cli("room.cli.prepare", f"ct={ct}", f"out={tmp_path / 'scene'}", "progress=false")
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "too thick" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "scene").exists()
+
+
+def test_prepare_refuses_a_leaking_resample_spacing_at_config_time(run_cli, tmp_path):
+    r = run_cli("room.cli.prepare", "scene.resample_spacing_m=0.0015", "progress=false",
+                f"out={tmp_path / 'scene'}")
+    assert r.returncode == 2 and "leaks into the lung" in r.stderr, r.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_prepare_records_the_thick_slice_warning_in_scene_json(shared_data, tmp_path):
+    from room.anatomy.prepare import SceneConfig, prepare_scene
+
+    ct = _crop_resampled(shared_data, tmp_path, (0.7, 0.7, 2.0))
+    scene = prepare_scene(SceneConfig(name="crop2mm", source="ct", ct=str(ct), preview=False),
+                          tmp_path / "scene", progress=False)
+    warnings = scene.metadata.get("warnings", [])
+    assert any("thick" in w for w in warnings), warnings
+    assert json.loads((tmp_path / "scene" / "scene.json").read_text())["metadata"]["warnings"]
