@@ -8,6 +8,8 @@
 - ``None``: the default recipe (the built-in phantom);
 - ``"y"`` / ``"tube"``: the tiny synthetic scenes of :mod:`room.anatomy.synthetic`;
 - a prepared scene folder (``scene.json`` inside);
+- a CT file (``.nii.gz``, ``.nrrd``, ``.mha``, ...) or a DICOM series folder: segmented and
+  prepared automatically (as ``room-prepare ct=PATH``), then cached;
 - a recipe file (``.yaml`` / ``.yml`` / ``.json``: SceneConfig fields, optionally under
   ``scene:``), e.g. ``scenes/phantom_small.yaml``;
 - a preset name: ``conf/scene/<name>.yaml`` (e.g. ``"phantom"``, ``"carina_crop"``) or
@@ -29,7 +31,7 @@ from room.anatomy.prepare import SceneConfig, get_scene
 from room.anatomy.scene import AirwayScene
 from room.config import to_dataclass
 from room.errors import ConfigError, InputFileError
-from room.paths import REPO_ROOT
+from room.paths import conf_dir, recipes_dir
 
 SYNTHETIC = ("y", "tube")
 RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -61,7 +63,7 @@ def _plain(cfg: SceneConfig) -> dict:
 
 
 def _preset(name: str) -> Path | None:
-    for folder in (REPO_ROOT / "conf" / "scene", REPO_ROOT / "scenes"):
+    for folder in (conf_dir() / "scene", recipes_dir()):
         f = folder / f"{name}.yaml"
         if f.is_file():
             return f
@@ -95,14 +97,30 @@ def load_scene(spec: Any = None, *, progress: bool = False, on_disk: bool = Fals
             _on_disk(scene, spec)
         return _KEEP[spec][0]
     if isinstance(spec, str | Path):
-        p = Path(spec)
-        if p.is_dir():
+        p = Path(spec).expanduser()
+        if p.is_dir() and (p / "scene.json").is_file():
             return AirwayScene.load(p)
+        if p.is_dir() or (p.is_file() and _is_ct_file(p)):  # a DICOM folder or a CT file
+            return get_scene(ct_config(p), progress=progress)
         if p.suffix in RECIPE_SUFFIXES and p.is_file():
             return get_scene(recipe_config(p), progress=progress)
         preset = _preset(str(spec)) if isinstance(spec, str) and "/" not in spec else None
         if preset is not None:
             return get_scene(recipe_config(preset), progress=progress)
     raise ConfigError(f"scene {spec!r}: pass an AirwayScene, a SceneConfig or recipe mapping, a "
-                      "scene folder, a recipe file (.yaml), a preset name of conf/scene or "
-                      "scenes/, or one of 'y', 'tube'")
+                      "scene folder (room-prepare out=DIR), a CT file or DICOM folder, a recipe "
+                      "file (.yaml), a preset name of conf/scene or scenes/, or one of 'y', "
+                      "'tube'")
+
+
+def _is_ct_file(p: Path) -> bool:
+    from room.anatomy.ct import CT_SUFFIXES
+
+    return p.name.lower().endswith(CT_SUFFIXES)
+
+
+def ct_config(path: Path) -> SceneConfig:
+    """The recipe of a CT file or DICOM folder, segmented automatically (as ``room-prepare
+    ct=PATH``): named after the file."""
+    name = path.resolve().name.split(".")[0] or "ct"
+    return SceneConfig(name=name, source="ct", ct=str(path.resolve()))

@@ -37,3 +37,17 @@ def test_presets_and_recipe_files_become_scene_configs(tmp_path):
 def test_unknown_spec_says_what_to_pass():
     with pytest.raises(ConfigError, match="preset name"):
         load_scene("no_such_scene")
+
+
+@pytest.mark.slow
+def test_a_ct_file_is_a_scene_name(shared_data, tmp_path, monkeypatch):
+    """load_scene(CT file) prepares (and caches) it as `room-prepare ct=PATH` would; the
+    packaged presets resolve by name from any working directory."""
+    monkeypatch.setenv("ROOM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    ct = shared_data / "ct" / "chest_ct_carina_crop.nii.gz"
+    scene = load_scene(ct)
+    assert scene.metadata["source"]["type"] == "ct"
+    assert scene.metadata["name"] == "chest_ct_carina_crop"
+    assert len(scene.tree) > 10
+    assert load_scene(str(ct)).path == scene.path  # cached: the same folder
