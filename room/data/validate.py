@@ -447,7 +447,8 @@ def mesh_distance(mesh, points: np.ndarray, faces: np.ndarray | None = None) -> 
 
 
 def _scene_for(r: SequenceReader, cfg: ValidateConfig, scene, cache, rep: Report):
-    """The scene for the mesh check: given, ``scene_dir``, or rebuilt from the recipe."""
+    """The scene for the mesh check: given, ``scene_dir``, the folder the dataset was generated
+    from (info.json ``scene.dir``), or rebuilt from the recipe."""
     if scene is not None:
         return scene
     key = cfg.scene_dir or str(r.info.get("scene", {}).get("id"))
@@ -457,8 +458,11 @@ def _scene_for(r: SequenceReader, cfg: ValidateConfig, scene, cache, rep: Report
     try:
         from room.anatomy import load_scene  # segmentation and meshing libraries: load on use
 
+        recorded_dir = r.info.get("scene", {}).get("dir")
         if cfg.scene_dir:
             found = load_scene(Path(cfg.scene_dir))
+        elif recorded_dir and Path(recorded_dir).is_dir():  # room-generate scene_dir=DIR
+            found = load_scene(Path(recorded_dir))
         elif r.info.get("scene", {}).get("recipe") is not None:
             found = load_scene(r.info["scene"]["recipe"])
     except Exception as e:  # noqa: BLE001 - any failure only disables the mesh check

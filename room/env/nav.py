@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -109,8 +110,16 @@ class BronchoscopyNavEnv(gym.Env):
     def __init__(self, scene: Any = "y", robot: RobotConfig | None = None,
                  sim: SimConfig | None = None, task: EnvConfig | None = None,
                  camera: Any = None, render_config: Any = None,
-                 render_mode: str | None = None) -> None:
+                 render_mode: str | None = None, scene_dir: str | None = None) -> None:
+        """``scene``: anything :func:`room.anatomy.load_scene` takes; ``scene_dir``: a folder
+        written by room-prepare (as ``room-generate scene_dir=DIR``; overrides ``scene``)."""
         self.task = task or EnvConfig()
+        self._needs_reset = True
+        if scene_dir is not None:
+            if not (Path(scene_dir) / "scene.json").is_file():
+                raise ConfigError(f"scene_dir={scene_dir} is not a scene folder (no scene.json):"
+                                  " give a folder written by room-prepare out=DIR")
+            scene = Path(scene_dir)
         if render_mode not in (None, "rgb_array"):
             raise ConfigError(f"render_mode {render_mode!r}: use None or 'rgb_array'")
         self.render_mode = render_mode
@@ -167,12 +176,24 @@ class BronchoscopyNavEnv(gym.Env):
             target = int(self._leaves[int(self.np_random.integers(len(self._leaves)))])
         self.target = int(target)
         self.path = CenterlinePath(self.scene.tree, self.target)
+        self._check_open("reset")
         state = self.sim.reset()
+        self._needs_reset = False
         self._s_tip = self.path.project(state.T_world_tip[:3, 3])[0]
         self._steps = 0
         return self._observe(state), self._info(state, self._s_tip)
 
+    def _check_open(self, call: str) -> None:
+        if self.sim is None:
+            raise SimulationError(f"{call}() after close(): this environment is closed; make a "
+                                  "new one (gymnasium.make or room.make_env)")
+
     def step(self, action):
+        self._check_open("step")
+        if self._needs_reset:
+            raise SimulationError("step() before reset() or after the episode ended "
+                                  "(terminated or truncated): call reset() to start a new "
+                                  "episode")
         a = np.asarray(action, dtype=float).reshape(-1)
         if a.shape != self.action_space.shape or not np.all(np.isfinite(a)):
             raise ConfigError(f"action must be {self.action_space.shape[0]} finite numbers in "
@@ -199,6 +220,7 @@ class BronchoscopyNavEnv(gym.Env):
         if failed:
             reward -= task.failure_penalty
         truncated = self._steps >= task.max_steps and not (success or failed)
+        self._needs_reset = bool(success or failed or truncated)
         info = self._info(state, s_tip)
         info.update(success=bool(success), wall_force_step_N=force)
         if error:
@@ -210,6 +232,7 @@ class BronchoscopyNavEnv(gym.Env):
         return None if self._last_rgb is None else self._last_rgb.copy()
 
     def close(self) -> None:
+        """Free the physics client (idempotent); reset() and step() then raise."""
         if getattr(self, "sim", None) is not None:
             self.sim.close()
             self.sim = None
@@ -219,7 +242,8 @@ class BronchoscopyNavEnv(gym.Env):
 def make_env(scene: Any = "y", **kwargs: Any) -> gym.Env:
     """``gymnasium.make("room/BronchoscopyNav-v0", scene=scene, **kwargs)``: the env with
     Gymnasium's standard wrappers. ``scene``: anything :func:`room.anatomy.load_scene` takes
-    (default: the small synthetic Y); keyword arguments as :class:`BronchoscopyNavEnv`."""
+    (default: the small synthetic Y), or ``scene_dir=DIR``; keyword arguments as
+    :class:`BronchoscopyNavEnv`."""
     register()
     return gym.make(ENV_ID, scene=scene, **kwargs)
 

@@ -36,11 +36,15 @@ def sequences(path: str | Path) -> list[Path]:
 def sequence_tree(reader, scene_dir: str | Path | None = None):
     """The :class:`~room.anatomy.tree.CenterlineTree` of the sequence's scene, or None.
 
-    ``scene_dir``: a scene folder (``tree.json`` inside). Otherwise the recipe stored in the
-    sequence's info.json is looked up in the scene cache (room.anatomy.prepare); nothing is
-    prepared, so a view never starts a long scene preparation."""
+    ``scene_dir``: a scene folder (``tree.json`` inside). Otherwise the folder the dataset was
+    generated from (info.json ``scene.dir``), else the recipe stored in info.json looked up in
+    the scene cache (room.anatomy.prepare); nothing is prepared, so a view never starts a long
+    scene preparation."""
     from room.anatomy.tree import CenterlineTree
 
+    recorded = (reader.info.get("scene") or {}).get("dir")
+    if scene_dir is None and recorded and (Path(recorded) / "tree.json").is_file():
+        scene_dir = recorded
     if scene_dir is not None:
         f = Path(scene_dir) / "tree.json"
         if not f.exists():

@@ -82,8 +82,40 @@ def test_bad_action_and_truncation(cam):
         assert [o[3] for o in out] == [False, False, True]
         assert all(o[1] > 0 for o in out[1:])  # inserting along the path earns progress
         assert out[-1][4]["target"] == 2
+        from room.errors import SimulationError
+
+        with pytest.raises(SimulationError, match="call reset"):  # not one more penalty
+            env.step(np.array([0, 0, 1.0], np.float32))
+        env.reset(seed=0)
+        env.step(np.array([0, 0, 1.0], np.float32))  # a new episode steps again
     finally:
         env.close()
+
+
+def test_calls_after_close_say_so(cam):
+    from room.env.nav import BronchoscopyNavEnv
+    from room.errors import SimulationError
+
+    env = BronchoscopyNavEnv("y", camera=cam)
+    env.reset(seed=0)
+    env.close()
+    env.close()  # idempotent
+    for call in (lambda: env.step(np.zeros(3, np.float32)), lambda: env.reset(seed=0)):
+        with pytest.raises(SimulationError, match="after close"):
+            call()
+
+
+def test_scene_dir_names_a_prepared_folder(cam, saved_yscene, tmp_path):
+    from room.env.nav import BronchoscopyNavEnv
+    from room.errors import ConfigError
+
+    env = BronchoscopyNavEnv(scene_dir=str(saved_yscene.path), camera=cam)
+    try:
+        assert env.scene.path == saved_yscene.path
+    finally:
+        env.close()
+    with pytest.raises(ConfigError, match="not a scene folder"):
+        BronchoscopyNavEnv(scene_dir=str(tmp_path), camera=cam)
 
 
 @pytest.mark.slow
