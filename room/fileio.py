@@ -81,3 +81,22 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: int = 10,
         finally:
             gen.close()
     return path
+
+
+def check_output_dir(path: str | Path, what: str = "out") -> Path:
+    """Raise :class:`~room.errors.ConfigError` unless ``path`` is, or can become, a writable
+    folder: checked before any work, so a run never fails at its end on a bad output path. The
+    nearest existing ancestor must be a folder we may write into; returns the absolute path."""
+    from room.errors import ConfigError
+
+    p = Path(path).expanduser().absolute()
+    probe = p
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"{what}={path}: {probe} is a file, not a folder; choose another "
+                          f"{what}=")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what}={path}: {probe} is not writable (read-only or another "
+                          f"user's); choose another {what}= or change its permissions")
+    return p

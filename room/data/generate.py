@@ -27,6 +27,7 @@ from room.data import schema
 from room.data.reader import SequenceReader
 from room.data.writer import SequenceWriter
 from room.errors import ConfigError
+from room.fileio import check_output_dir
 from room.render.camera import CameraConfig
 from room.render.config import RenderConfig
 from room.render.geometry import strided_cloud
@@ -85,6 +86,9 @@ class GenerateConfig:
         if not str(self.out).strip():
             raise ConfigError("out= is empty: give the dataset folder to write, e.g. "
                               "out=room_dataset (sequences land in <out>/<scene>/<sequence>/)")
+        if self.seed < 0:
+            raise ConfigError(f"seed={self.seed}: seeds are non-negative integers (numpy's "
+                              "SeedSequence), e.g. seed=0")
         if self.scene_dir is not None and not Path(self.scene_dir).is_dir():
             raise ConfigError(f"scene_dir={self.scene_dir} is not a folder: give a scene folder "
                               "written by room-prepare out=DIR")
@@ -243,6 +247,7 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
     from room.sensor import SensorModel, sequence_appearance
     from room.trajectory import plan_sequences
 
+    check_output_dir(job.out)  # before the scene and the first frame, not at the end
     t0 = time.perf_counter()
     if scene is None:
         scene = load_scene(job.scene_dir if job.scene_dir is not None else job.scene)

@@ -29,6 +29,9 @@ T_GL_CV = np.diag([1.0, -1.0, -1.0, 1.0])
 """Maps OpenCV camera coordinates to OpenGL camera coordinates (its own inverse)."""
 
 
+MAX_SIZE_PX = 4096  # see CameraConfig.__post_init__
+
+
 @dataclass(frozen=True)
 class CameraConfig:
     """Tip camera settings (Hydra group ``camera``).
@@ -52,6 +55,14 @@ class CameraConfig:
     far: float = 0.25
     distortion_model: str = "radtan"
     distortion: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not (8 <= self.width <= MAX_SIZE_PX and 8 <= self.height <= MAX_SIZE_PX):
+            raise ConfigError(
+                f"camera.width x camera.height = {self.width} x {self.height}: use 8..{MAX_SIZE_PX}"
+                " px (a camera with lens distortion renders a covering pinhole image up to twice"
+                " as large, and OpenGL framebuffers stop at 8192 px)")
+        self.intrinsics()  # focal length, clip planes, distortion: checked now, before any work
 
     def intrinsics(self) -> Intrinsics:
         """The :class:`~room.types.Intrinsics` these settings describe (raises ConfigError)."""
