@@ -319,3 +319,28 @@ def keep_airway_tree(mask: Volume, cfg: PiecesConfig | None = None
     out = np.zeros_like(arr)
     out[bb] = kept
     return mask.with_array(out, pieces=report), report
+
+
+def import_label_map(path: str | Path, labels: list[int] | int | None = None,
+                     reference: Volume | None = None) -> Volume:
+    """Read an external airway label map (TotalSegmentator ``lung_trachea_bronchia``, ATM'22
+    labels, ...) -> bool Volume in LPS metres (:func:`read_label_map`).
+    ``labels``: label values that are airway (default: every non-zero voxel). ``reference``: CT
+    whose geometry the mask must match."""
+    vol = read_label_map(path, labels)
+    arr = vol.array
+    if reference is not None:
+        same = (arr.shape == reference.array.shape
+                and np.allclose(vol.spacing, reference.spacing, rtol=1e-4)
+                and np.allclose(vol.origin, reference.origin, atol=1e-5)
+                and np.allclose(vol.direction, reference.direction, atol=1e-4))
+        if not same:
+            raise InputFileError(
+                f"{path}: label map geometry (shape {arr.shape[::-1]}, spacing "
+                f"{np.round(vol.spacing * 1e3, 3).tolist()} mm, origin "
+                f"{np.round(vol.origin * 1e3, 1).tolist()} mm) differs from the CT's (shape "
+                f"{reference.array.shape[::-1]}, spacing "
+                f"{np.round(reference.spacing * 1e3, 3).tolist()} mm, origin "
+                f"{np.round(reference.origin * 1e3, 1).tolist()} mm); pass the mask made from "
+                f"this CT")
+    return vol

@@ -212,7 +212,7 @@ def _stage_segment(run: _Run) -> None:
         from room.anatomy.labelmap import keep_airway_tree
 
         if run.ct is not None:  # a label map made from this CT
-            from room.anatomy.segment import import_label_map
+            from room.anatomy.labelmap import import_label_map
 
             run.mask = import_label_map(resolve_path(cfg.label_map), list(cfg.labels) or None,
                                         reference=run.ct)

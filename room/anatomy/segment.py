@@ -35,13 +35,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from room.anatomy.volume import Volume
-from room.errors import ConfigError, InputFileError, SegmentationError
+from room.errors import ConfigError, SegmentationError
 
 log = logging.getLogger(__name__)
 
@@ -473,29 +472,3 @@ def segment_airway(ct: Volume, cfg: SegmentConfig | None = None,
 
 # ---------------------------------------------------------------- external masks
 
-
-def import_label_map(path: str | Path, labels: list[int] | int | None = None,
-                     reference: Volume | None = None) -> Volume:
-    """Read an external airway label map (TotalSegmentator ``lung_trachea_bronchia``, ATM'22
-    labels, ...) -> bool Volume in LPS metres (:func:`room.anatomy.labelmap.read_label_map`).
-    ``labels``: label values that are airway (default: every non-zero voxel). ``reference``: CT
-    whose geometry the mask must match."""
-    from room.anatomy.labelmap import read_label_map
-
-    vol = read_label_map(path, labels)
-    arr = vol.array
-    if reference is not None:
-        same = (arr.shape == reference.array.shape
-                and np.allclose(vol.spacing, reference.spacing, rtol=1e-4)
-                and np.allclose(vol.origin, reference.origin, atol=1e-5)
-                and np.allclose(vol.direction, reference.direction, atol=1e-4))
-        if not same:
-            raise InputFileError(
-                f"{path}: label map geometry (shape {arr.shape[::-1]}, spacing "
-                f"{np.round(vol.spacing * 1e3, 3).tolist()} mm, origin "
-                f"{np.round(vol.origin * 1e3, 1).tolist()} mm) differs from the CT's (shape "
-                f"{reference.array.shape[::-1]}, spacing "
-                f"{np.round(reference.spacing * 1e3, 3).tolist()} mm, origin "
-                f"{np.round(reference.origin * 1e3, 1).tolist()} mm); pass the mask made from "
-                f"this CT")
-    return vol

@@ -118,7 +118,7 @@ def test_scene_config_validation():
         SceneConfig(source="ct")
     with pytest.raises(ConfigError, match="ground_truth"):
         SceneConfig(source="ct", ct="x.nii.gz", segmentation="ground_truth")
-    with pytest.raises(ConfigError, match="absurd"):
+    with pytest.raises(ConfigError, match="coarser than the airway walls"):
         SceneConfig(resample_spacing_m=0.05)
     assert SceneConfig().phantom == PhantomConfig()
 

@@ -9,10 +9,11 @@ import SimpleITK as sitk
 from PIL import Image
 from scipy import ndimage
 
+from room.anatomy.labelmap import import_label_map
 from room.anatomy.metrics import airway_metrics
 from room.anatomy.phantom import LUMEN, PhantomConfig, make_phantom
 from room.anatomy.preview import carina_point, save_preview
-from room.anatomy.segment import SegmentConfig, _Flooder, import_label_map, segment_airway
+from room.anatomy.segment import SegmentConfig, _Flooder, segment_airway
 from room.anatomy.volume import Volume
 from room.errors import InputFileError, SegmentationError
 

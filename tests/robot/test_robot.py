@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from room.config import to_dataclass
 from room.errors import ConfigError
 from room.robot import RobotConfig
 from room.robot.controllers import FollowerConfig, ScriptedTeleop, solve_bend
@@ -50,13 +49,14 @@ def test_impossible_parameters_raise(kw):
         RobotConfig(**kw)
 
 
-def test_presets_compose():
-    """Every conf/robot preset builds a valid RobotConfig (unknown keys would raise)."""
-    import yaml
+def test_ultrathin_preset_is_thinner():
+    """conf/robot/ultrathin.yaml composes into a RobotConfig thinner and more bendable than the
+    default (every preset composing is tests/test_conf_compose.py's job)."""
+    from room.compose import compose, stage_config
 
-    for f in sorted((CONF / "robot").glob("*.yaml")):
-        cfg = to_dataclass(RobotConfig, yaml.safe_load(f.read_text()))
-        assert isinstance(cfg, RobotConfig), f
+    thin = stage_config(RobotConfig, compose("generate", ["robot=ultrathin"]).robot)
+    assert thin.outer_diameter_m < RobotConfig().outer_diameter_m
+    assert thin.max_bend_rad > RobotConfig().max_bend_rad
 
 
 def test_cc_arc_geometry():

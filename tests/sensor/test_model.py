@@ -187,18 +187,15 @@ def test_bad_settings_raise_config_errors():
 
 
 def test_sensor_presets_compose():
-    from hydra import compose, initialize_config_dir
+    from room.compose import compose, stage_config
+    from room.paths import conf_dir
 
-    from room.config import to_dataclass
-    from room.paths import REPO_ROOT
-
-    presets = sorted(p.stem for p in (REPO_ROOT / "conf" / "sensor").glob("*.yaml"))
+    presets = sorted(p.stem for p in (conf_dir() / "sensor").glob("*.yaml"))
     assert "default" in presets
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf" / "sensor"), version_base=None):
-        for name in presets:
-            cfg = to_dataclass(SensorConfig, compose(config_name=name))
-            SensorModel(cfg)  # the profile loads and the settings are consistent
-            if name == "none":
-                assert not cfg.enabled
-            if name == "randomized":
-                assert cfg.randomization.enabled
+    for name in presets:
+        cfg = stage_config(SensorConfig, compose("generate", [f"sensor={name}"]).sensor)
+        SensorModel(cfg)  # the profile loads and the settings are consistent
+        if name == "none":
+            assert not cfg.enabled
+        if name == "randomized":
+            assert cfg.randomization.enabled
