@@ -51,6 +51,7 @@ def test_read_only_output_is_refused(tmp_path):
         ro.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_cli_exits_nonzero_before_any_work(run_cli, tmp_path):
     """The message comes before the scene is prepared (no cache entry is written)."""
     (tmp_path / "afile").write_text("x")
