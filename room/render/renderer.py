@@ -123,6 +123,7 @@ class Renderer:
         self._embree: Any = None
         self._rays: np.ndarray | None = None
         self._lut: tuple[float, np.ndarray] | None = None
+        self._flow: Any = None
 
     def set_look(self, render: RenderConfig) -> None:
         """Switch lights, material and texture pattern to ``render`` without rebuilding the GL
@@ -359,12 +360,35 @@ class Renderer:
         z[zb >= 1.0] = 0.0
         return z
 
+    def optical_flow(self, frame_a: Frame, frame_b: Frame,
+                     rel_tol: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Flow a -> b and its validity mask computed on the GL side
+        (:mod:`room.render.flowpass`): the same definition, occlusion test and image space as
+        :func:`room.render.geometry.optical_flow` (the float64 reference), from the frames'
+        depth maps and poses, to float32 rounding (~1e-4 px). Frames of another camera go to
+        the numpy reference."""
+        from room.render import geometry
+
+        tol = geometry.FLOW_DEPTH_TOL if rel_tol is None else float(rel_tol)
+        if not (frame_a.intrinsics == frame_b.intrinsics == self.intrinsics):
+            return geometry.optical_flow(frame_a, frame_b, tol)
+        self._ctx.make_current()
+        if self._flow is None:
+            from room.render.flowpass import FlowPass
+
+            self._flow = FlowPass(self.intrinsics)
+        return self._flow(frame_a.depth, frame_a.T_world_cam, frame_b.depth,
+                          frame_b.T_world_cam, tol)
+
     def close(self) -> None:
         """Free the GL resources and the context (idempotent)."""
         if getattr(self, "_ctx", None) is not None:
             try:
                 self._ctx.make_current()
                 self._raster.release()
+                if self._flow is not None:
+                    self._flow.release()
+                    self._flow = None
             finally:
                 self._ctx.close()
                 self._ctx = None
