@@ -7,7 +7,10 @@ Determinism and resumption: every frame is a pure function of (config, seed, fra
 previous frame). The previous frame is exactly what the reader returns for it (the canonical
 frame, with the sensor's metadata), so an interrupted run resumes from the files on disk and
 ends byte-identical to an uninterrupted one. Flow and point clouds are computed from canonical
-frames (depth on the 16-bit grid), so they agree exactly with what a reader gets back.
+frames (depth on the 16-bit grid), so they agree exactly with what a reader gets back: flow on
+the GL side (``Renderer.optical_flow``, a function of the two depth maps and poses alone, so the
+resumed frame's backward flow from the previous frame read back from disk is the same bytes),
+point clouds from depth and the cached ray grid.
 """
 
 from __future__ import annotations
@@ -143,6 +146,10 @@ class FrameSource:
         # JSON round trip: the in-memory meta is exactly what the reader will return
         return f.replace(meta=json.loads(json.dumps(f.meta, sort_keys=True, default=_plain)))
 
+    def optical_flow(self, frame_a: Frame, frame_b: Frame) -> tuple[np.ndarray, np.ndarray]:
+        """Flow a -> b and validity of two canonical frames, on the renderer's GL side."""
+        return self.renderer.optical_flow(frame_a, frame_b)
+
 
 def _plain(x: Any) -> Any:
     """JSON fallback for numpy scalars and arrays in frame metadata."""
@@ -174,9 +181,11 @@ def write_sequence(writer: SequenceWriter, source: Callable[[int, Frame | None],
 
     Frame i is committed once frame i+1 exists (its forward flow needs it). On resume the
     previous frame comes from disk, identical to the one the interrupted run held in memory.
-    Returns the number of frames written now."""
-    from room.render.geometry import optical_flow
+    Flow comes from ``source.optical_flow`` when the source has one (the renderer's GL pass),
+    else from the numpy reference. Returns the number of frames written now."""
+    from room.render import geometry
 
+    optical_flow = getattr(source, "optical_flow", geometry.optical_flow)
     n = len(planned)
     start = writer.open()
     if progress:

@@ -9,7 +9,9 @@ point), projects it through camera b's lens model (radtan or fisheye, the formul
 :func:`room.render.camera.distort`), and keeps it when it lies in front of b, inside b's image,
 and agrees with b's depth map (bilinear over four hit pixels) within ``rel_tol`` relative:
 the same occlusion test, in the same order, as the numpy reference. It writes the displacement
-(RG32F, 0 where invalid) and the validity (R8UI); two reads of the (H, W) targets.
+(RG32F, 0 where invalid) and the validity (R8UI); two reads of the (H, W) targets. The lens
+model is a compile-time choice and b's four depth texels come from one ``textureGather``:
+llvmpipe runs every branch of a fragment shader and gathers texels one by one (about 2x).
 
 Inputs are the frames' own depth maps, so a dataset's flow is a function of the stored
 (canonical) depth and poses alone: deterministic, identical on resume, and reproducible by
@@ -29,7 +31,6 @@ from room.transforms import invert
 from room.types import Intrinsics
 
 FLOW_FRAGMENT = """
-#version 330 core
 uniform sampler2D u_depth_a;  // R32F z-depth of frame a (m, 0 = no hit)
 uniform sampler2D u_depth_b;  // R32F z-depth of frame b
 uniform sampler2D u_rays;     // RG32F undistorted ray (x, y; z = 1) of every pixel
@@ -39,26 +40,25 @@ uniform mat3 u_dR;            // R_b_a - I
 uniform vec3 u_t;             // t_b_a (m)
 uniform float u_near;         // camera b's near plane (m)
 uniform float u_rel_tol;      // occlusion test: relative depth tolerance
-uniform int u_model;          // 0 pinhole, 1 radtan (k1 k2 p1 p2 k3), 2 fisheye (k1..k4)
 uniform float u_k[5];
 layout(location = 0) out vec2 o_flow;
 layout(location = 1) out uint o_valid;
 
 vec2 distort(vec2 p) {
-    if (u_model == 1) {
+#if MODEL == 1  // radtan: k1 k2 p1 p2 k3 (a compile-time choice: llvmpipe runs every branch)
         float r2 = dot(p, p);
         float radial = 1.0 + r2 * (u_k[0] + r2 * (u_k[1] + r2 * u_k[4]));
         return vec2(p.x * radial + 2.0 * u_k[2] * p.x * p.y + u_k[3] * (r2 + 2.0 * p.x * p.x),
                     p.y * radial + u_k[2] * (r2 + 2.0 * p.y * p.y) + 2.0 * u_k[3] * p.x * p.y);
-    }
-    if (u_model == 2) {
+#elif MODEL == 2  // fisheye (equidistant): k1..k4
         float r = length(p);
         float th = atan(r);
         float t2 = th * th;
         float thd = th * (1.0 + t2 * (u_k[0] + t2 * (u_k[1] + t2 * (u_k[2] + t2 * u_k[3]))));
         return r > 1e-12 ? p * (thd / r) : p;
-    }
+#else
     return p;
+#endif
 }
 
 void main() {
@@ -74,12 +74,11 @@ void main() {
     if (!(q.x >= 0.0 && q.x <= u_size.x - 1.0 && q.y >= 0.0 && q.y <= u_size.y - 1.0)) return;
     vec2 q0 = clamp(floor(q), vec2(0.0), u_size - 2.0);
     vec2 f = q - q0;
-    ivec2 i0 = ivec2(q0);
-    float d00 = texelFetch(u_depth_b, i0, 0).x, d01 = texelFetch(u_depth_b, i0 + ivec2(1, 0), 0).x;
-    float d10 = texelFetch(u_depth_b, i0 + ivec2(0, 1), 0).x;
-    float d11 = texelFetch(u_depth_b, i0 + ivec2(1, 1), 0).x;
-    if (!(min(min(d00, d01), min(d10, d11)) > 0.0)) return;
-    float zs = (d00 * (1.0 - f.x) + d01 * f.x) * (1.0 - f.y) + (d10 * (1.0 - f.x) + d11 * f.x) * f.y;
+    // the 2 x 2 texels from q0 in one gather (x: (0, 1), y: (1, 1), z: (1, 0), w: (0, 0))
+    vec4 d = textureGather(u_depth_b, (q0 + 1.0) / u_size);
+    if (!(min(min(d.x, d.y), min(d.z, d.w)) > 0.0)) return;
+    float zs = (d.w * (1.0 - f.x) + d.z * f.x) * (1.0 - f.y)
+               + (d.x * (1.0 - f.x) + d.y * f.x) * f.y;
     if (!(abs(zs - pb.z) <= u_rel_tol * pb.z)) return;
     o_flow = q - vec2(px);
     o_valid = 1u;
@@ -109,7 +108,10 @@ class FlowPass:
                       tex(GL.GL_R8UI, w, h, GL.GL_RED_INTEGER, GL.GL_UNSIGNED_BYTE)]
         self.fbo = Raster._framebuffer([(GL.GL_COLOR_ATTACHMENT0 + k, t)
                                         for k, t in enumerate(self.t_out)])
-        self.program = _program(shaders.SHADE_VERTEX, FLOW_FRAGMENT)
+        model = _MODELS[intr.distortion_model] if intr.is_distorted else 0
+        self.program = _program(shaders.SHADE_VERTEX, "#version 330 core\n#extension "
+                                "GL_ARB_texture_gather : require\n"
+                                f"#define MODEL {model}\n{FLOW_FRAGMENT}")
         self.vao = GL.glGenVertexArrays(1)
         loc = lambda name: GL.glGetUniformLocation(self.program, name)  # noqa: E731
         GL.glUseProgram(self.program)
@@ -118,8 +120,6 @@ class FlowPass:
         GL.glUniform4f(loc("u_intr"), intr.fx, intr.fy, intr.cx, intr.cy)
         GL.glUniform2f(loc("u_size"), w, h)
         GL.glUniform1f(loc("u_near"), intr.near)
-        GL.glUniform1i(loc("u_model"), _MODELS[intr.distortion_model] if intr.is_distorted
-                       else 0)
         k = np.zeros(5, np.float32)
         if intr.is_distorted:
             c = np.asarray(intr.distortion_coeffs, np.float64).ravel()
