@@ -109,7 +109,8 @@ class Raster:
         self._shade_tex: list[int] = []
         if lens_rays is None:  # a lens pass shades into its own targets instead
             self._shade_tex = [self._texture2d(GL.GL_RGBA16F, w, h, GL.GL_RGBA, GL.GL_FLOAT),
-                               self._texture2d(GL.GL_RGBA32F, w, h, GL.GL_RGBA, GL.GL_FLOAT)]
+                               self._texture2d(GL.GL_RGBA32F, w, h, GL.GL_RGBA, GL.GL_FLOAT),
+                               self._texture2d(GL.GL_R32F, w, h, GL.GL_RED, GL.GL_FLOAT)]
             self.shade_fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0 + k, t)
                                                 for k, t in enumerate(self._shade_tex)])
         else:
@@ -118,7 +119,8 @@ class Raster:
             tex = [self._texture2d(GL.GL_RG32F, lw, lh, GL.GL_RG, GL.GL_FLOAT, rays),
                    self._texture2d(GL.GL_RGBA16F, lw, lh, GL.GL_RGBA, GL.GL_FLOAT),
                    self._texture2d(GL.GL_RG32I, lw, lh, GL.GL_RG_INTEGER, GL.GL_INT),
-                   self._texture2d(GL.GL_RGBA32F, lw, lh, GL.GL_RGBA, GL.GL_FLOAT)]
+                   self._texture2d(GL.GL_RGBA32F, lw, lh, GL.GL_RGBA, GL.GL_FLOAT),
+                   self._texture2d(GL.GL_R32F, lw, lh, GL.GL_RED, GL.GL_FLOAT)]
             fbo = self._framebuffer([(GL.GL_COLOR_ATTACHMENT0 + k, t)
                                      for k, t in enumerate(tex[1:])])
             self.lens = {"size": (lw, lh), "tex": tex, "fbo": fbo}
@@ -326,12 +328,13 @@ class Raster:
         (GL.glEnable if self.cull_back else GL.glDisable)(GL.GL_CULL_FACE)
         return seen
 
-    def draw(self, uniforms: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Render. Returns (radiance RGBA float16 (H, W, 4), ids int32 (H, W, 1) pinhole or
+    def draw(self, uniforms: dict, normals: bool = True):
+        """Render. Returns (radiance RGB float16 (H, W, 3), ids int32 (H, W, 1) pinhole or
         (H, W, 2) with a lens: triangle id (-1 nothing hit, -2 - id seen from outside), and with
-        a lens a flag (1 = ask Embree, see LENS_FRAGMENT), and float32 (H, W, 4): the
-        camera-frame triangle normal facing the camera and the z-depth of the pixel's ray on
-        the triangle's plane, 0 where nothing was hit); row 0 = image top.
+        a lens a flag (1 = ask Embree, see LENS_FRAGMENT), the z-depth float32 (H, W) of each
+        pixel's ray on its triangle's plane and the camera-frame triangle normals facing the
+        camera float32 (H, W, 3) (None unless ``normals``), 0 where nothing was hit); row 0 =
+        image top. Every array is read contiguous, straight from its target.
 
         Pinhole: the geometry pass, then the shading pass at each pixel. With a lens: the
         geometry pass of the covering pinhole image, then the lens pass, which finds each
@@ -346,8 +349,7 @@ class Raster:
             prog = self.shade_program(n_lights, lens=True)
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.lens["fbo"])
             GL.glViewport(0, 0, w, h)
-            GL.glDrawBuffers(3, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1,
-                                 GL.GL_COLOR_ATTACHMENT2])
+            GL.glDrawBuffers(4, [GL.GL_COLOR_ATTACHMENT0 + k for k in range(4)])
             uniforms = {**uniforms, "u_wide": np.array([self.width, self.height], float)}
             extra = [("u_rays", GL.GL_TEXTURE_2D, self.lens["tex"][0])]
             fbo_ids, att_ids, att_geom = self.lens["fbo"], GL.GL_COLOR_ATTACHMENT1, 2
@@ -355,22 +357,26 @@ class Raster:
             w, h = self.width, self.height
             prog = self.shade_program(n_lights)
             GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.shade_fbo)
-            GL.glDrawBuffers(2, [GL.GL_COLOR_ATTACHMENT0, GL.GL_COLOR_ATTACHMENT1])
+            GL.glDrawBuffers(3, [GL.GL_COLOR_ATTACHMENT0 + k for k in range(3)])
             extra = []
             fbo_ids, att_ids, att_geom = self.fbo, GL.GL_COLOR_ATTACHMENT0, 1
         self._full_screen(prog, uniforms, extra)
         GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)
         GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0)
-        color = self._read(GL.GL_RGBA, GL.GL_HALF_FLOAT, np.float16, 4, w, h)
-        GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0 + att_geom)
-        geom = self._read(GL.GL_RGBA, GL.GL_FLOAT, np.float32, 4, w, h)
+        color = self._read(GL.GL_RGB, GL.GL_HALF_FLOAT, np.float16, 3, w, h)
+        GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0 + att_geom + 1)
+        depth = self._read(GL.GL_RED, GL.GL_FLOAT, np.float32, 1, w, h)[..., 0]
+        nrm = None
+        if normals:
+            GL.glReadBuffer(GL.GL_COLOR_ATTACHMENT0 + att_geom)
+            nrm = self._read(GL.GL_RGB, GL.GL_FLOAT, np.float32, 3, w, h)
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, fbo_ids)
         GL.glReadBuffer(att_ids)
         if self.lens is not None:  # raw id and the Embree flag
             ids = self._read(GL.GL_RG_INTEGER, GL.GL_INT, np.int32, 2, w, h)
         else:
             ids = self._read(GL.GL_RED_INTEGER, GL.GL_INT, np.int32, 1, w, h)
-        return color, ids, geom
+        return color, ids, depth, nrm
 
     def _full_screen(self, prog: int, uniforms: dict, extra: list) -> None:
         """One full-screen pass of a shading program (``extra``: more (name, kind, texture)

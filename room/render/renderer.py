@@ -178,7 +178,6 @@ class Renderer:
         """
         T = check_rigid(T_world_cam, "T_world_cam")
         color, face, depth, normals, outside_px = self._draw(T)
-        normals = np.ascontiguousarray(normals)
         hit = face >= 0
         n_hit = int(hit.sum())
         outside = self._outside(T, outside_px, n_hit)
@@ -206,24 +205,23 @@ class Renderer:
         face ids, metadata). The fast path for observations that need only RGB and depth."""
         T = check_rigid(T_world_cam, "T_world_cam")
         color, face, depth, _, _ = self._draw(T, face_ids=False)
-        rgb = self._encode(color, self._gain(color, face != -1))
+        rgb = self._encode(color, self._gain(color, face, hit_is_id=True))
         return rgb, depth
 
     def _draw(self, T: np.ndarray, face_ids: bool = True):
-        """GL passes at the (checked) pose T: linear radiance float16 (H, W, 4), face ids
-        (-1 none), z-depth float32 m, normals float32 (H, W, 3) camera frame (a strided view),
-        and the mask of
+        """GL passes at the (checked) pose T: linear radiance float16 (H, W, 3), face ids
+        (-1 none), z-depth float32 m, normals float32 (H, W, 3) camera frame, and the mask of
         pixels that see the wall from outside; lens-corrected (Embree fallback) if distorted.
-        ``face_ids=False`` (pinhole only) skips mapping GL ids to scene face ids: ``face`` is
-        then only good for ``face != -1`` and the outside mask is None."""
+        ``face_ids=False`` (the RGB + depth path) skips the normals and, pinhole only, mapping
+        GL ids to scene face ids: ``face`` is then only good for ``face != -1`` and the outside
+        mask is None."""
         self._ctx.make_current()
         cw = self._cam_world(T)
         g = self._gl_intr
         uniforms = {**self._static, "u_cam_world": cw, "u_world_cam": invert(cw),
                     "u_proj": self._proj, "u_intr": np.array([g.fx, g.fy, g.cx, g.cy]),
                     "u_cam_pos": T[:3, 3] - self._origin}
-        color, ids, geom = self._raster.draw(uniforms)
-        depth, normals = geom[..., 3].copy(), geom[..., :3]  # normals: a view, copied by render
+        color, ids, depth, normals = self._raster.draw(uniforms, normals=face_ids)
         if not (face_ids or self.intrinsics.is_distorted):
             return color, ids[..., 0], depth, normals, None
         raw = ids[..., 0] + (self._n_faces + 1)
@@ -252,7 +250,7 @@ class Renderer:
         if self._lut is None or self._lut[0] != gain:
             self._lut = (gain, np.round(255.0 * _srgb_encode(_F16_VALUES * gain))
                          .astype(np.uint8))
-        return np.take(self._lut[1], color[..., :3].view(np.uint16))
+        return np.take(self._lut[1], color.view(np.uint16))
 
     def _depth_normals(self, face: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reference (tests) for the shader's ground truth: exact z-depth (each pixel's ray
@@ -284,13 +282,17 @@ class Renderer:
             self._rays = np.stack([(u - i.cx) / i.fx, (v - i.cy) / i.fy], axis=-1)
         return self._rays
 
-    def _gain(self, color: np.ndarray, hit: np.ndarray) -> float:
-        """Exposure gain on linear radiance: fixed, or auto (median lit luminance -> target)."""
+    def _gain(self, color: np.ndarray, hit: np.ndarray, hit_is_id: bool = False) -> float:
+        """Exposure gain on linear radiance: fixed, or auto (median lit luminance -> target).
+        ``hit``: the hit mask, or with ``hit_is_id`` face ids (-1 none), compared only at the
+        sampled pixels."""
         cfg = self.config
         if cfg.exposure == "fixed":
             return float(cfg.gain)
         step = max(1, min(color.shape[:2]) // 96)  # ~100 x 100 samples are plenty for a median
         sub, hit = color[::step, ::step, :3].astype(np.float32), hit[::step, ::step]
+        if hit_is_id:
+            hit = hit != -1
         if not hit.any():
             return float(cfg.gain)
         px = sub[hit]
@@ -316,7 +318,8 @@ class Renderer:
         n *= np.where(np.einsum("ij,ij->i", n, d) > 0, -1.0, 1.0)[:, None]
         face.ravel()[idx] = np.where(ok, f, BACKGROUND_ID)
         depth.ravel()[idx] = np.where(ok, z, 0.0)
-        normals.reshape(-1, 3)[idx] = n * ok[:, None]  # a view even when normals is strided
+        if normals is not None:  # None on the RGB + depth path
+            normals.reshape(-1, 3)[idx] = n * ok[:, None]
 
     def _intersect(self, f: np.ndarray, d: np.ndarray, T: np.ndarray):
         """Rays from the camera centre along d (d_z = 1, camera frame) against triangles f,

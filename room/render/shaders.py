@@ -157,14 +157,17 @@ uniform isampler2D u_id;
 uniform vec4 u_intr;              // fx, fy, cx, cy of the rendered pinhole image
 layout(location = 0) out vec4 o_color;
 layout(location = 1) out vec4 o_geom;  // triangle normal (camera, facing it), z-depth (m)
+layout(location = 2) out float o_depth;  // the z-depth again: one contiguous read each
 void main() {
     int raw = texelFetch(u_id, ivec2(gl_FragCoord.xy), 0).x;
+    o_depth = 0.0;
     if (raw == -1) { o_color = vec4(0.0); o_geom = vec4(0.0); return; }
     // the pixel's own ray: pixel (u, v) = gl_FragCoord - 0.5, rows are image rows (see
     // camera.gl_projection)
     vec3 ray = vec3((gl_FragCoord.x - 0.5 - u_intr.z) / u_intr.x,
                     (gl_FragCoord.y - 0.5 - u_intr.w) / u_intr.y, 1.0);
     o_color = shade(raw, ray, o_geom);
+    o_depth = o_geom.w;
 }
 """
 
@@ -189,6 +192,7 @@ uniform vec2 u_wide;              // its width, height
 layout(location = 0) out vec4 o_color;
 layout(location = 1) out ivec2 o_id;  // raw id (as the geometry pass), 1 = ask Embree
 layout(location = 2) out vec4 o_geom;
+layout(location = 3) out float o_depth;  // o_geom.w again: one contiguous read each
 
 // Moller-Trumbore in the world frame (minus origin): origin u_cam_pos, direction dw = the
 // camera ray (z = 1) rotated into the world, so the ray parameter t is still the z-depth. No
@@ -242,8 +246,10 @@ void main() {
         }
     }
     o_id = ivec2(braw, braw == -1 && any_raw != -1 ? 1 : 0);
+    o_depth = 0.0;
     if (any_raw == -1) { o_color = vec4(0.0); o_geom = vec4(0.0); return; }
     o_color = shade(braw != -1 ? braw : any_raw, ray, o_geom);
     if (braw == -1) o_geom = vec4(0.0);
+    o_depth = o_geom.w;
 }
 """
