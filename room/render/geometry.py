@@ -101,11 +101,14 @@ def strided_cloud(frame: Frame, stride: int) -> tuple[np.ndarray, np.ndarray, np
     """The point cloud a dataset stores: :func:`point_cloud` (camera frame) of the frame's valid
     pixels on every ``stride``-th row and column, as float32 points, uint8 colours and float32
     normals (valid pixels in row-major order)."""
-    pts, col, nrm = point_cloud(frame)
-    if stride > 1:
-        rows, cols = np.nonzero(frame.valid)
-        keep = (rows % stride == 0) & (cols % stride == 0)
-        pts, col, nrm = pts[keep], col[keep], nrm[keep]
+    if stride <= 1:
+        pts, col, nrm = point_cloud(frame)
+    else:  # only the strided pixels: the same per-pixel arithmetic as point_cloud
+        h, w = frame.depth.shape
+        grid = (np.arange(0, h, stride)[:, None] * w + np.arange(0, w, stride)).ravel()
+        idx = grid[np.take(frame.depth.ravel(), grid) > 0]
+        pts = _points(frame.depth, frame.intrinsics, idx)
+        nrm, col = _rows(frame.normals, idx), _rows(frame.rgb, idx)
     return (pts.astype(np.float32), col.astype(np.uint8), nrm.astype(np.float32))
 
 
