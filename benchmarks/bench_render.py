@@ -142,17 +142,23 @@ def bench_ours(scene, cam, poses, repeats: int):
                 f = r.render(T)
                 point_cloud(f)
                 if prev is not None:
-                    optical_flow(prev, f)
+                    r.optical_flow(prev, f)  # the GL pass, as the generator uses it
                 prev = f
 
+        frames = [r.render(T) for T in poses]
+        pairs = list(zip(frames[:-1], frames[1:], strict=True))
         t = timed({"all": all_modalities,
                    "render": lambda: [r.render(T) for T in poses],
                    "rgbd": lambda: [r.render_rgbd(T) for T in poses],
                    "depth": lambda: [r.render_depth(T) for T in poses],
-                   "nocull": lambda: [plain.render_rgbd(T) for T in poses]},
+                   "nocull": lambda: [plain.render_rgbd(T) for T in poses],
+                   "flow_gl": lambda: [r.optical_flow(a, b) for a, b in pairs],
+                   "flow_np": lambda: [optical_flow(a, b) for a, b in pairs],
+                   "cloud": lambda: [point_cloud(f) for f in frames]},
                   len(poses), repeats)
-        info = r.gl_info
-    return t["all"], t["render"], t["rgbd"], t["depth"], t["nocull"], info
+        t["valid"] = float(np.mean([r.optical_flow(a, b)[1].mean() for a, b in pairs]))
+        t["info"] = r.gl_info
+    return t
 
 
 def bench_pybullet(scene, cam, poses, repeats: int):
@@ -211,12 +217,17 @@ def main() -> None:
         rgbd = {}
         for lens in ("none", "radtan"):
             cam = dataclasses.replace(base, distortion_model=lens)
-            t_all, t_render, t_rgbd, t_depth, t_nocull, info = bench_ours(scene, cam, poses,
-                                                                          args.repeats)
+            t = bench_ours(scene, cam, poses, args.repeats)
+            t_all, t_rgbd, t_depth, t_nocull = t["all"], t["rgbd"], t["depth"], t["nocull"]
             rgbd[lens] = t_rgbd
-            print(f"[{size}x{size} lens={lens}] {info['renderer']}")
+            print(f"[{size}x{size} lens={lens}] {t['info']['renderer']}")
             print(f"  (1) all modalities + point cloud + flow: {t_all}")
-            print(f"      render() alone (RGB depth normals seg): {t_render}")
+            print(f"      render() alone (RGB depth normals seg): {t['render']}")
+            print(f"      point_cloud() (numpy, every pixel):  {t['cloud']}")
+            print(f"      flow, GL pass (Renderer.optical_flow): {t['flow_gl']}  (per frame; "
+                  f"{100 * t['valid']:.0f} % valid)")
+            print(f"      flow, numpy reference:               {t['flow_np']}  "
+                  f"(GL {t['flow_np'].wall / t['flow_gl'].wall:.1f}x faster)")
             print(f"      render_rgbd() (RGB + depth only):   {t_rgbd}")
             print(f"      render_rgbd() without culling:       {t_nocull}  "
                   f"(culling: {t_nocull.wall / t_rgbd.wall:.2f}x faster)")
