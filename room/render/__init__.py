@@ -5,7 +5,10 @@ Public API (imports are lazy: nothing touches OpenGL until a renderer is made):
 - :class:`~room.render.camera.CameraConfig` (Hydra group ``camera``),
 - :class:`~room.render.config.RenderConfig` (group ``render``: lights, material, exposure),
 - :func:`make_renderer` -> :class:`~room.render.renderer.Renderer` (``render(T_world_cam)``),
-- :mod:`room.render.geometry`: back-projection, point clouds, optical flow (pure numpy).
+- ``Renderer.optical_flow(frame_a, frame_b)``: flow and validity on the GL side
+  (:mod:`room.render.flowpass`; what datasets store),
+- :mod:`room.render.geometry`: back-projection, point clouds, optical flow (pure numpy; the
+  reference the GL flow is tested against).
 """
 
 from __future__ import annotations
