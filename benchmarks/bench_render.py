@@ -2,8 +2,11 @@
 path, at 600 x 600 and 256 x 256:
 
 1. all modalities: ``Renderer.render`` (RGB, depth, normals, segmentation, face ids) plus a point
-   cloud and forward optical flow from the previous frame; also ``render()`` alone and
-   ``render_rgbd()`` (RGB + depth only, what the Gymnasium observations use);
+   cloud and forward optical flow from the previous frame (the GL pass,
+   ``Renderer.optical_flow``, as the generator uses it); also ``render()`` alone,
+   ``render_rgbd()`` (RGB + depth only, what the Gymnasium observations use), the point cloud,
+   and flow of 30 fps pairs (0.5 mm apart, ~90 % valid) from the GL pass beside the numpy
+   reference (``geometry.optical_flow``);
 2. depth only from the same OpenGL backend (the rasterization floor);
 3. pybullet's own ``getCameraImage`` with TinyRenderer (RGB + depth + segmentation mask; it
    always computes the mask), the usual baseline: the SAME visual mesh (every triangle, written
@@ -18,16 +21,23 @@ run only.
 
 Targets on a 2-core CPU: (1) within 3x of (2); our RGB + depth at least 3x faster than (3).
 
-Where the time goes (llvmpipe, 2 cores, phantom of 164,684 triangles, 600 x 600 pinhole):
-the geometry pass ~22-25 ms (culling, see room.render.culling, sends 27-52k of the 165k
-triangles down: about 2-3x the truly visible ones, because a chunk is drawn whole; each
-occlusion query costs llvmpipe ~20-50 us), the shading pass ~21 ms (2 LEDs ~45 %, the 3D
-mucosa texture ~30 %), the sRGB/exposure table ~5 ms; with the radtan lens the covering
-render is 1.44x larger and the lens pass (each distorted pixel's own ray, shaded there) costs
-~45 ms. Point cloud ~5 ms, flow ~50 ms per pair at 600 x 600 (numpy float64; flow at 30 fps
-overlap, where nearly every pixel is valid). The depth-only floor (2) is culled too, so making
-the renderer faster makes ratio (1)/(2) no easier. Wall times on these shared machines move
-by +-20-30 % between runs (TinyRenderer itself: 147-216 ms at 600 x 600); compare the rows
+Where the time goes (llvmpipe, 2 cores, phantom of 164,684 triangles, 600 x 600 pinhole, CPU
+time per frame, 2026-12-03 on a machine shared with three other jobs): the geometry pass ~21 ms
+(culling, see room.render.culling, sends 27-52k of the 165k triangles down: about 2-3x the
+truly visible ones, because a chunk is drawn whole; each occlusion query costs llvmpipe
+~20-50 us), the shading pass ~33 ms (2 LEDs ~45 %, the 3D mucosa texture ~30 %; with the
+radtan lens the lens pass, each distorted pixel's own ray shaded there, ~51 ms), sRGB table +
+take ~3 ms, exposure ~1 ms, reads ~1-2 ms (colour RGB half, depth RED float, normals RGB float,
+each contiguous from its own target), face-id / segmentation mapping ~6 ms. Flow: the GL pass
+~11 ms per pair (radtan 12) against ~22 ms (radtan 41) for the numpy reference on 30 fps pairs;
+the point cloud from depth and the cached ray grid ~5 ms (every pixel; a dataset's stride-4
+cloud ~0.5 ms) stays in numpy: its float64 back-projection alone is ~1 ms, less than the
+~2.3 ms CPU of even an empty full-screen GL pass with its read at 600 x 600. The depth-only
+floor (2) is ~14 ms, and the shading pass alone costs more than twice that: ratio (1)/(2) <= 3
+and (3)/RGB + depth >= 3 need cheaper shading, which changes the RGB bytes of every dataset
+(not done here). Wall times on these shared
+machines move by +-20-30 % between runs and more under load (llvmpipe's two threads lose more
+to other jobs than single-threaded TinyRenderer: compare the CPU ratios too); compare the rows
 of one run only.
 
     python benchmarks/bench_render.py [--scene auto|procedural|phantom] [--frames 20]
