@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from room import fileio
@@ -35,7 +36,13 @@ from room.errors import DatasetError
 from room.types import Frame
 
 PREVIEW_MEMORY_BYTES = 256 * 2**20
-FLOW_PNG_LEVEL = formats.PNG_COMPRESSION
+PNG_SETTINGS = {  # modality -> (zlib level, cv2 PNG strategy); others: formats.PNG_COMPRESSION
+    # KITTI flow: level 6 is 20% smaller than 3 (300 -> 241 kB at 600 x 600) for ~1.5x the time
+    "flow": (6, None),
+    # the noisy sensor image: run-length coding at level 1 is both smaller (432 -> 392 kB at
+    # 600 x 600) and ~2x faster than the default filtered level 3
+    "rgb": (1, cv2.IMWRITE_PNG_STRATEGY_RLE),
+}
 
 
 @contextmanager
@@ -289,8 +296,10 @@ class SequenceWriter:
     def _encoder(m: str, frame, flow_fwd, flow_bwd, pointcloud, flow_format: str = "kitti"):
         """A no-argument function that encodes modality ``m`` of the frame."""
         png = formats.encode_png
-        if m in ("rgb", "rgb_clean"):
-            return lambda: png(getattr(frame, m))
+        if m == "rgb":
+            return lambda: png(frame.rgb, *PNG_SETTINGS["rgb"])
+        if m == "rgb_clean":
+            return lambda: png(frame.rgb_clean)
         if m in ("depth", "normals", "segmentation", "face_id"):
             enc = getattr(schema, f"encode_{m}")
             return lambda: png(enc(getattr(frame, m)))
@@ -299,7 +308,7 @@ class SequenceWriter:
             if pair is None:
                 raise DatasetError(f"frame {frame.index} needs {m} but none was given")
             if flow_format == "kitti":
-                return lambda: png(schema.encode_kitti_flow(*pair), compression=FLOW_PNG_LEVEL)
+                return lambda: png(schema.encode_kitti_flow(*pair), *PNG_SETTINGS["flow"])
             if m.endswith("valid"):
                 return lambda: png(pair[1].astype(np.uint8) * np.uint8(255))
             return lambda: formats.encode_flo(pair[0])
