@@ -13,7 +13,8 @@ all in linear light (the clean sRGB render is decoded first), each optional:
 5. highlight bloom (threshold + Gaussian glow);
 6. noise with variance ``a * signal + b`` (Gaussian approximation of shot + read noise) whose
    spatial correlation follows the profile's radial power spectrum (white noise filtered in the
-   Fourier domain);
+   Fourier domain) and whose channels share ``channel_correlation`` of their variance (three
+   fields mixed by a Cholesky factor);
 7. saturation clip; the processor's brightness equalisation (a smooth gain map, metered by
    the auto-exposure too); optional Bayer mosaic + bilinear demosaic (OpenCV);
 8. colour-balance gains, tone curve (gamma, highlight shoulder, sRGB), 8-bit quantisation;
@@ -23,6 +24,11 @@ Settings: :class:`~room.sensor.config.SensorConfig` (Hydra group ``sensor``). Fi
 come from a :class:`SensorProfile` (``assets/sensor/<name>.json``); every ``None`` in the config
 means "take it from the profile". Same config + seed -> same image: the
 default random stream is seeded from ``(cfg.seed, frame.index)``.
+
+Speed (benchmarks/bench_sensor.py): float32 throughout, cv2 for blurs, remaps and per-channel
+products, caches per image size (vignetting map, noise filter, metering mask, pixel grid),
+exposure metered on a ~96-px subsample with a tabulated tone curve, and the final colour +
+tone + 8-bit step through exact lookup tables (``stages.develop_uint8``).
 """
 
 from __future__ import annotations
