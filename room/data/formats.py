@@ -26,13 +26,20 @@ def _read(src: str | Path | bytes) -> bytes:
 # --- PNG ---------------------------------------------------------------------------------
 
 
-def encode_png(img: np.ndarray) -> bytes:
-    """(H, W) grey or (H, W, 3) RGB, uint8 or uint16 -> PNG bytes (channel order R, G, B)."""
+def encode_png(img: np.ndarray, compression: int | None = None,
+               strategy: int | None = None) -> bytes:
+    """(H, W) grey or (H, W, 3) RGB, uint8 or uint16 -> PNG bytes (channel order R, G, B);
+    ``compression``: zlib level 0-9 (default :data:`PNG_COMPRESSION`); ``strategy``: a
+    cv2.IMWRITE_PNG_STRATEGY_* value (default: OpenCV's)."""
     if img.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"PNG takes uint8 or uint16, got {img.dtype}")
     if img.ndim == 3:
         img = np.ascontiguousarray(img[..., ::-1])  # cv2 writes BGR
-    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+    level = PNG_COMPRESSION if compression is None else int(compression)
+    params = [cv2.IMWRITE_PNG_COMPRESSION, level]
+    if strategy is not None:
+        params += [cv2.IMWRITE_PNG_STRATEGY, int(strategy)]
+    ok, buf = cv2.imencode(".png", img, params)
     if not ok:
         raise DatasetError(f"PNG encoding failed for an array of {img.shape} {img.dtype}")
     return buf.tobytes()

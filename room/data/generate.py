@@ -54,8 +54,13 @@ class OutputConfig:
     preview_size: int = 192  # edge of one panel of preview.mp4 in pixels; 0 = no preview
     preview_fps: int = 10
     progress: bool = True  # tqdm bars
+    flow_format: str = "kitti"  # "kitti" (16-bit PNG, 1/64 px, validity inside) or "flo"
 
     def __post_init__(self) -> None:
+        if self.flow_format not in schema.FLOW_FORMATS:
+            raise ConfigError(f"output.flow_format={self.flow_format!r}: choose one of "
+                              f"{list(schema.FLOW_FORMATS)} (kitti: 16-bit PNG flow, "
+                              "flo: Middlebury float32)")
         bad = set(self.modalities) - set(schema.ALL_MODALITIES)
         if bad:
             raise ConfigError(f"output.modalities: unknown {sorted(bad)}; "
@@ -220,15 +225,16 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
     Nothing time-dependent (wall-clock timings go to <out>/run.json)."""
 
     mods = [m for m in schema.ALL_MODALITIES if m in job.output.modalities]
+    encs = schema.encodings(job.output.flow_format)  # the writer completes the flow pairs
     return {
         "format_version": schema.FORMAT_VERSION,
         "units": schema.UNITS,
         "conventions": schema.CONVENTIONS,
-        "encodings": {m: schema.ENCODINGS[m] for m in mods},
+        "encodings": {m: encs[m] for m in mods},
         "depth_scale_m": schema.DEPTH_SCALE_M,
         "normal_scale": schema.NORMAL_SCALE,
-        "path_templates": {m: f"{schema.ENCODINGS[m]['dir']}/{{index:06d}}."
-                              f"{schema.ENCODINGS[m]['ext']}" for m in mods},
+        "path_templates": {m: f"{encs[m]['dir']}/{{index:06d}}.{encs[m]['ext']}"
+                           for m in mods},
         "intrinsics": renderer.intrinsics.to_dict(),
         "scene": {
             "id": sid,
@@ -281,7 +287,8 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
                 w = SequenceWriter(path, info, job.config_yaml, len(planned),
                                    job.output.modalities, job.output.pointcloud_stride,
                                    job.output.preview_size, job.output.preview_fps,
-                                   background=_BACKGROUND_WRITER)
+                                   background=_BACKGROUND_WRITER,
+                                   flow_format=job.output.flow_format)
                 folders.append(str(path))
                 bar.set_description(name)
                 try:  # open() takes the folder's writer lock; close() releases it

@@ -77,6 +77,10 @@ class SequenceReader(Sequence):
         self.records = read_records(self.path)
         self.modalities = tuple(self.info["modalities"])
         self.n_frames = int(self.info["n_frames"])
+        stored = self.info.get("encodings", {})
+        self.flow_format = self.info.get("flow_format", "flo")  # datasets before 1.1: .flo
+        defaults = schema.encodings(self.flow_format)
+        self.encodings = {m: stored.get(m, defaults[m]) for m in schema.ALL_MODALITIES}
 
     @cached_property
     def intrinsics(self) -> Intrinsics:
@@ -100,7 +104,7 @@ class SequenceReader(Sequence):
         return np.array([r["time_s"] for r in self.records], dtype=float)
 
     def _file(self, modality: str, i: int) -> Path:
-        return self.path / schema.rel_path(modality, i)
+        return self.path / schema.rel_path(modality, i, self.encodings)
 
     def __getitem__(self, i: int) -> Frame:  # type: ignore[override]
         if isinstance(i, slice):
@@ -131,12 +135,15 @@ class SequenceReader(Sequence):
         """Decode only some modalities of frame i (fast partial read).
 
         Flow entries that do not exist by convention (flow_fwd of the last frame, flow_bwd of
-        the first) come back as zeros with an all-False validity mask. ``pointcloud`` adds
+        the first) come back as zeros with an all-False validity mask. Flow is (H, W, 2)
+        float32 pixels and ``flow_*_valid`` (H, W) bool whatever the file format (KITTI PNG:
+        1/64 px steps, 0 where invalid; .flo: float32 everywhere). ``pointcloud`` adds
         ``pointcloud`` (N,3), ``pointcloud_colors`` (N,3) uint8 and ``pointcloud_normals``.
         """
         if not 0 <= i < len(self):
             raise IndexError(f"frame {i} out of range (sequence has {len(self)} frames)")
         out: dict[str, np.ndarray] = {}
+        kitti: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         h, w = self.intrinsics.shape
         for m in modalities:
             if m not in schema.ENCODINGS:
@@ -149,9 +156,15 @@ class SequenceReader(Sequence):
                           else np.zeros((h, w, 2), np.float32))
                 continue
             f = self._file(m, i)
+            enc = self.encodings[m]
             if m == "pointcloud":
                 p, c, n = formats.decode_ply(f)
                 out.update(pointcloud=p, pointcloud_colors=c, pointcloud_normals=n)
+            elif m.startswith("flow") and enc.get("format") == "kitti":
+                base = enc.get("file_of", m)
+                if base not in kitti:  # one decode serves the flow and its validity
+                    kitti[base] = schema.decode_kitti_flow(formats.decode_png(f))
+                out[m] = kitti[base][1 if m.endswith("valid") else 0]
             elif m.startswith("flow") and not m.endswith("valid"):
                 out[m] = formats.decode_flo(f)
             else:

@@ -23,7 +23,7 @@ import numpy as np
 
 from room.types import Frame
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # 1.1: flow_format (KITTI PNG flow by default); 1.0 read as .flo
 
 DEPTH_SCALE_M = 1e-5
 """Depth PNG unit: 1 count = 0.01 mm = 1e-5 m. uint16 covers 0 .. 0.65535 m, which holds every
@@ -50,7 +50,7 @@ CONVENTIONS = {
 }
 
 # modality -> (folder, extension, description of the encoding)
-ENCODINGS: dict[str, dict[str, str]] = {
+_BASE_ENCODINGS: dict[str, dict[str, str]] = {
     "rgb": {"dir": "rgb", "ext": "png",
             "encoding": "8-bit sRGB PNG, the sensor image (noisy when a sensor model ran)"},
     "rgb_clean": {"dir": "rgb_clean", "ext": "png", "encoding": "8-bit sRGB PNG, noiseless"},
@@ -64,19 +64,62 @@ ENCODINGS: dict[str, dict[str, str]] = {
     "face_id": {"dir": "face_id", "ext": "png",
                 "encoding": "8-bit RGB PNG, face index = R + 256 G + 65536 B - 1 "
                             "(0 = background -1); index into the scene's mesh.ply faces"},
-    "flow_fwd": {"dir": "flow_fwd", "ext": "flo",
-                 "encoding": "Middlebury .flo (float32 du, dv), frame t -> t+1"},
-    "flow_bwd": {"dir": "flow_bwd", "ext": "flo",
-                 "encoding": "Middlebury .flo (float32 du, dv), frame t -> t-1"},
-    "flow_fwd_valid": {"dir": "flow_fwd_valid", "ext": "png",
-                       "encoding": "8-bit grey PNG, 255 = flow_fwd valid, 0 = occluded/out"},
-    "flow_bwd_valid": {"dir": "flow_bwd_valid", "ext": "png",
-                       "encoding": "8-bit grey PNG, 255 = flow_bwd valid, 0 = occluded/out"},
     "pointcloud": {"dir": "pointcloud", "ext": "ply",
                    "encoding": "binary little-endian PLY: float32 x y z (camera frame, metres), "
                                "float32 nx ny nz, uint8 red green blue; valid pixels in row-major "
                                "order, every `pointcloud_stride`-th row and column"},
 }
+FLOW_FORMATS = ("kitti", "flo")
+"""``output.flow_format``: KITTI 16-bit PNG flow (default, compact) or Middlebury .flo."""
+FLOW_SCALE = 64.0
+"""KITTI flow PNG: channel value = round(flow_px * 64 + 2^15), so the step is 1/64 px and a
+stored flow is within 1/128 px of the computed one; |flow| beyond 511.98 px saturates."""
+FLOW_OFFSET = 2**15
+_DIRECTION = {"fwd": "frame t -> t+1", "bwd": "frame t -> t-1"}
+
+
+def flow_encodings(flow_format: str = "kitti") -> dict[str, dict[str, str]]:
+    """Encodings of the four flow modalities. ``kitti``: one 16-bit PNG per frame and direction
+    that holds the flow and its validity (``flow_*_valid`` name the same file: its third
+    channel); ``flo``: Middlebury .flo (float32) plus an 8-bit validity PNG."""
+    if flow_format not in FLOW_FORMATS:
+        raise ValueError(f"flow format {flow_format!r} not in {FLOW_FORMATS}")
+    out: dict[str, dict[str, str]] = {}
+    for d, what in _DIRECTION.items():
+        m = f"flow_{d}"
+        if flow_format == "kitti":
+            out[m] = {"dir": m, "ext": "png", "format": "kitti",
+                      "encoding": f"KITTI flow: 16-bit RGB PNG, R = u * 64 + 2^15, G = v * 64 + "
+                                  f"2^15, B = 1 valid / 0 invalid (u = v = 0 stored there); "
+                                  f"pixels, step 1/64 px (rounded to nearest); {what}. "
+                                  "cv2.imread(path, cv2.IMREAD_UNCHANGED) returns channels "
+                                  "B, G, R = valid, v, u",
+                      "precision_px": 1.0 / FLOW_SCALE}
+            out[f"{m}_valid"] = {"dir": m, "ext": "png", "format": "kitti", "file_of": m,
+                                 "encoding": f"16-bit RGB PNG: channel B (valid flag) of the "
+                                             f"KITTI flow file {m}/%06d.png, 1 = valid (visible "
+                                             "in both frames)"}
+        else:
+            out[m] = {"dir": m, "ext": "flo", "format": "flo",
+                      "encoding": f"Middlebury .flo (float32 du, dv), {what}"}
+            out[f"{m}_valid"] = {"dir": f"{m}_valid", "ext": "png",
+                                 "encoding": f"8-bit grey PNG, 255 = {m} valid, 0 = "
+                                             "occluded/out"}
+    return out
+
+
+def encodings(flow_format: str = "kitti") -> dict[str, dict[str, str]]:
+    """Per-modality folder, extension and encoding of a dataset written with ``flow_format``
+    (what info.json's ``encodings`` records)."""
+    out = {m: dict(e) for m, e in _BASE_ENCODINGS.items() if m != "pointcloud"}
+    out.update(flow_encodings(flow_format))
+    out["pointcloud"] = dict(_BASE_ENCODINGS["pointcloud"])
+    return out
+
+
+ENCODINGS = encodings("kitti")
+"""The default encodings (flow as KITTI PNG); a dataset's own are in its info.json."""
+
 FRAME_MODALITIES = ("rgb", "rgb_clean", "depth", "normals", "segmentation", "face_id")
 FLOW_MODALITIES = ("flow_fwd", "flow_bwd", "flow_fwd_valid", "flow_bwd_valid")
 ALL_MODALITIES = FRAME_MODALITIES + FLOW_MODALITIES + ("pointcloud",)
@@ -97,9 +140,10 @@ def frame_name(index: int) -> str:
     return f"{index:0{NAME_DIGITS}d}"
 
 
-def rel_path(modality: str, index: int) -> str:
-    """Path of one frame's file for a modality, relative to the sequence folder."""
-    e = ENCODINGS[modality]
+def rel_path(modality: str, index: int, encs: dict | None = None) -> str:
+    """Path of one frame's file for a modality, relative to the sequence folder, under the
+    encodings ``encs`` (a dataset's info.json ``encodings``; default :data:`ENCODINGS`)."""
+    e = (encs or ENCODINGS)[modality]
     return f"{e['dir']}/{frame_name(index)}.{e['ext']}"
 
 
@@ -145,6 +189,31 @@ def encode_face_id(fid: np.ndarray) -> np.ndarray:
     """int32 face index (-1 background) -> (H, W, 3) uint8 RGB, little-endian 24 bits."""
     v = (np.asarray(fid, np.int64) + 1).astype(np.uint32)
     return np.stack([(v >> s) & 0xFF for s in (0, 8, 16)], axis=-1).astype(np.uint8)
+
+
+def encode_kitti_flow(flow: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(H, W, 2) float flow in px + (H, W) bool validity -> (H, W, 3) uint16 in R, G, B order
+    (u, v, valid) as the KITTI devkit writes it; invalid pixels store 0, 0, 0 as the devkit's
+    ``writeFlowField`` does. Values are rounded to nearest (the devkit truncates), so decoding
+    returns the flow within 1/128 px."""
+    v = np.asarray(valid, bool)
+    q = np.asarray(flow, np.float64) * FLOW_SCALE + FLOW_OFFSET  # float64: exact steps
+    np.rint(q, out=q)
+    np.clip(q, 0, 65535, out=q)
+    out = np.zeros(v.shape + (3,), np.uint16)
+    out[..., :2] = q.astype(np.uint16)
+    out[..., 2] = v
+    out[~v] = 0
+    return out
+
+
+def decode_kitti_flow(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W, 3) uint16 R, G, B -> (flow (H, W, 2) float32 px, valid (H, W) bool); flow is 0
+    where invalid (the devkit's reading: (value - 2^15) / 64, valid = B > 0)."""
+    valid = q[..., 2] > 0
+    flow = (q[..., :2].astype(np.float32) - np.float32(FLOW_OFFSET)) / np.float32(FLOW_SCALE)
+    flow[~valid] = 0.0
+    return flow, valid
 
 
 def decode_face_id(rgb: np.ndarray) -> np.ndarray:

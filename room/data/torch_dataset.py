@@ -6,7 +6,8 @@
 - ``rgb`` (3, H, W) float32 in [0, 1] (the sensor image), ``rgb_clean`` likewise;
 - ``depth`` (1, H, W) float32 metres, ``valid`` (1, H, W) bool (depth > 0);
 - ``normals`` (3, H, W) float32 camera frame; ``segmentation`` / ``face_id`` (1, H, W) int64;
-- ``flow_fwd`` / ``flow_bwd`` (2, H, W) float32 pixels with ``*_valid`` (1, H, W) bool;
+- ``flow_fwd`` / ``flow_bwd`` (2, H, W) float32 pixels with ``*_valid`` (1, H, W) bool, from
+  KITTI PNG flow (1/64 px steps, 0 where invalid) or .flo files alike;
 - always ``K`` (3, 3) float32, ``T_world_cam`` (4, 4) float64, ``index`` and ``sequence``
   (int: position of the sequence in ``self.sequences``).
 

@@ -11,13 +11,15 @@ Checks per sequence (``check`` names in the report):
   facing the camera; ``segmentation``: ids in the branch table, background exactly where depth
   is 0.
 - ``flow``: stored forward/backward flow and masks equal room.render.geometry.optical_flow of the
-  read-back frames (depth + poses).
+  read-back frames (depth + poses): within 1e-3 px for .flo, within 1e-3 + 1/128 px for KITTI
+  PNG flow (rounded to 1/64 px steps); masks exactly up to FLOW_MASK_TOL.
 - ``pointcloud``: equals the back-projection of the stored depth; its points, moved to the world
   frame, lie on the scene mesh.
 
 Every frame, cheaply: every file it lists is present and whole (PNG chunk CRCs and header:
-size, bit depth and channels as info.json's encodings state; .flo magic, size and exact byte
-count; PLY header and vertex count consistent with its byte count); the frame decodes; its
+size, bit depth and channels as info.json's encodings state, so a KITTI flow PNG must be
+16-bit RGB; .flo magic, size and exact byte count; PLY header and vertex count consistent
+with its byte count); the frame decodes; its
 point cloud equals the back-projection of its depth; its stored flow agrees, on a sample of
 valid pixels, with its depth and the two poses (a swapped or stale depth, flow or pose line is
 caught here). Expensive checks (dense flow with occlusion masks, points on the scene mesh) run
@@ -46,6 +48,7 @@ RIGID_TOL = 1e-6  # poses are stored as exact float64 in frames.jsonl
 TUM_TOL = 1e-7  # poses_tum.txt keeps 9 decimals: 1e-9 m, quaternion 1e-9
 UNIT_TOL = 2e-4  # 16-bit normals: each component within 1/65534 -> |n| within ~1e-4 of 1
 FLOW_TOL_PX = 1e-3  # the same function on the same inputs: bit-equal here, 1e-3 px elsewhere
+KITTI_TOL_PX = 0.5 / schema.FLOW_SCALE  # KITTI PNG rounds to 1/64 px: within half a step
 FLOW_MASK_TOL = 1e-3  # fraction of pixels whose validity may flip on another BLAS / CPU
 MESH_TOL_M = 1e-5  # depth grid: a point moves <= 5 um along its ray; + float32 storage (~1e-8)
 SPARSE_FLOW_PIXELS = 256  # valid pixels per frame whose stored flow is recomputed (every frame)
@@ -222,16 +225,22 @@ def _check_frames_file(r: SequenceReader, name: str, add) -> int | None:
     return first
 
 
+def flow_tolerance(r: SequenceReader) -> float:
+    """How far a stored flow may lie from the recomputed one: FLOW_TOL_PX for float .flo,
+    plus half the 1/64 px step for KITTI PNG flow."""
+    return FLOW_TOL_PX + (KITTI_TOL_PX if r.flow_format == "kitti" else 0.0)
+
+
 def _png_format(r: SequenceReader, m: str) -> tuple[int, int]:
     """(bit depth, channels) of modality m's PNG, as the sequence's info.json states it."""
-    enc = r.info.get("encodings", {}).get(m, schema.ENCODINGS[m]).get("encoding", "")
+    enc = r.encodings[m].get("encoding", "")
     return (16 if "16-bit" in enc else 8), (3 if "RGB" in enc else 1)
 
 
 def _check_file(r: SequenceReader, m: str, data: bytes) -> str | None:
     """What is wrong with one file's bytes for modality m (None: whole and well-formed)."""
     h, w = r.intrinsics.shape
-    ext = schema.ENCODINGS[m]["ext"]
+    ext = r.encodings[m]["ext"]
     if ext == "png":
         fw, fh, bits, ch = formats.check_png(data)
         want_bits, want_ch = _png_format(r, m)
@@ -257,13 +266,17 @@ def _check_files(r: SequenceReader, name: str, add) -> set[int]:
     bad: set[int] = set()
     for k, rec in enumerate(r.records):
         listed = rec.get("files", {}) if isinstance(rec.get("files"), dict) else {}
+        seen: set[str] = set()
         for m in r.modalities:
             if not schema.has_file(m, k, r.n_frames):
                 continue
-            rel = schema.rel_path(m, k)
+            rel = schema.rel_path(m, k, r.encodings)
             if listed.get(m) != rel:
                 add(Issue(name, "files", f"the frame's line lists {listed.get(m)!r} for {m}, "
                                          f"expected {rel!r}", k, rel))
+            if rel in seen:  # a KITTI flow file also holds its validity: checked once
+                continue
+            seen.add(rel)
             try:
                 data = (r.path / rel).read_bytes()
                 problem = _check_file(r, m, data)
@@ -274,8 +287,7 @@ def _check_files(r: SequenceReader, name: str, add) -> set[int]:
             if problem:
                 bad.add(k)
                 add(Issue(name, "files", problem, k, rel))
-    for m in r.modalities:
-        d = r.path / schema.ENCODINGS[m]["dir"]
+    for d in sorted({r.path / r.encodings[m]["dir"] for m in r.modalities}):
         extra = [p.name for p in d.iterdir() if p.is_file() and
                  (p.name.startswith(".") or not p.stem.isdigit() or int(p.stem) >= len(r))
                  ] if d.is_dir() else []
@@ -349,10 +361,11 @@ def _check_flow(r: SequenceReader, i: int, f, frame, dense: bool, bad: set[int],
             continue
         mods = [kind] + ([f"{kind}_valid"] if f"{kind}_valid" in r.modalities else [])
         stored = r.read(i, mods)
-        rel = schema.rel_path(kind, i)
+        rel = schema.rel_path(kind, i, r.encodings)
+        tol = flow_tolerance(r)
         if f"{kind}_valid" in stored:
             _check_flow_sparse(f, r.poses[j], stored[kind], stored[f"{kind}_valid"], i, rel,
-                               name, add)
+                               name, add, tol)
         if not dense or j in bad:
             continue
         flow, valid = optical_flow(f, frame(j))
@@ -362,17 +375,17 @@ def _check_flow(r: SequenceReader, i: int, f, frame, dense: bool, bad: set[int],
             if flip > FLOW_MASK_TOL:
                 add(Issue(name, "flow", f"{kind}_valid differs from depth+poses on "
                                         f"{100 * flip:.2f}% of pixels", i,
-                          schema.rel_path(f"{kind}_valid", i)))
+                          schema.rel_path(f"{kind}_valid", i, r.encodings)))
             m = valid & stored[f"{kind}_valid"]
         if m.any():
             err = np.abs(stored[kind][m] - flow[m]).max()
-            if err > FLOW_TOL_PX:
+            if err > tol:
                 add(Issue(name, "flow", f"{kind} differs from depth+poses by up to "
                                         f"{err:.4f} px", i, rel))
 
 
 def _check_flow_sparse(f, T_world_b: np.ndarray, flow: np.ndarray, valid: np.ndarray, i: int,
-                       rel: str, name: str, add) -> None:
+                       rel: str, name: str, add, tol: float = FLOW_TOL_PX) -> None:
     """Reproject a few valid pixels of frame i with its depth and the two poses; the stored flow
     must agree there. Catches a depth, flow or pose line from another frame at ~0.1 ms."""
     K = f.intrinsics
@@ -391,7 +404,7 @@ def _check_flow_sparse(f, T_world_b: np.ndarray, flow: np.ndarray, valid: np.nda
         err = np.inf
     else:
         err = float(np.abs(project(p_b, K) - np.stack([u, v], 1) - flow[v, u]).max())
-    if err > FLOW_TOL_PX:
+    if err > tol:
         add(Issue(name, "flow", f"stored flow disagrees with depth/{schema.frame_name(i)}.png "
                                 f"and the poses of frames.jsonl by up to {err:.3g} px at sampled "
                                 "valid pixels: the depth, the flow or a pose line is another "
@@ -407,7 +420,7 @@ def _check_cloud(r: SequenceReader, i: int, f, mesh_scene, cfg: ValidateConfig, 
         add(Issue(name, "pointcloud", f"point cloud differs from the back-projection of "
                                       f"depth/{schema.frame_name(i)}.png: one of the two is "
                                       "another frame's or damaged", i,
-                  schema.rel_path("pointcloud", i)))
+                  schema.rel_path("pointcloud", i, r.encodings)))
         return
     if mesh_scene is None or not len(pts):
         return

@@ -14,6 +14,9 @@ import cv2
 import numpy as np
 import scipy.fft
 
+FFT_WORKERS = 2
+"""Threads of scipy.fft's inverse transforms in the noise stage (pocketfft: the result does
+not depend on the number)."""
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 """Luma weights used by the appearance statistics (Rec. 601, applied to sRGB values)."""
 
@@ -31,10 +34,18 @@ def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055).astype(np.float32)
 
 
+_U8_LUT: np.ndarray | None = None
+
+
 def uint8_to_linear(rgb: np.ndarray) -> np.ndarray:
-    """uint8 sRGB image -> float32 linear light, via a 256-entry lookup table."""
-    lut = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
-    return lut[rgb]
+    """uint8 sRGB image -> float32 linear light, via a 256-entry lookup table (cv2.LUT)."""
+    global _U8_LUT
+    if _U8_LUT is None:
+        _U8_LUT = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
+    rgb = np.asarray(rgb)
+    if rgb.dtype == np.uint8 and rgb.ndim in (2, 3) and (rgb.ndim == 2 or rgb.shape[2] <= 4):
+        return cv2.LUT(np.ascontiguousarray(rgb), _U8_LUT)
+    return _U8_LUT[rgb]
 
 
 def to_uint8(v: np.ndarray) -> np.ndarray:
@@ -56,6 +67,130 @@ def tone_curve(x: np.ndarray, gamma: float = 1.0, shoulder: float = 0.0) -> np.n
         s = np.float32(shoulder)
         x = x * (1 + s) / (1 + s * x)
     return linear_to_srgb(x)
+
+
+def tone_curve_fast(x: np.ndarray, gamma: float = 1.0, shoulder: float = 0.0) -> np.ndarray:
+    """:func:`tone_curve` with the same float32 operations in the same order (bit-identical
+    results) but fewer temporaries: the sRGB power runs once, the linear toe only where needed.
+    Returns a new array; ``x`` is untouched."""
+    y = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
+    if gamma != 1.0:
+        np.power(y, np.float32(1.0 / gamma), out=y)
+    if shoulder > 0:
+        s = np.float32(shoulder)
+        d = s * y
+        d += np.float32(1)
+        y *= np.float32(1) + s
+        y /= d
+        np.clip(y, 0.0, 1.0, out=y)
+    toe = y <= np.float32(0.0031308)
+    lin = np.float32(12.92) * y[toe] if toe.any() else None
+    np.power(y, np.float32(1 / 2.4), out=y)
+    y *= np.float32(1.055)
+    y -= np.float32(0.055)
+    if lin is not None:
+        y[toe] = lin
+    return y
+
+
+_QUANT_SHIFTS = (13, 11, 9)  # float32 bins of 2^13 ulps (relative width 1e-3) if one code edge
+# each fits (code edges lie >= 1/255 apart in relative terms for these curves), else finer
+_QUANT_CACHE: dict[tuple[float, float], tuple[np.ndarray, np.ndarray, int]] = {}
+
+
+def _quantizer(gamma: float, shoulder: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Lookup tables of ``to_uint8(tone_curve(y))`` for y in [0, 1] indexed by the float32 bit
+    pattern of y shifted right by ``shift`` (returned third): ``base[bin]`` is the code at the bin's
+    first float and ``edge[bin]`` the smallest float of the bin with the next code (+inf if
+    none). The 255 code edges are found by bisection over float32 bit patterns with the exact
+    :func:`tone_curve`, so the result is bit-identical wherever the curve is monotone."""
+    key = (float(gamma), float(shoulder))
+    if key in _QUANT_CACHE:
+        return _QUANT_CACHE[key]
+
+    def code(bits: np.ndarray) -> np.ndarray:
+        return to_uint8(tone_curve(bits.astype(np.int32).view(np.float32), gamma, shoulder))
+
+    one = int(np.float32(1.0).view(np.int32))
+    k = np.arange(1, 256)
+    lo = np.zeros(255, np.int64)  # code(lo) < k <= code(hi)
+    hi = np.full(255, one, np.int64)
+    top = code(np.array([one]))[0]
+    reach = k <= top
+    for _ in range(32):
+        mid = (lo + hi) // 2
+        up = code(mid) >= k
+        hi = np.where(up, mid, hi)
+        lo = np.where(up, lo, mid)
+    edges = hi[reach]
+    if len(edges) and code(np.zeros(1, np.int64))[0] >= 1:
+        raise ValueError("tone curve maps 0 above code 0")
+    for shift in _QUANT_SHIFTS:
+        b = edges >> shift
+        inside = (edges & ((1 << shift) - 1)) != 0
+        if not np.any(np.diff(edges >> shift) == 0):
+            break
+    else:  # pragma: no cover - a curve steeper than any display curve
+        raise ValueError("tone curve too steep for the quantizer tables")
+    n_bins = (one >> shift) + 1
+    starts = np.arange(n_bins, dtype=np.int64) << shift
+    base = np.searchsorted(edges, starts, side="right").astype(np.uint8)
+    edge = np.full(n_bins, np.inf, np.float32)
+    edge[b[inside]] = edges[inside].astype(np.int32).view(np.float32)
+    _QUANT_CACHE[key] = (base, edge, shift)
+    return base, edge, shift
+
+
+class ToneTable:
+    """:func:`tone_curve` for metering: piecewise linear between float32 values 2^13 ulps
+    apart (relative spacing 1e-3; error ~1e-7, far below one output code), about 10x faster
+    than the powers. Call with linear values (clipped to [0, 1])."""
+
+    SHIFT = 13
+
+    def __init__(self, gamma: float = 1.0, shoulder: float = 0.0) -> None:
+        one = int(np.float32(1.0).view(np.int32))
+        n = (one >> self.SHIFT) + 2
+        starts = (np.arange(n, dtype=np.int64) << self.SHIFT).astype(np.int32).view(np.float32)
+        x = np.clip(starts.astype(np.float64), 0.0, 1.0)
+        if gamma != 1.0:
+            x = x ** (1.0 / gamma)
+        if shoulder > 0:
+            x = x * (1 + shoulder) / (1 + shoulder * x)
+        y = np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
+        slope = np.diff(y) / np.maximum(np.diff(starts.astype(np.float64)), 1e-45)
+        self.start = starts[:-1].copy()
+        self.value = y[:-1].astype(np.float32)
+        self.slope = slope.astype(np.float32)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        y = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
+        idx = y.view(np.int32) >> self.SHIFT
+        np.maximum(idx, 0, out=idx)
+        y -= self.start.take(idx)
+        y *= self.slope.take(idx)
+        y += self.value.take(idx)
+        return y
+
+
+def develop_uint8(x: np.ndarray, gains: np.ndarray | None, gamma: float = 1.0,
+                  shoulder: float = 0.0) -> np.ndarray:
+    """``to_uint8(tone_curve(clip(x * gains, 0, 1), gamma, shoulder))`` bit for bit, through
+    :func:`_quantizer`'s tables instead of evaluating the powers per pixel (about 5x faster).
+    ``gains`` None: no colour gains. ``x`` is untouched."""
+    if gains is None:
+        y = np.array(x, dtype=np.float32)
+    elif x.ndim == 3 and x.shape[2] == 3:  # cv2: the same float32 products, 20x faster
+        y = cv2.multiply(x, tuple(float(g) for g in gains) + (0.0,))
+    else:
+        y = x * gains
+    np.clip(y, 0.0, 1.0, out=y)
+    base, edge, shift = _quantizer(gamma, shoulder)
+    idx = y.view(np.int32) >> shift
+    np.maximum(idx, 0, out=idx)  # -0.0 has the sign bit set
+    out = base.take(idx)
+    out += np.greater_equal(y, edge.take(idx)).view(np.uint8)
+    return out
 
 
 def tone_slope(x: float, gamma: float = 1.0, shoulder: float = 0.0) -> float:
@@ -118,13 +253,35 @@ def gaussian_blur(img: np.ndarray, sigma_px: float) -> np.ndarray:
 
 def bloom(img: np.ndarray, threshold: float, sigma_px: float, strength: float) -> np.ndarray:
     """Highlight glow: the part of each channel above ``threshold`` (linear, 1 = saturation)
-    is blurred with a Gaussian of ``sigma_px`` and added back times ``strength``."""
+    is blurred with a Gaussian of ``sigma_px`` and added back times ``strength``.
+
+    Only the box around the highlights (plus the kernel's reach) is blurred: outside it the
+    glow is exactly zero, and inside it the result equals the full-image blur (the reflected
+    border of the box only mirrors zeros). ``img`` is updated in place and returned."""
     if strength <= 0:
         return img
-    excess = np.maximum(img - np.float32(threshold), 0.0)
-    if not excess.any():
+    t = np.float32(threshold)
+    h, w = img.shape[:2]
+    hot = (img > t).reshape(h, -1)
+    rows = np.flatnonzero(hot.any(axis=1))
+    if not len(rows):
         return img
-    return img + np.float32(strength) * gaussian_blur(excess, sigma_px)
+    cols = np.flatnonzero(hot.any(axis=0).reshape(w, -1).any(axis=1))
+    r = _gauss_radius(sigma_px)
+    y0, y1 = max(rows[0] - r, 0), min(rows[-1] + r + 1, h)
+    x0, x1 = max(cols[0] - r, 0), min(cols[-1] + r + 1, w)
+    box = img[y0:y1, x0:x1]
+    excess = np.maximum(box - t, 0.0)
+    glow = gaussian_blur(excess, sigma_px)
+    glow *= np.float32(strength)
+    box += glow
+    return img
+
+
+def _gauss_radius(sigma_px: float) -> int:
+    """Half-width of the kernel cv2.GaussianBlur builds for float images at ``sigma_px``
+    (ksize = round(sigma * 8 + 1) | 1), plus a pixel of margin."""
+    return (int(round(sigma_px * 8 + 1)) | 1) // 2 + 1
 
 
 def pixel_rays(intr) -> np.ndarray:
@@ -162,11 +319,16 @@ def image_motion(depth: np.ndarray, intr, T_world_cam: np.ndarray,
     rays = pixel_rays(intr) if rays is None else rays
     z = np.where(depth > 0, depth, np.float32(far)).astype(np.float32)
     T = (np.linalg.inv(T_world_prev) @ T_world_cam).astype(np.float32)
-    q = (rays * z[..., None]) @ T[:3, :3].T + T[:3, 3]
+    p = rays * z[..., None]
+    q = cv2.transform(np.ascontiguousarray(p, np.float32), T[:3, :4])  # R p + t per pixel
     zq = np.maximum(q[..., 2], np.float32(1e-9))
-    du = intr.fx * q[..., 0] / zq + intr.cx - (intr.fx * rays[..., 0] + intr.cx)
-    dv = intr.fy * q[..., 1] / zq + intr.cy - (intr.fy * rays[..., 1] + intr.cy)
-    return np.stack([du, dv], axis=-1)
+    du = q[..., 0] / zq
+    du *= np.float32(intr.fx)
+    du -= rays[..., 0] * np.float32(intr.fx)
+    dv = q[..., 1] / zq
+    dv *= np.float32(intr.fy)
+    dv -= rays[..., 1] * np.float32(intr.fy)
+    return cv2.merge([du, dv])
 
 
 def motion_blur(img: np.ndarray, motion: np.ndarray, shutter: float,
@@ -179,19 +341,45 @@ def motion_blur(img: np.ndarray, motion: np.ndarray, shutter: float,
     (at most ``max_samples`` samples; bilinear interpolation fills between them).
     Returns (blurred image, that 95th-percentile blur length in pixels).
     """
-    length = np.hypot(motion[..., 0], motion[..., 1]) * np.float32(shutter)
-    extent = float(np.percentile(length[::4, ::4], 95))
-    n = int(min(max(np.ceil(extent) + 1, 1), max_samples))
-    if n <= 1 or extent < 0.25:
+    n, extent = blur_samples(motion, shutter, max_samples)
+    if n <= 1:
         return img, extent
-    h, w = img.shape[:2]
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    acc = np.zeros_like(img)
-    for t in np.linspace(0.0, 1.0, n, dtype=np.float32):
-        mx = xx + (t * shutter) * motion[..., 0]
-        my = yy + (t * shutter) * motion[..., 1]
+    yy, xx = _pixel_grid(*img.shape[:2])
+    mu, mv = np.ascontiguousarray(motion[..., 0]), np.ascontiguousarray(motion[..., 1])
+    acc = img.copy()  # t = 0: the identity remap returns the image itself
+    mx, my = np.empty_like(xx), np.empty_like(yy)
+    for t in np.linspace(0.0, 1.0, n, dtype=np.float32)[1:]:
+        np.multiply(t * shutter, mu, out=mx)
+        mx += xx
+        np.multiply(t * shutter, mv, out=my)
+        my += yy
         acc += cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    return acc / np.float32(n), extent
+    acc /= np.float32(n)
+    return acc, extent
+
+
+def blur_samples(motion: np.ndarray, shutter: float, max_samples: int = 8,
+                 subsampled: bool = False) -> tuple[int, float]:
+    """(samples along the path, 95th-percentile blur length in px) of :func:`motion_blur`,
+    measured on every 4th row and column of ``motion`` (``subsampled``: it already is);
+    1 sample = no blur."""
+    sub = motion if subsampled else motion[::4, ::4]
+    length = np.hypot(sub[..., 0], sub[..., 1]) * np.float32(shutter)
+    extent = float(np.percentile(length, 95))
+    n = int(min(max(np.ceil(extent) + 1, 1), max_samples))
+    return (1 if extent < 0.25 else n), extent
+
+
+_GRIDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cached float32 (yy, xx) pixel coordinates of an (h, w) image (read-only)."""
+    if (h, w) not in _GRIDS:
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        yy.flags.writeable = xx.flags.writeable = False
+        _GRIDS[(h, w)] = (yy, xx)
+    return _GRIDS[(h, w)]
 
 
 # --------------------------------------------------------------------------- noise
@@ -215,23 +403,71 @@ def psd_filter(h: int, w: int, freq, log10_psd) -> np.ndarray:
 
 
 def correlated_noise(rng: np.random.Generator, shape: tuple[int, ...],
-                     amp_filter: np.ndarray | None) -> np.ndarray:
+                     amp_filter: np.ndarray | None, mix: np.ndarray | None = None) -> np.ndarray:
     """Zero-mean, unit-variance Gaussian noise of ``shape`` ((H, W) or (H, W, C)); white when
     ``amp_filter`` is None, else with the power spectrum ``amp_filter ** 2`` (from
-    :func:`psd_filter`), one independent field per channel.
+    :func:`psd_filter`), one independent field per channel, or with ``mix`` (a (C, C) matrix
+    L, e.g. a Cholesky factor) channels correlated as ``L @ L.T`` (unit variance when the rows
+    of L have unit norm): the white coefficients are mixed across channels before filtering.
 
     The coloured field is drawn directly in the Fourier domain (complex Gaussian coefficients
     with E|X|^2 = H W, i.e. the spectrum of unit white noise, times the filter) and brought back
     with one inverse real FFT: the same distribution as filtering white noise, at half the cost.
+    The coefficients come from :func:`spectral_normals` (every pixel sums all of them, so the
+    field is Gaussian to far below the 8-bit output's resolution).
     """
     if amp_filter is None:
-        return rng.standard_normal(shape, dtype=np.float32)
+        z = rng.standard_normal(shape, dtype=np.float32)
+        return _mix_channels(z, mix)
     h, w = shape[:2]
     spec_shape = (h, w // 2 + 1, *shape[2:])
-    z = rng.standard_normal((2, *spec_shape), dtype=np.float32)
-    f = amp_filter if len(shape) == 2 else amp_filter[..., None]
-    spec = (z[0] + 1j * z[1]).astype(np.complex64) * (f * np.float32(np.sqrt(h * w / 2.0)))
-    return scipy.fft.irfft2(spec, s=(h, w), axes=(0, 1)).astype(np.float32)
+    z = spectral_normals(rng, (2, *spec_shape))
+    if mix is not None:
+        z = _mix_channels(z.reshape(2 * h, *spec_shape[1:]), mix).reshape(z.shape)
+    f = amp_filter * np.float32(np.sqrt(h * w / 2.0))
+    if len(shape) == 3:
+        f = f[..., None]
+    z *= f  # real and imaginary parts times the real filter: the complex product
+    spec = np.empty(spec_shape, np.complex64)
+    spec.real, spec.imag = z[0], z[1]
+    out = scipy.fft.irfft2(spec, s=(h, w), axes=(0, 1), overwrite_x=True, workers=FFT_WORKERS)
+    return out.astype(np.float32, copy=False)
+
+
+_NORMAL_TABLE: np.ndarray | None = None
+
+
+def spectral_normals(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """float32 standard normal samples by inverse-CDF lookup: 16 random bits pick one of 65536
+    equiprobable quantiles of N(0, 1) (mid-quantiles, rescaled to unit variance; the tails end
+    at 4.4 sigma). 4-5x faster than ``rng.standard_normal``; meant for Fourier coefficients,
+    where each output pixel is a weighted sum of all of them."""
+    global _NORMAL_TABLE
+    if _NORMAL_TABLE is None:
+        from scipy.special import ndtri
+
+        q = ndtri((np.arange(65536) + 0.5) / 65536)
+        _NORMAL_TABLE = (q / np.sqrt(np.mean(q * q))).astype(np.float32)
+    n = int(np.prod(shape))
+    raw = rng.bit_generator.random_raw((n + 3) // 4)
+    idx = raw.view(np.uint16)[:n]
+    return _NORMAL_TABLE.take(idx).reshape(shape)
+
+
+def _mix_channels(z: np.ndarray, mix: np.ndarray | None) -> np.ndarray:
+    """(H, W, C) float32 -> each pixel's channel vector times ``mix`` (cv2.transform)."""
+    if mix is None:
+        return z
+    return cv2.transform(z, np.asarray(mix, np.float32))
+
+
+def channel_mix(n_channels: int, rho: float) -> np.ndarray:
+    """Cholesky factor L (float32, lower triangular) of the (C, C) correlation matrix with 1 on
+    the diagonal and ``rho`` off it: unit-variance channels sharing the fraction ``rho`` of
+    their variance (the same law as sqrt(1 - rho) e_c + sqrt(rho) e_common, from C fields
+    instead of C + 1)."""
+    c = np.full((n_channels, n_channels), float(rho)) + (1.0 - float(rho)) * np.eye(n_channels)
+    return np.linalg.cholesky(c).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- CFA and codec

@@ -113,9 +113,13 @@ def test_generate_validate_read_back(reference):
 
     from room.data import schema
 
-    d = r.read(2, ("flow_fwd", "pointcloud"))
-    assert np.array_equal(cv2.readOpticalFlow(str(seq / schema.rel_path("flow_fwd", 2))),
-                          d["flow_fwd"])
+    d = r.read(2, ("flow_fwd", "flow_fwd_valid", "pointcloud"))
+    # KITTI flow PNG as its devkit's readers decode it: cv2 returns B, G, R = valid, v, u
+    kitti = cv2.imread(str(seq / schema.rel_path("flow_fwd", 2)), cv2.IMREAD_UNCHANGED)
+    assert kitti.dtype == np.uint16 and kitti.shape[2] == 3
+    uv = (kitti[..., 2:0:-1].astype(np.float32) - 2**15) / 64.0
+    ok = kitti[..., 0] > 0
+    assert np.array_equal(ok, d["flow_fwd_valid"]) and np.array_equal(uv[ok], d["flow_fwd"][ok])
     cloud = trimesh.load(seq / schema.rel_path("pointcloud", 2))
     assert np.allclose(cloud.vertices, d["pointcloud"])
     raw = cv2.imread(str(seq / schema.rel_path("depth", 2)), cv2.IMREAD_UNCHANGED)

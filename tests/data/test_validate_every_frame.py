@@ -20,14 +20,11 @@ N = 6
 CFG = ValidateConfig(require_preview=False, check_every=1000)
 
 
-@pytest.fixture(scope="module")
-def good(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ds")
+def _write(root, flow_format):
     frames = [schema.canonical_frame(plane_frame(i)) for i in range(N)]
-    info = {"format_version": schema.FORMAT_VERSION, "intrinsics": frames[0].intrinsics.to_dict(),
-            "encodings": {m: schema.ENCODINGS[m] for m in schema.ALL_MODALITIES}}
+    info = {"format_version": schema.FORMAT_VERSION, "intrinsics": frames[0].intrinsics.to_dict()}
     w = SequenceWriter(root / "scene" / "seq", info, "seed: 0\n", N, pointcloud_stride=2,
-                       preview_size=0)
+                       preview_size=0, flow_format=flow_format)
     w.open()
     for i, f in enumerate(frames):
         fwd = optical_flow(f, frames[i + 1]) if i < N - 1 else None
@@ -38,11 +35,32 @@ def good(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    """The default encodings: flow as KITTI 16-bit PNG."""
+    return _write(tmp_path_factory.mktemp("ds"), "kitti")
+
+
+@pytest.fixture(scope="module")
+def good_flo(tmp_path_factory):
+    """output.flow_format=flo: Middlebury .flo plus 8-bit validity PNGs."""
+    return _write(tmp_path_factory.mktemp("ds_flo"), "flo")
+
+
+def _copy(src, tmp_path):
+    out = tmp_path / f"bad_{src.name}"
+    shutil.copytree(src, out)
+    return out, out / "scene" / "seq"
+
+
 @pytest.fixture
 def bad(good, tmp_path):
-    out = tmp_path / "bad"
-    shutil.copytree(good, out)
-    return out, out / "scene" / "seq"
+    return _copy(good, tmp_path)
+
+
+@pytest.fixture
+def bad_flo(good_flo, tmp_path):
+    return _copy(good_flo, tmp_path)
 
 
 def _issues(root):
@@ -51,13 +69,33 @@ def _issues(root):
     return rep, rep.text()
 
 
-def test_good_dataset_is_valid(good):
-    rep = validate_dataset(good, CFG)
-    assert rep.ok, rep.text()
+def test_good_dataset_is_valid(good, good_flo):
+    for root in (good, good_flo):
+        rep = validate_dataset(root, CFG)
+        assert rep.ok, rep.text()
+    rep = validate_dataset(good, ValidateConfig(require_preview=False, check_every=1))
+    assert rep.ok, rep.text()  # dense flow checks on every frame: within 1/128 px (KITTI)
 
 
-def test_truncated_flow_in_an_unsampled_frame(bad):
+def test_truncated_kitti_flow_in_an_unsampled_frame(bad):
     root, seq = bad
+    f = seq / "flow_fwd/000003.png"
+    f.write_bytes(f.read_bytes()[: int(0.93 * f.stat().st_size)])
+    rep, text = _issues(root)
+    assert "frame 3 (frames.jsonl line 4) flow_fwd/000003.png: PNG truncated" in text, text
+
+
+def test_kitti_flow_as_8_bit_png_is_caught(bad):
+    root, seq = bad
+    f = seq / "flow_bwd/000002.png"
+    f.write_bytes(formats.encode_png((formats.decode_png(f) >> 8).astype(np.uint8)))
+    rep, text = _issues(root)
+    assert "flow_bwd/000002.png: PNG has 8-bit x 3 channel(s), info.json's encoding says " \
+        "16-bit x 3" in text, text
+
+
+def test_truncated_flow_in_an_unsampled_frame(bad_flo):
+    root, seq = bad_flo
     f = seq / "flow_fwd/000003.flo"
     f.write_bytes(f.read_bytes()[: int(0.93 * f.stat().st_size)])
     rep, text = _issues(root)
@@ -65,8 +103,8 @@ def test_truncated_flow_in_an_unsampled_frame(bad):
     assert "truncated" in text
 
 
-def test_flo_good_header_wrong_size_is_a_message(bad):
-    root, seq = bad
+def test_flo_good_header_wrong_size_is_a_message(bad_flo):
+    root, seq = bad_flo
     f = seq / "flow_bwd/000002.flo"
     f.write_bytes(f.read_bytes()[:12] + b"\0" * 40)
     rep, text = _issues(root)
@@ -76,12 +114,13 @@ def test_flo_good_header_wrong_size_is_a_message(bad):
 
 
 @pytest.mark.parametrize("m", ["depth", "rgb", "normals", "flow_fwd_valid", "face_id"])
-def test_truncated_png_in_any_frame(bad, m):
-    root, seq = bad
-    f = seq / schema.rel_path(m, 4)
+def test_truncated_png_in_any_frame(bad_flo, m):
+    root, seq = bad_flo
+    f = seq / schema.rel_path(m, 4, schema.encodings("flo"))
     f.write_bytes(f.read_bytes()[: int(0.95 * f.stat().st_size)])
     rep, text = _issues(root)
-    assert f"frame 4 (frames.jsonl line 5) {schema.rel_path(m, 4)}: PNG truncated" in text, text
+    rel = schema.rel_path(m, 4, schema.encodings("flo"))
+    assert f"frame 4 (frames.jsonl line 5) {rel}: PNG truncated" in text, text
 
 
 def test_missing_file(bad):
@@ -110,9 +149,10 @@ def test_swapped_depth_is_caught(bad):
     assert "another frame's" in text
 
 
-def test_swapped_flow_is_caught(bad):
-    root, seq = bad
-    shutil.copy(seq / "flow_fwd/000002.flo", seq / "flow_fwd/000003.flo")
+@pytest.mark.parametrize("ext", ["png", "flo"])
+def test_swapped_flow_is_caught(bad, bad_flo, ext):
+    root, seq = bad if ext == "png" else bad_flo
+    shutil.copy(seq / f"flow_fwd/000002.{ext}", seq / f"flow_fwd/000003.{ext}")
     rep, text = _issues(root)
     assert any(i.frame == 3 and i.check == "flow" for i in rep.issues), text
 
@@ -156,8 +196,8 @@ def test_unexpected_error_while_checking_a_file_is_reported(bad, monkeypatch):
     assert "IndexError: simulated decoder bug" in text and "pointcloud/000000.ply" in text
 
 
-def test_cli_reports_damage_without_traceback(bad, run_cli):
-    root, seq = bad
+def test_cli_reports_damage_without_traceback(bad_flo, run_cli):
+    root, seq = bad_flo
     f = seq / "flow_fwd/000001.flo"
     f.write_bytes(f.read_bytes()[:-8])
     res = run_cli("room.cli.validate", str(root), "require_preview=false")

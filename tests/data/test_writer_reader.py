@@ -29,15 +29,15 @@ def _extras(i, size=32):
     return flow, cloud
 
 
-def _writer(path, preview=64, background=False):
+def _writer(path, preview=64, background=False, flow_format="kitti"):
     info = {"format_version": schema.FORMAT_VERSION,
             "intrinsics": plane_frame(0).intrinsics.to_dict()}
     return SequenceWriter(path, info, "seed: 0\n", N, preview_size=preview, preview_fps=5,
-                          background=background)
+                          background=background, flow_format=flow_format)
 
 
-def write_all(path, stop=N, preview=64, background=False):
-    w = _writer(path, preview, background)
+def write_all(path, stop=N, preview=64, background=False, flow_format="kitti"):
+    w = _writer(path, preview, background, flow_format)
     start = w.open()
     frames = []
     for i in range(start, stop):
@@ -52,9 +52,10 @@ def write_all(path, stop=N, preview=64, background=False):
     return w, frames
 
 
-def test_read_back_equals_written(tmp_path):
+@pytest.mark.parametrize("flow_format", ["kitti", "flo"])
+def test_read_back_equals_written(tmp_path, flow_format):
     seq = tmp_path / "scene" / "seq"
-    w, frames = write_all(seq)
+    w, frames = write_all(seq, flow_format=flow_format)
     assert w.finished
     assert find_sequences(tmp_path) == [seq]
     r = SequenceReader(seq)
@@ -67,7 +68,21 @@ def test_read_back_equals_written(tmp_path):
     assert np.array_equal(r.poses, np.stack([f.T_world_cam for f in frames]))
     d = r.read(1, ("flow_fwd", "flow_fwd_valid", "flow_bwd", "pointcloud"))
     flow, cloud = _extras(1)
-    assert np.array_equal(d["flow_fwd"], flow[0]) and np.array_equal(d["flow_fwd_valid"], flow[1])
+    assert np.array_equal(d["flow_fwd_valid"], flow[1])
+    if flow_format == "flo":  # float32: exact everywhere
+        assert np.array_equal(d["flow_fwd"], flow[0])
+        assert (seq / "flow_fwd" / "000001.flo").exists()
+        assert (seq / "flow_fwd_valid" / "000001.png").exists()
+    else:  # KITTI PNG: 1/64 px steps rounded to nearest, zero where invalid (devkit)
+        ok = flow[1]
+        assert np.abs(d["flow_fwd"][ok] - flow[0][ok]).max() <= 1 / 128 + 1e-6
+        assert not d["flow_fwd"][~ok].any()
+        assert sorted(p.name for p in seq.iterdir() if p.name.startswith("flow")) == \
+            ["flow_bwd", "flow_fwd"]  # validity travels inside the KITTI file
+        info = json.loads((seq / "info.json").read_text())
+        assert info["flow_format"] == "kitti"
+        assert info["encodings"]["flow_fwd"]["precision_px"] == 1 / 64
+        assert info["path_templates"]["flow_fwd_valid"] == "flow_fwd/{index:06d}.png"
     assert np.array_equal(d["pointcloud"], cloud[0])
     last = r.read(N - 1, ("flow_fwd", "flow_fwd_valid"))  # none by convention: zeros, invalid
     assert not last["flow_fwd_valid"].any() and not last["flow_fwd"].any()
