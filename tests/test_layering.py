@@ -7,7 +7,8 @@ into a function to dodge a cycle is still an edge. Stages, lowest first::
 
     base (errors, types, transforms, config, paths, fileio, versions, _version)
     -> anatomy -> robot -> sim -> trajectory -> render -> sensor -> env -> data -> learn, viz
-    -> nav (navigation benchmark) -> compose (Hydra schemas and the Compose API) -> cli -> the package's top-level API
+    -> nav (navigation benchmark) -> compose (Hydra schemas and the Compose API) -> cli
+    -> the package's top-level API
 
 A module may import its own stage, lower stages and the base modules; ``learn`` and ``viz`` are
 one level (neither imports the other).

@@ -8,8 +8,13 @@ checkpoint) and below ``compose``.
 
 from __future__ import annotations
 
-from room.nav.navigators import (FollowerNavigator, MPCConfig, MPCNavigator, Navigator,
-                                 RandomNavigator)
+from room.nav.navigators import (
+                                 FollowerNavigator,
+                                 MPCConfig,
+                                 MPCNavigator,
+                                 Navigator,
+                                 RandomNavigator,
+)
 from room.nav.suite import NavigateConfig, run_suite, run_trial, table
 
 __all__ = ["FollowerNavigator", "MPCConfig", "MPCNavigator", "NavigateConfig", "Navigator",

@@ -218,9 +218,8 @@ def table(results: dict[str, Any]) -> str:
                         f"{'-':>10}" for g in gens)
         tr = n["trials"]
         k = sum(m["success"] for m in tr)
-
-        def mean(key: str) -> float:
-            return float(np.mean([m[key] for m in tr]))
+        mean = {key: float(np.mean([m[key] for m in tr])) for key in (
+            "time_s", "path_length_m", "mean_force_N", "peak_force_N", "wall_contacts")}.get
         rows.append(f"{name:<12}{cells}{100 * k / len(tr):>9.0f}%{mean('time_s'):>8.1f}"
                     f"{mean('path_length_m'):>8.3f}{mean('mean_force_N'):>8.3f}"
                     f"{mean('peak_force_N'):>8.3f}{mean('wall_contacts'):>9.1f}")
