@@ -113,6 +113,8 @@ class MPCConfig:
     force_soft_N: float = 0.2  # measured wall force above this: insertion is penalised
     w_force: float = 2.0
     far_m: float = 0.08  # depth 0 (no hit) read as this far
+    w_effort: float = 0.05  # per unit of mean bend + roll rate (no needless motion)
+    w_roll_centre: float = 1.0  # per rad of predicted roll beyond +-90 degrees
 
     def __post_init__(self) -> None:
         if self.horizon_s <= 0 or self.horizon_points < 1 or self.segments < 1 or \
@@ -195,7 +197,9 @@ class MPCNavigator(Navigator):
         dq *= self.vmax
         q = state.q_target
         th = np.clip(q[0] + dq[..., 0], -rc.max_bend_rad, rc.max_bend_rad)
-        droll, dins = dq[..., 1], dq[..., 2]
+        droll = np.clip(q[1] + dq[..., 1], -rc.roll_limit_rad, rc.roll_limit_rad) - q[1]
+        dins = dq[..., 2]
+        self._roll_end = q[1] + droll[:, -1]
         dins = np.clip(q[2] + dins, 0.0, rc.insertion_max_m) - q[2]
         u = np.linspace(1.0 / cfg.arc_points, 1.0, cfg.arc_points)
         P = arc_points(th, rc.bending_length_m, u)  # (C, T, P, 3) in the rolled base frame
@@ -245,8 +249,11 @@ class MPCNavigator(Navigator):
         else:
             gap = np.full(pts.shape[:-1], np.inf)
         miss = np.clip(cfg.safe_clearance_m - gap, 0.0, None).sum(axis=(1, 2))
+        effort = np.abs(self.seqs[:, :, :2]).mean(axis=1).sum(axis=1)
+        off_centre = np.clip(np.abs(self._roll_end) - 0.5 * np.pi, 0.0, None)
         score = (cfg.w_progress * progress + cfg.w_heading * heading
-                 - cfg.w_clearance * miss - cfg.w_collision * behind.sum(axis=(1, 2)))
+                 - cfg.w_clearance * miss - cfg.w_collision * behind.sum(axis=(1, 2))
+                 - cfg.w_effort * effort - cfg.w_roll_centre * off_centre)
         f = state.max_force_N
         if f > cfg.force_soft_N:  # measured contact: do not push further
             score -= cfg.w_force * (f / cfg.force_soft_N) * np.clip(self.seqs[:, 0, 2], 0, None)

@@ -16,6 +16,7 @@ force limit, no progress, or timeout). ``results.json``::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from room.anatomy.prepare import SceneConfig
 from room.env.task import TaskConfig, reachable_branches
 from room.errors import ConfigError
 
@@ -38,7 +40,9 @@ class NavigateConfig:
     them drawn with ``seed``); ``seeds``: trials per target (start insertion and roll vary);
     ``checkpoint``: a room-finetune-depth checkpoint (.pt) for mpc_pred (local path)."""
 
-    scene: str = "phantom"
+    # the scene: a SceneConfig (CLI: scene=phantom | carina_crop | ..., the conf/scene presets);
+    # from Python also anything room.anatomy.load_scene takes ("y", a folder, ...)
+    scene: SceneConfig = field(default_factory=SceneConfig)
     scene_dir: str | None = None
     out: str = "navigate_out"
     navigators: tuple[str, ...] = ("follower", "mpc_gt")
@@ -185,9 +189,11 @@ def run_suite(cfg: NavigateConfig) -> dict[str, Any]:
     order = {p: i for i, p in enumerate(plan)}
     trials = sorted((m for part in parts for m in part),
                     key=lambda m: order[(m["navigator"], m["target"], m["seed"])])
-    results = {"format": FORMAT, "scene": str(scene.path or cfg.scene),
-               "config": _jsonable(asdict(cfg)), "wall_s": round(time.perf_counter() - w0, 2),
-               "navigators": summarize(trials)}
+    conf = _jsonable(asdict(cfg) if dataclasses.is_dataclass(cfg.scene) else
+                     {**{k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+                      "scene": str(cfg.scene), "task": asdict(cfg.task)})
+    results = {"format": FORMAT, "scene": str(scene.path or cfg.scene), "config": conf,
+               "wall_s": round(time.perf_counter() - w0, 2), "navigators": summarize(trials)}
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     from room.fileio import write_atomic
