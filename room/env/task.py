@@ -39,7 +39,7 @@ class TaskConfig:
     success_fraction: float = 1.0 / 3.0  # the target branch's last third
     dwell_s: float = 0.2  # ... held this long
     force_limit_N: float = 1.5
-    no_progress_s: float = 4.0  # failure: best progress grew by < no_progress_m in this time
+    no_progress_s: float = 8.0  # failure: best progress grew by < no_progress_m in this time
     no_progress_m: float = 0.002
     timeout_s: float = 0.0  # 0: 10 s + the path length at a quarter of full insertion speed
     lookahead_m: float = 0.01  # the next waypoint: this far along the path past the tip
