@@ -56,7 +56,8 @@ def single(scene: str, mode: str, size: int, steps: int, distortion: str) -> dic
 def vector(scene: str, mode: str, size: int, steps: int, n: int, distortion: str) -> dict:
     import gymnasium as gym
 
-    venv = gym.vector.AsyncVectorEnv([make(scene, mode, size, distortion)] * n)
+    # spawn, not fork: a forked child of a process holding a GL context deadlocks in EGL
+    venv = gym.vector.AsyncVectorEnv([make(scene, mode, size, distortion)] * n, context="spawn")
     venv.reset(seed=list(range(n)))
     acts = actions(steps + 5, n)
     for a in acts[:5]:

@@ -194,3 +194,29 @@ def test_mpc_on_predicted_depth_runs_from_a_checkpoint(tmp_path):
     finally:
         env.close()
     assert m["navigator"] == "mpc_pred" and m["time_s"] > 0
+
+
+def _make_y_env():
+    from room.env import BronchoscopyNavEnv, EnvConfig
+    from room.render import CameraConfig
+
+    return BronchoscopyNavEnv("y", camera=CameraConfig(width=16, height=16),
+                              task=EnvConfig(observation="depth"))
+
+
+@pytest.mark.slow
+def test_async_vector_env_over_processes():
+    """Two envs in two spawned processes (a fork of a process holding a GL context is unsafe);
+    different seeds, different starts."""
+    import gymnasium as gym
+
+    venv = gym.vector.AsyncVectorEnv([_make_y_env] * 2, context="spawn")
+    try:
+        obs, info = venv.reset(seed=[0, 1])
+        assert obs["depth"].shape == (2, 16, 16) and obs["goal"].shape == (2, 6)
+        assert not np.array_equal(obs["joints"][0], obs["joints"][1])
+        for _ in range(3):
+            obs, rew, term, trunc, _ = venv.step(np.tile([0.0, 0.0, 1.0], (2, 1)))
+        assert rew.shape == (2,) and np.all(rew > 0)
+    finally:
+        venv.close()
