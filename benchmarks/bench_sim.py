@@ -74,6 +74,34 @@ def run(scene, scenario: str, steps: int, renderer=None) -> dict:
             "contact_frac": n_contact / steps}
 
 
+def run_env(scene_name: str, mode: str, steps: int, mesh: str = "auto") -> dict:
+    """The env (``room.env``, default 64 x 64 camera) stepped with random bend/roll rates and
+    steady insertion; ``steps`` env steps of 2 control steps each."""
+    from room.env import BronchoscopyNavEnv, EnvConfig
+
+    scene = "phantom" if scene_name == "phantom" else ("y" if scene_name == "y_scene"
+                                                       else scene_name)
+    env = BronchoscopyNavEnv(scene=scene, task=EnvConfig(observation=mode,
+                                                         observation_mesh=mesh))
+    env.reset(seed=0)
+    acts = np.random.default_rng(0).uniform(-1, 1, (steps, 3)).astype(np.float32)
+    acts[:, 2] = 0.6
+    n_contact = 0
+    w0, c0 = time.perf_counter(), time.process_time()
+    for k, a in enumerate(acts):
+        _, _, te, tr, _ = env.step(a)
+        n_contact += int(len(env.sim.state.contacts.link) > 0)
+        if te or tr:
+            env.reset(seed=k)
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    cs = env.task.control_steps_per_action
+    n_phys = steps * cs * env.sim.cfg.control_steps
+    sim_s = steps * cs * env.sim.dt
+    env.close()
+    return {"wall": wall, "cpu": cpu, "phys": n_phys, "sim_s": sim_s,
+            "contact_frac": n_contact / steps}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
@@ -96,11 +124,19 @@ def main() -> None:
             continue
         with r:
             rows.append((f"rub + render {size}x{size}", run(scene, "rub", args.steps, r)))
+    # the Gymnasium env (issue 15: 64 x 64 RGB-D >= 3x real time); "visual mesh" renders the
+    # observations from the 165k-triangle visual mesh, as the env did before
+    for mode, mesh in (("rgbd", "visual"), ("rgbd", "auto"), ("none", "auto")):
+        label = f"env {mode} 64x64" + (" visual mesh" if mesh == "visual" else "")
+        try:
+            rows.append((label, run_env(name, mode, args.steps // 2, mesh)))
+        except Exception as e:  # no GL platform: report and go on
+            print(f"env {mode} unavailable: {e}")
     base = rows[0][1]["wall"]
-    print(f"{'row':<26}{'ms/phys (wall)':>15}{'ms/phys (cpu)':>15}{'phys steps/s':>14}"
+    print(f"{'row':<28}{'ms/phys (wall)':>15}{'ms/phys (cpu)':>15}{'phys steps/s':>14}"
           f"{'RTF wall':>10}{'RTF cpu':>9}{'contact':>9}{'x base':>8}")
     for label, m in rows:
-        print(f"{label:<26}{1e3 * m['wall'] / m['phys']:>15.3f}{1e3 * m['cpu'] / m['phys']:>15.3f}"
+        print(f"{label:<28}{1e3 * m['wall'] / m['phys']:>15.3f}{1e3 * m['cpu'] / m['phys']:>15.3f}"
               f"{m['phys'] / m['wall']:>14.0f}{m['sim_s'] / m['wall']:>10.2f}"
               f"{m['sim_s'] / m['cpu']:>9.2f}{m['contact_frac']:>9.0%}{m['wall'] / base:>8.2f}")
     print("RTF = simulated seconds per second (target >= 5 with rendering off); contact = "

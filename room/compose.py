@@ -90,6 +90,13 @@ def _fit_sensor_schemas() -> dict[str, type]:
     return {"fit_sensor_schema": FitSensorConfig}
 
 
+def _navigate_schemas() -> dict[str, type]:
+    from room.anatomy.prepare import SceneConfig
+    from room.nav.suite import NavigateConfig
+
+    return {"navigate_schema": NavigateConfig, "scene/schema": SceneConfig}
+
+
 # primary config name -> the schemas its composition needs (imported only when used: the
 # scene schema imports trimesh, the depth-learning ones torch)
 SCHEMAS: dict[str, Callable[[], dict[str, type]]] = {
@@ -101,6 +108,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, type]]] = {
     "eval_depth": _eval_depth_schemas,
     "eval_pose": _eval_pose_schemas,
     "fit_sensor": _fit_sensor_schemas,
+    "navigate": _navigate_schemas,
 }
 
 

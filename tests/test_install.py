@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 SOURCES = ["room", "conf", "assets", "scenes", "pyproject.toml", "setup.py", "README.md",
            "LICENSE", "room-gymnasium.pth", "_room_gymnasium.py"]
 COMMANDS = ["room-prepare", "room-generate", "room-validate", "room-view", "room-fit-sensor",
-            "room-finetune-depth", "room-eval-depth", "room-eval-pose"]
+            "room-finetune-depth", "room-eval-depth", "room-eval-pose", "room-navigate"]
 TINY_SCENE = ["scene=phantom_gt", "scene.phantom.generations=3", "scene.phantom.spacing_m=0.001",
               "scene.mesh.target_faces=40000", "scene.preview=false"]
 

@@ -7,7 +7,8 @@ into a function to dodge a cycle is still an edge. Stages, lowest first::
 
     base (errors, types, transforms, config, paths, fileio, versions, _version)
     -> anatomy -> robot -> sim -> trajectory -> render -> sensor -> env -> data -> learn, viz
-    -> compose (Hydra schemas and the Compose API) -> cli -> the package's top-level API
+    -> nav (navigation benchmark) -> compose (Hydra schemas and the Compose API) -> cli
+    -> the package's top-level API
 
 A module may import its own stage, lower stages and the base modules; ``learn`` and ``viz`` are
 one level (neither imports the other).
@@ -24,7 +25,7 @@ BASE = {"room.errors", "room.types", "room.transforms", "room.config", "room.pat
         "room.fileio", "room.versions", "room._version"}
 API = "room"  # the package's lazy top-level API (room/__init__.py) sits above everything
 STAGES = ["anatomy", "robot", "sim", "trajectory", "render", "sensor", "env", "data",
-          ("learn", "viz"), "compose", "cli"]
+          ("learn", "viz"), "nav", "compose", "cli"]
 LEVEL = {name: i + 1 for i, s in enumerate(STAGES)
          for name in (s if isinstance(s, tuple) else (s,))}
 

@@ -38,6 +38,12 @@ class FollowerConfig:
     force_max_N: float = 0.5  # ... stops and backs off above this
     roll_deadband_m: float = 0.0005  # no roll change while the aim point is this close to axis
     goal_margin_m: float = 0.004  # done when the tip is this close to the target branch end
+    sign_change_cost: float = 0.3  # rad of roll worth keeping the bending sign
+    roll_centre_cost: float = 1.0  # per rad of target roll beyond +-90 degrees
+    roll_lag_rad: float = 0.3  # roll this far behind its servo while turning: back off
+    jam_time_s: float = 1.5  # no progress (1 mm) for this long: a jam ...
+    backoff_s: float = 0.6  # ... back off this long at half speed, then go on
+    backoff_bend_factor: float = 0.5  # bending angle scaled by this while backing off
 
     def __post_init__(self) -> None:
         for k, v in vars(self).items():
@@ -89,6 +95,9 @@ class CenterlineFollower:
         self.path = CenterlinePath(tree, self.target)
         self.done = False
         self.last: dict = {}
+        self._committed: float | None = None  # bending sign of a half turn under way
+        self._best_s, self._best_t = -np.inf, 0.0  # best progress and when it was made
+        self._backoff_until: float | None = None
 
     def _bend_base(self, state: SimState) -> np.ndarray:
         """Frame at the start of the bending section (the tip frame walked back along the
@@ -116,15 +125,34 @@ class CenterlineFollower:
         if lateral > cfg.roll_deadband_m:
             psi = np.arctan2(w[1], w[0])
             d = _wrap(psi + np.pi / 2)  # roll for positive bending
-            cands = [(d, 1.0), (_wrap(d - np.pi), -1.0)]
-            ok = [(a, sg) for a, sg in cands if abs(q2 + a) <= rc.roll_limit_rad]
-            # prefer the smaller roll; keep the current bending sign when it is about as good
-            roll_err, sign = min(ok or cands, key=lambda c: abs(c[0]) + (0.3 if c[1] != sign
-                                                                          else 0.0))
+            # candidate absolute rolls: this plane with either bending sign, and their 2 pi
+            # twins; within the roll limit, prefer the smaller roll, the current bending sign,
+            # and a roll near the middle of its range (a roll run to its limit forces a half
+            # turn at the next bifurcation, with the tip in a narrow branch: a jam)
+            cands = [(q2 + a + k * 2 * np.pi, sg) for a, sg in ((d, 1.0), (_wrap(d - np.pi), -1.0))
+                     for k in (-1, 0, 1)]
+            ok = [c for c in cands if abs(c[0]) <= rc.roll_limit_rad] or cands[1::3]
+
+            def cost(c):
+                return (abs(c[0] - q2) + (cfg.sign_change_cost if c[1] != sign else 0.0)
+                        + cfg.roll_centre_cost * max(0.0, abs(c[0]) - 0.5 * np.pi))
+
+            if self._committed is not None:  # finish a half turn once begun (no dithering)
+                ok = [c for c in ok if c[1] == self._committed] or ok
+            best = min(ok, key=cost)
+            roll_err, sign = best[0] - q2, best[1]
+            if abs(roll_err) > 0.5 * np.pi and best[1] != (1.0 if q1 >= 0 else -1.0):
+                self._committed = best[1]
+            elif abs(roll_err) < 0.3:
+                self._committed = None
         theta = solve_bend(lateral * np.cos(roll_err), w[2], rc.bending_length_m,
                            rc.max_bend_rad)
         q1_t = sign * theta
         q2_t = float(np.clip(q2 + roll_err, -rc.roll_limit_rad, rc.roll_limit_rad))
+        # a roll that does not follow its servo (a bent tip wedged in the wall) frees itself
+        # by backing off straight
+        roll_stuck = (abs(roll_err) > np.pi / 4 and abs(state.q_target[-2] - q2) > cfg.roll_lag_rad
+                      and abs(state.qdot[-2]) < 0.25 * rc.roll_speed_max_rad_s)
         # insertion speed
         v = cfg.insertion_speed_m_s
         near = np.abs(self.path.bifurcations_s - s_tip)
@@ -135,12 +163,24 @@ class CenterlineFollower:
         f = state.max_force_N
         if f > cfg.force_soft_N:
             v *= max(0.0, (cfg.force_max_N - f) / (cfg.force_max_N - cfg.force_soft_N))
-        if f > cfg.force_max_N or lost:
+        # jam recovery: no progress for jam_time_s -> back off for backoff_s, then retry
+        t = float(state.time_s)
+        if s_tip > self._best_s + 0.001:
+            self._best_s, self._best_t = s_tip, t
+        if self._backoff_until is None and t - self._best_t > cfg.jam_time_s and not self.done:
+            self._backoff_until = t + cfg.backoff_s
+        backing = self._backoff_until is not None and t < self._backoff_until
+        if self._backoff_until is not None and not backing:
+            self._backoff_until, self._best_t = None, t
+        if f > cfg.force_max_N or lost or roll_stuck or backing:
             v = -0.5 * cfg.insertion_speed_m_s
+        if backing:  # relax the bend so that the tip frees itself and the roll settles
+            q1_t *= cfg.backoff_bend_factor
         if self.done:
             v = 0.0
         q3_t = float(np.clip(q[-1] + v * self.dt * 2.0, 0.0, rc.insertion_max_m))
         self.last = {"s_tip": s_tip, "d_path": d_path, "radius": r_here, "lost": lost,
+                     "roll_stuck": roll_stuck,
                      "roll_err": roll_err, "theta": theta, "v": v}
         vals = [q1_t] if rc.bending_planes == 1 else [q1_t, 0.0]
         return JointCommand(np.array([*vals, q2_t, q3_t]), "position")

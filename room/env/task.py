@@ -1,0 +1,192 @@
+"""The navigation task shared by the Gymnasium env and the navigation benchmark (room.nav):
+reach a target branch, observe the goal, judge success and failure, and measure the trial.
+
+- Target: a branch of the scene's centerline tree; the planned path is the centerline from the
+  trachea top to the end of that branch (:class:`room.anatomy.path.CenterlinePath`).
+- Goal observation (:meth:`NavTask.goal`, float32 (6,)): the unit direction (x, y, z, tip camera
+  frame: x right, y down, z forward) to the NEXT WAYPOINT, the point ``lookahead_m`` further
+  along the planned path than the tip's projection on it; the distance to it (m); the path length
+  still to go to the target branch's end (m); and the target's generation.
+- Success: the tip stays inside the target branch's last ``success_fraction`` (arc length along
+  the path, within the local lumen radius of it) for ``dwell_s`` seconds.
+- Failure: wall force above ``force_limit_N`` ("force"); less than ``no_progress_m`` of best
+  progress along the path within ``no_progress_s`` ("no_progress"); a simulation error
+  ("sim_error"); running out of ``timeout_s`` ("timeout").
+- Metrics per trial (:meth:`NavTask.metrics`): success, outcome, time, tip path length, mean and
+  peak wall force, wall contacts (control steps with a new robot-wall contact), final progress.
+
+Lengths in metres, forces in newtons, times in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from room.anatomy.path import CenterlinePath
+from room.anatomy.tree import CenterlineTree
+from room.errors import ConfigError
+
+OUTCOMES = ("running", "success", "force", "no_progress", "timeout", "sim_error")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Success and failure rules of a navigation trial (SI units)."""
+
+    success_fraction: float = 1.0 / 3.0  # the target branch's last third
+    dwell_s: float = 0.2  # ... held this long
+    force_limit_N: float = 1.5
+    no_progress_s: float = 8.0  # failure: best progress grew by < no_progress_m in this time
+    no_progress_m: float = 0.002
+    timeout_s: float = 0.0  # 0: 10 s + the path length at a quarter of full insertion speed
+    lookahead_m: float = 0.01  # the next waypoint: this far along the path past the tip
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.success_fraction <= 1.0:
+            raise ConfigError(f"success_fraction must be in (0, 1], got {self.success_fraction}")
+        for k in ("dwell_s", "force_limit_N", "no_progress_s", "no_progress_m", "timeout_s",
+                  "lookahead_m"):
+            v = getattr(self, k)
+            if not (np.isfinite(v) and v >= 0):
+                raise ConfigError(f"TaskConfig.{k} must be finite and >= 0, got {v!r}")
+
+
+def reachable_branches(tree: CenterlineTree, scope_radius_m: float,
+                       clearance: float = 1.1) -> list[int]:
+    """Branch ids (generation >= 1) whose whole path from the trachea is wider than the scope:
+    every branch on it has a mean lumen radius above ``clearance`` x the scope radius."""
+    out = []
+    for b in tree:
+        if b.generation < 1:
+            continue
+        if all(tree[i].radius_m > clearance * scope_radius_m for i in tree.path_to(b.id)):
+            out.append(b.id)
+    return sorted(out)
+
+
+def target_candidates(tree: CenterlineTree, scope_radius_m: float,
+                      generation: int | None = None) -> list[int]:
+    """Targets a seed draws from: reachable branches of ``generation``; with None, the reachable
+    branches none of whose children is reachable (the deepest the scope fits). Falls back to the
+    tree's leaves when the scope fits nowhere."""
+    ok = reachable_branches(tree, scope_radius_m)
+    if generation is not None:
+        ids = [b for b in ok if tree[b].generation == generation]
+        if not ids:
+            gens = sorted({tree[b].generation for b in ok})
+            raise ConfigError(f"no reachable branch of generation {generation} in this scene "
+                              f"for this scope (reachable generations: {gens})")
+        return ids
+    okset = set(ok)
+    ids = [b for b in ok if not any(c in okset for c in tree[b].children)]
+    return ids or sorted(b.id for b in tree.leaves())
+
+
+class NavTask:
+    """One trial towards ``target``; call :meth:`update` after every action with the SimState
+    (or use only :meth:`goal` and :meth:`progress`)."""
+
+    def __init__(self, tree: CenterlineTree, target: int, cfg: TaskConfig | None = None,
+                 insertion_speed_m_s: float = 0.02) -> None:
+        self.tree, self.target = tree, int(target)
+        self.cfg = cfg or TaskConfig()
+        self.path = CenterlinePath(tree, self.target)
+        b = tree[self.target]
+        self.generation = int(b.generation)
+        self.s_end = self.path.length
+        self.s_goal = self.s_end - self.cfg.success_fraction * b.length_m
+        self.timeout_s = self.cfg.timeout_s or 10.0 + self.path.length / (
+            0.25 * insertion_speed_m_s)
+        self.t0: float | None = None
+        self.outcome = "running"
+        self._dwell_start: float | None = None
+        self._best, self._best_t = -np.inf, 0.0
+        self._tip_prev: np.ndarray | None = None
+        self.path_length_m = 0.0
+        self._forces: list[float] = []
+        self.contacts = 0
+        self._in_contact = False
+        self.s_tip = 0.0
+        self.trace: list[tuple[float, float, float, float, float]] = []  # t, x, y, z, force
+
+    # ---------------------------------------------------------------------------- goal
+    def progress(self, tip: np.ndarray) -> tuple[float, float, float]:
+        """(arc length along the path, distance to it, lumen radius there) of the tip."""
+        return self.path.project(np.asarray(tip, float))
+
+    def waypoint(self, tip: np.ndarray) -> np.ndarray:
+        """The next waypoint (world frame): ``lookahead_m`` past the tip's projection, at most
+        the path's end."""
+        s = self.progress(tip)[0]
+        return self.path.point_at(min(s + self.cfg.lookahead_m, self.s_end))
+
+    def goal(self, T_world_cam: np.ndarray) -> np.ndarray:
+        """float32 (6,): unit direction to the next waypoint in the camera frame (3), its
+        distance (m), the path length left to the target's end (m), the target's generation."""
+        T = np.asarray(T_world_cam, float)
+        p = T[:3, 3]
+        w = T[:3, :3].T @ (self.waypoint(p) - p)
+        d = float(np.linalg.norm(w))
+        u = w / d if d > 1e-9 else np.array([0.0, 0.0, 1.0])
+        left = max(0.0, self.s_end - self.progress(p)[0])
+        return np.array([*u, d, left, self.generation], np.float32)
+
+    # ------------------------------------------------------------------------- judging
+    def update(self, state: Any, force_N: float | None = None, sim_error: str | None = None
+               ) -> str:
+        """Advance the trial with the state after an action; return the outcome
+        (``"running"`` until it ends; then it stays)."""
+        if self.outcome != "running":
+            return self.outcome
+        t = float(state.time_s)
+        if self.t0 is None:
+            self.t0 = t
+        el = t - self.t0
+        tip = state.T_world_tip[:3, 3]
+        if self._tip_prev is not None:
+            self.path_length_m += float(np.linalg.norm(tip - self._tip_prev))
+        self._tip_prev = tip.copy()
+        f = float(state.max_force_N if force_N is None else force_N)
+        self._forces.append(f)
+        touching = len(state.contacts.link) > 0
+        self.contacts += int(touching and not self._in_contact)
+        self._in_contact = touching
+        s, d, r = self.progress(tip)
+        self.s_tip = s
+        self.trace.append((el, *tip.tolist(), f))
+        if s > self._best + self.cfg.no_progress_m:
+            self._best, self._best_t = s, el
+        inside = s >= self.s_goal and d <= r
+        if inside:
+            self._dwell_start = el if self._dwell_start is None else self._dwell_start
+        else:
+            self._dwell_start = None
+        if sim_error is not None:
+            self.outcome = "sim_error"
+        elif f > self.cfg.force_limit_N:
+            self.outcome = "force"
+        elif inside and el - self._dwell_start >= self.cfg.dwell_s:
+            self.outcome = "success"
+        elif el - self._best_t > self.cfg.no_progress_s and not inside:
+            self.outcome = "no_progress"
+        elif el >= self.timeout_s:
+            self.outcome = "timeout"
+        return self.outcome
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.trace[-1][0] if self.trace else 0.0
+
+    def metrics(self) -> dict[str, Any]:
+        """Per-trial metrics (SI units)."""
+        f = np.asarray(self._forces or [0.0])
+        return {"target": self.target, "generation": self.generation,
+                "success": self.outcome == "success", "outcome": self.outcome,
+                "time_s": round(self.elapsed_s, 4), "path_length_m": round(self.path_length_m, 5),
+                "mean_force_N": round(float(f.mean()), 5),
+                "peak_force_N": round(float(f.max()), 5), "wall_contacts": int(self.contacts),
+                "progress_m": round(self.s_tip, 5), "goal_s_m": round(self.s_goal, 5),
+                "path_m": round(self.s_end, 5)}

@@ -1,0 +1,264 @@
+"""Navigators: policies that steer the scope in :class:`room.env.BronchoscopyNavEnv` towards its
+target, all behind one interface (:class:`Navigator`): ``reset(env, seed)`` at the start of a
+trial, ``act(obs, env) -> action`` (joint rates in [-1, 1], the env's action) every step.
+
+- :class:`FollowerNavigator`: the centerline follower (:class:`room.robot.controllers.
+  CenterlineFollower`) on the planned path (privileged: it knows the tip pose and the map);
+  its joint targets become rates.
+- :class:`MPCNavigator`: sampling model-predictive control on a depth image (ground truth, or
+  predicted from the RGB by a depth model, see :mod:`room.nav.depth`). Every step it samples
+  joint-rate sequences over a short horizon, predicts the bending section's shape along each with
+  the robot's constant-curvature model (from the measured bending-section base), and scores it
+  by progress towards the goal's next waypoint (the env's ``goal`` observation), heading towards
+  it, and clearance read from the depth image (the predicted scope points against the
+  back-projected wall points; a point behind the visible wall or closer than the scope radius is
+  a predicted wall contact). The first action of the best sequence is applied (receding horizon).
+- :class:`RandomNavigator`: uniformly random joint rates, held for a few steps (a baseline).
+
+Every navigator is deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from room.errors import ConfigError
+from room.robot.controllers import CenterlineFollower, FollowerConfig
+
+
+class Navigator:
+    """Interface. ``observation``: the env observation mode it needs (rgbd | rgb | depth |
+    none)."""
+
+    name = "navigator"
+    observation = "none"
+
+    def reset(self, env: Any, seed: int) -> None:  # pragma: no cover - interface
+        pass
+
+    def act(self, obs: dict, env: Any) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def _action_period(env: Any) -> float:
+    return env.sim.dt * env.task.control_steps_per_action
+
+
+def rates_to(env: Any, q_target: np.ndarray) -> np.ndarray:
+    """The env action that moves the servo targets to ``q_target`` within one action."""
+    s = env.sim.state
+    vmax = np.asarray(env.sim.robot_cfg.qdot_max)
+    a = (np.asarray(q_target) - s.q_target) / (vmax * _action_period(env))
+    return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+
+class FollowerNavigator(Navigator):
+    """The centerline follower; its goal is the middle of the target's last third."""
+
+    name = "follower"
+    observation = "none"
+
+    def __init__(self, cfg: FollowerConfig | None = None) -> None:
+        self.cfg = cfg or FollowerConfig()
+
+    def reset(self, env: Any, seed: int) -> None:
+        nav = env.nav
+        margin = 0.5 * (nav.s_end - nav.s_goal)
+        cfg = FollowerConfig(**{**vars(self.cfg), "goal_margin_m": margin})
+        self.ctl = CenterlineFollower(env.scene.tree, env.target, env.sim.robot_cfg, cfg,
+                                      dt=_action_period(env))
+
+    def act(self, obs: dict, env: Any) -> np.ndarray:
+        return rates_to(env, self.ctl.command(env.sim.state).values)
+
+
+class RandomNavigator(Navigator):
+    """Uniform random joint rates, each held for ``hold`` steps."""
+
+    name = "random"
+    observation = "none"
+
+    def __init__(self, hold: int = 10) -> None:
+        self.hold = hold
+
+    def reset(self, env: Any, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.k, self.a = 0, None
+
+    def act(self, obs: dict, env: Any) -> np.ndarray:
+        if self.k % self.hold == 0:
+            self.a = self.rng.uniform(-1.0, 1.0, env.action_space.shape).astype(np.float32)
+        self.k += 1
+        return self.a
+
+
+@dataclass(frozen=True)
+class MPCConfig:
+    """Sampling MPC on depth (SI units; weights dimensionless per metre / per unit)."""
+
+    horizon_s: float = 0.5
+    horizon_points: int = 5  # predicted shapes along the horizon
+    segments: int = 2  # piecewise-constant rate segments per sequence
+    samples: int = 48  # random sequences on top of the constant-rate grid
+    arc_points: int = 4  # points along the bending section checked for clearance
+    cloud_stride: int = 4  # depth pixels subsampled for the wall point cloud
+    w_progress: float = 300.0  # per metre of approach to the waypoint
+    w_heading: float = 1.0  # per unit cosine between the tip axis and the waypoint
+    w_clearance: float = 2000.0  # per metre of missing clearance (summed over points)
+    w_collision: float = 5.0  # per predicted point behind the visible wall
+    safe_clearance_m: float = 0.0015  # wanted gap between scope surface and wall
+    force_soft_N: float = 0.2  # measured wall force above this: insertion is penalised
+    w_force: float = 2.0
+    far_m: float = 0.08  # depth 0 (no hit) read as this far
+    w_effort: float = 0.05  # per unit of mean bend + roll rate (no needless motion)
+    w_roll_centre: float = 1.0  # per rad of predicted roll beyond +-90 degrees
+
+    def __post_init__(self) -> None:
+        if self.horizon_s <= 0 or self.horizon_points < 1 or self.segments < 1 or \
+                self.samples < 0 or self.arc_points < 1 or self.cloud_stride < 1:
+            raise ConfigError("MPCConfig: horizon_s > 0, horizon_points/segments/arc_points/"
+                              "cloud_stride >= 1, samples >= 0")
+
+
+def _bend_base(state: Any, rc: Any) -> np.ndarray:
+    """World frame at the start of the bending section (measured links)."""
+    T = state.link_poses[len(state.link_poses) - rc.bending_links - 1].copy()
+    T[:3, 3] = T[:3, :3] @ [0, 0, rc.shaft_length_m / rc.shaft_links] + T[:3, 3]
+    return T
+
+
+def arc_points(theta: np.ndarray, length: float, u: np.ndarray) -> np.ndarray:
+    """Points at fractions ``u`` (P,) along a constant-curvature arc bent by ``theta`` (...,)
+    towards -y of its base frame: (..., P, 3). Also the tip axis at u = 1: see arc_axis."""
+    th = theta[..., None] * u  # (..., P)
+    k = np.where(np.abs(theta) > 1e-6, theta / length, 1e-6)[..., None]
+    y = -(1.0 - np.cos(th)) / k
+    z = np.sin(th) / k
+    return np.stack([np.zeros_like(y), y, z], axis=-1)
+
+
+class MPCNavigator(Navigator):
+    """Sampling MPC on depth; ``depth``: "gt" (the renderer's depth) or a
+    :class:`room.nav.depth.DepthPredictor` (depth predicted from the RGB)."""
+
+    def __init__(self, cfg: MPCConfig | None = None, depth: Any = "gt", name: str = "") -> None:
+        self.cfg = cfg or MPCConfig()
+        self.depth = depth
+        self.observation = "depth" if depth == "gt" else "rgb"
+        self.name = name or ("mpc_gt" if depth == "gt" else "mpc_pred")
+        self.last: dict = {}
+
+    def reset(self, env: Any, seed: int) -> None:
+        cfg, rc = self.cfg, env.sim.robot_cfg
+        self.rng = np.random.default_rng(seed)
+        self.rc, self.vmax = rc, np.asarray(rc.qdot_max)
+        n = rc.n_q
+        if n != 3:
+            raise ConfigError("MPCNavigator drives single-plane scopes (bending_planes: 1)")
+        grid = np.array([[b, r, i] for b in (-1, -0.4, 0, 0.4, 1) for r in (-1, 0, 1)
+                         for i in (-0.5, 0, 0.5, 1)], float)
+        const = np.repeat(grid[:, None, :], cfg.segments, axis=1)
+        rand = self.rng.uniform(-1, 1, (cfg.samples, cfg.segments, n))
+        self.seqs = np.concatenate([const, rand])  # (C, S, 3) rates in [-1, 1]
+        intr = env.renderer.intrinsics
+        self.K = (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height)
+        self._period = _action_period(env)
+
+    # ------------------------------------------------------------------ depth and cloud
+    def _depth(self, obs: dict, env: Any) -> np.ndarray:
+        if self.depth == "gt":
+            return obs["depth"]
+        return self.depth(obs["rgb"])
+
+    def _cloud(self, depth: np.ndarray) -> np.ndarray:
+        fx, fy, cx, cy, _, _ = self.K
+        st = self.cfg.cloud_stride
+        v, u = np.mgrid[st // 2:depth.shape[0]:st, st // 2:depth.shape[1]:st]
+        z = depth[v, u]
+        ok = z > 0
+        z, u, v = z[ok], u[ok], v[ok]
+        return np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=1)
+
+    # ------------------------------------------------------------------------ predict
+    def predict(self, state: Any, T_world_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted bending-section points (C, T, P, 3) and tip axes (C, T, 3) in the
+        current camera frame, for every sampled rate sequence."""
+        cfg, rc = self.cfg, self.rc
+        C, S, _ = self.seqs.shape
+        ts = np.linspace(cfg.horizon_s / cfg.horizon_points, cfg.horizon_s, cfg.horizon_points)
+        seg = cfg.horizon_s / S
+        # integral of the piecewise-constant rates up to each t: (C, T, 3)
+        k = np.minimum((ts // seg).astype(int), S - 1)
+        cum = np.concatenate([np.zeros((C, 1, 3)), np.cumsum(self.seqs, axis=1) * seg], axis=1)
+        dq = cum[:, k] + self.seqs[:, k] * (ts - k * seg)[None, :, None]
+        dq *= self.vmax
+        q = state.q_target
+        th = np.clip(q[0] + dq[..., 0], -rc.max_bend_rad, rc.max_bend_rad)
+        droll = np.clip(q[1] + dq[..., 1], -rc.roll_limit_rad, rc.roll_limit_rad) - q[1]
+        dins = dq[..., 2]
+        self._roll_end = q[1] + droll[:, -1]
+        dins = np.clip(q[2] + dins, 0.0, rc.insertion_max_m) - q[2]
+        u = np.linspace(1.0 / cfg.arc_points, 1.0, cfg.arc_points)
+        P = arc_points(th, rc.bending_length_m, u)  # (C, T, P, 3) in the rolled base frame
+        c, s = np.cos(droll), np.sin(droll)
+        x = c[..., None] * P[..., 0] - s[..., None] * P[..., 1]
+        y = s[..., None] * P[..., 0] + c[..., None] * P[..., 1]
+        z = P[..., 2] + dins[..., None]
+        Pb = np.stack([x, y, z], axis=-1)
+        ax_b = np.stack([s * np.sin(th), -c * np.sin(th), np.cos(th)], axis=-1)
+        T_B = _bend_base(state, rc)
+        T_cam_B = np.linalg.inv(T_world_cam) @ T_B
+        R, t = T_cam_B[:3, :3], T_cam_B[:3, 3]
+        return Pb @ R.T + t, ax_b @ R.T
+
+    # ---------------------------------------------------------------------------- act
+    def act(self, obs: dict, env: Any) -> np.ndarray:
+        cfg = self.cfg
+        state = env.sim.state
+        depth = self._depth(obs, env)
+        g = obs["goal"]
+        goal = np.asarray(g[:3], float) * float(g[3])  # next waypoint, camera frame
+        pts, axes = self.predict(state, state.T_world_cam)
+        tip = pts[:, :, -1]  # (C, T, 3)
+        d0 = np.linalg.norm(goal)
+        dist = np.linalg.norm(goal[None, None] - tip, axis=-1)
+        progress = d0 - dist[:, -1]
+        to_goal = goal[None] - tip[:, -1]
+        heading = np.einsum("ij,ij->i", axes[:, -1], to_goal) / np.maximum(
+            np.linalg.norm(to_goal, axis=1), 1e-6)
+        # clearance against the visible wall
+        fx, fy, cx, cy, w, h = self.K
+        dimg = np.where(depth > 0, depth, cfg.far_m)
+        z = pts[..., 2]
+        front = z > 1e-3
+        zs = np.where(front, z, 1.0)
+        u = np.round(pts[..., 0] / zs * fx + cx).astype(int)
+        v = np.round(pts[..., 1] / zs * fy + cy).astype(int)
+        inview = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        dz = dimg[np.clip(v, 0, h - 1), np.clip(u, 0, w - 1)]
+        behind = inview & (z > dz)
+        cloud = self._cloud(depth)
+        if len(cloud):
+            flat = pts[front]
+            gap = np.full(pts.shape[:-1], np.inf)
+            dmin = np.sqrt(((flat[:, None, :] - cloud[None]) ** 2).sum(-1).min(axis=1))
+            gap[front] = dmin - self.rc.radius_m
+        else:
+            gap = np.full(pts.shape[:-1], np.inf)
+        miss = np.clip(cfg.safe_clearance_m - gap, 0.0, None).sum(axis=(1, 2))
+        effort = np.abs(self.seqs[:, :, :2]).mean(axis=1).sum(axis=1)
+        off_centre = np.clip(np.abs(self._roll_end) - 0.5 * np.pi, 0.0, None)
+        score = (cfg.w_progress * progress + cfg.w_heading * heading
+                 - cfg.w_clearance * miss - cfg.w_collision * behind.sum(axis=(1, 2))
+                 - cfg.w_effort * effort - cfg.w_roll_centre * off_centre)
+        f = state.max_force_N
+        if f > cfg.force_soft_N:  # measured contact: do not push further
+            score -= cfg.w_force * (f / cfg.force_soft_N) * np.clip(self.seqs[:, 0, 2], 0, None)
+        best = int(np.argmax(score))
+        self.last = {"score": float(score[best]), "progress": float(progress[best]),
+                     "heading": float(heading[best]), "miss": float(miss[best]),
+                     "behind": int(behind[best].sum())}
+        return self.seqs[best, 0].astype(np.float32)
