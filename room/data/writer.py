@@ -50,6 +50,14 @@ PNG_SETTINGS = {  # modality -> (zlib level, cv2 PNG strategy); others: formats.
 }
 
 
+def _remove_temporaries(folder: Path, keep: tuple[str, ...] = ()) -> None:
+    """Delete the hidden temporary files (room.fileio.atomic_path's ``.NAME.XXXX.ext``) that a
+    killed writer left in ``folder``: we hold the folder's lock, so no live writer owns them."""
+    for tmp in folder.glob(".*"):
+        if tmp.is_file() and tmp.name not in keep:
+            tmp.unlink(missing_ok=True)
+
+
 @contextmanager
 def dataset_io(what: Path | str) -> Iterator[None]:
     """Turn OSErrors raised while writing ``what`` into DatasetError with a clear remedy."""
@@ -166,8 +174,8 @@ class SequenceWriter:
             for m in self.modalities:
                 d = self.path / self.encodings[m]["dir"]
                 d.mkdir(exist_ok=True)
-                for tmp in d.glob(".*.tmp"):
-                    tmp.unlink()
+                _remove_temporaries(d)
+            _remove_temporaries(self.path, keep=(self.lock.path.name,))
             self.n_done = self._recover_frames()
         return self.n_done
 

@@ -179,3 +179,20 @@ def test_killed_writer_lock_is_taken_over_and_run_completes(tmp_path):
     assert not lock.exists()
     v = _validate(out, cache)
     assert v.returncode == 0 and "VALID" in v.stdout, v.stdout + v.stderr
+
+
+def test_resume_removes_temporaries_of_a_killed_writer(tmp_path):
+    """A writer killed inside an atomic write leaves `.NAME.XXXX.ext` files; the next writer
+    (holding the lock, so no live writer owns them) deletes them and the folder validates."""
+    from room.data.writer import _remove_temporaries
+
+    d = tmp_path / "face_id"
+    d.mkdir()
+    (d / ".000002.png.i26nn5i2.png").write_bytes(b"partial")
+    (d / "000001.png").write_bytes(b"committed")
+    (tmp_path / ".lock").write_text("{}")
+    (tmp_path / ".frames.jsonl.abc123.jsonl").write_text("torn")
+    _remove_temporaries(d)
+    _remove_temporaries(tmp_path, keep=(".lock",))
+    assert sorted(p.name for p in d.iterdir()) == ["000001.png"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [".lock"]
