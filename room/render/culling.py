@@ -142,3 +142,41 @@ def ranges(chunks: Chunks, ids: np.ndarray) -> list[tuple[int, int]]:
         else:
             out.append((s, n))
     return out
+
+
+@dataclass
+class ChunkVertices:
+    """The vertices of each chunk (for refitting its box after the mesh moved): ``vertex``
+    (N,) vertex indices grouped by chunk, ``chunk`` (N,) their chunk, ``start`` (C,) offsets."""
+
+    vertex: np.ndarray
+    chunk: np.ndarray
+    start: np.ndarray
+
+
+def chunk_vertices(chunks: Chunks, faces: np.ndarray) -> ChunkVertices:
+    """Each chunk's distinct vertices; ``faces`` (F, 3) in scene face order."""
+    f = np.asarray(faces, np.int64)[chunks.order]
+    cid = np.repeat(np.arange(len(chunks.start)), chunks.count * 3)
+    n_v = int(f.max()) + 1
+    key = np.unique(cid * n_v + f.ravel())
+    chunk, vertex = key // n_v, key % n_v
+    return ChunkVertices(vertex=vertex, chunk=chunk,
+                         start=np.searchsorted(chunk, np.arange(len(chunks.start))))
+
+
+def refit(chunks: Chunks, cv: ChunkVertices, positions: np.ndarray) -> Chunks:
+    """The chunks' boxes refitted to moved vertex ``positions`` (same frame as before): the
+    same box axes, centre and half extents from the chunk's vertices now (plus ``MARGIN_M``),
+    so every box again contains its chunk exactly as :func:`make_chunks` makes it, and culling
+    stays exact for the moved mesh."""
+    ax = chunks.axes[cv.chunk]
+    local = np.einsum("nj,nkj->nk", np.asarray(positions, np.float64)[cv.vertex]
+                      - chunks.center[cv.chunk], ax)
+    lo = np.minimum.reduceat(local, cv.start, axis=0)
+    hi = np.maximum.reduceat(local, cv.start, axis=0)
+    center = chunks.center + np.einsum("cj,cjk->ck", 0.5 * (lo + hi), chunks.axes)
+    half = 0.5 * (hi - lo) + MARGIN_M
+    corners = center[:, None, :] + np.einsum("ej,cj,cjk->cek", _BOX_EDGES, half, chunks.axes)
+    return Chunks(order=chunks.order, start=chunks.start, count=chunks.count, center=center,
+                  axes=chunks.axes, half=half, corners=corners)

@@ -41,6 +41,9 @@ uniform vec3 u_t;             // t_b_a (m)
 uniform float u_near;         // camera b's near plane (m)
 uniform float u_rel_tol;      // occlusion test: relative depth tolerance
 uniform float u_k[5];
+#if MOTION
+uniform sampler2D u_motion;   // RGB32F surface motion a -> b of each pixel, camera-a axes (m)
+#endif
 layout(location = 0) out vec2 o_flow;
 layout(location = 1) out uint o_valid;
 
@@ -68,6 +71,9 @@ void main() {
     float z = texelFetch(u_depth_a, px, 0).x;
     if (!(z > 0.0)) return;
     vec3 pa = z * vec3(texelFetch(u_rays, px, 0).xy, 1.0);
+#if MOTION
+    pa += texelFetch(u_motion, px, 0).xyz;  // the material point where it is at b
+#endif
     vec3 pb = pa + (u_dR * pa + u_t);  // R p + t with the rounding on the motion only
     if (!(pb.z > u_near)) return;
     vec2 q = distort(pb.xy / pb.z) * u_intr.xy + u_intr.zw;  // pixel in b
@@ -90,9 +96,10 @@ _MODELS = {"none": 0, "radtan": 1, "fisheye": 2}
 
 class FlowPass:
     """GL objects of the flow pass for one camera (``intr``); create and use with the
-    renderer's context current."""
+    renderer's context current. ``motion``: the variant for a moving scene, which adds each
+    pixel's surface motion (a -> b, camera-a axes, m) to its point before moving it into b."""
 
-    def __init__(self, intr: Intrinsics) -> None:
+    def __init__(self, intr: Intrinsics, motion: bool = False) -> None:
         from OpenGL import GL
 
         from room.render import shaders
@@ -111,12 +118,15 @@ class FlowPass:
         model = _MODELS[intr.distortion_model] if intr.is_distorted else 0
         self.program = _program(shaders.SHADE_VERTEX, "#version 330 core\n#extension "
                                 "GL_ARB_texture_gather : require\n"
-                                f"#define MODEL {model}\n{FLOW_FRAGMENT}")
+                                f"#define MODEL {model}\n#define MOTION {int(motion)}\n"
+                                f"{FLOW_FRAGMENT}")
+        self.t_motion = (tex(GL.GL_RGB32F, w, h, GL.GL_RGB, GL.GL_FLOAT) if motion else None)
         self.vao = GL.glGenVertexArrays(1)
         loc = lambda name: GL.glGetUniformLocation(self.program, name)  # noqa: E731
         GL.glUseProgram(self.program)
-        for unit, name in enumerate(("u_depth_a", "u_depth_b", "u_rays")):
-            GL.glUniform1i(loc(name), unit)
+        for unit, name in enumerate(("u_depth_a", "u_depth_b", "u_rays", "u_motion")):
+            if name != "u_motion" or motion:
+                GL.glUniform1i(loc(name), unit)
         GL.glUniform4f(loc("u_intr"), intr.fx, intr.fy, intr.cx, intr.cy)
         GL.glUniform2f(loc("u_size"), w, h)
         GL.glUniform1f(loc("u_near"), intr.near)
@@ -128,8 +138,10 @@ class FlowPass:
         self._loc = {n: loc(n) for n in ("u_dR", "u_t", "u_rel_tol")}
 
     def __call__(self, depth_a: np.ndarray, T_world_a: np.ndarray, depth_b: np.ndarray,
-                 T_world_b: np.ndarray, rel_tol: float) -> tuple[np.ndarray, np.ndarray]:
-        """Flow (H, W, 2) float32 px and validity (H, W) bool from a to b (module docstring)."""
+                 T_world_b: np.ndarray, rel_tol: float,
+                 motion: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Flow (H, W, 2) float32 px and validity (H, W) bool from a to b (module docstring);
+        ``motion`` (H, W, 3): the surface motion of the motion variant."""
         from OpenGL import GL
         from OpenGL.raw.GL.VERSION.GL_1_0 import glReadPixels
 
@@ -148,6 +160,13 @@ class FlowPass:
                                np.ascontiguousarray(d, dtype=np.float32))
         GL.glActiveTexture(GL.GL_TEXTURE2)
         GL.glBindTexture(GL.GL_TEXTURE_2D, self.t_rays)
+        if self.t_motion is not None:
+            if motion is None:
+                raise ValueError("the motion flow pass needs each pixel's surface motion")
+            GL.glActiveTexture(GL.GL_TEXTURE3)
+            GL.glBindTexture(GL.GL_TEXTURE_2D, self.t_motion)
+            GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_RGB, GL.GL_FLOAT,
+                               np.ascontiguousarray(motion, dtype=np.float32))
         GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
         GL.glViewport(0, 0, w, h)
         GL.glDisable(GL.GL_DEPTH_TEST)
@@ -170,6 +189,7 @@ class FlowPass:
         from OpenGL import GL
 
         GL.glDeleteFramebuffers(1, [self.fbo])
-        GL.glDeleteTextures([self.t_rays, *self.t_depth, *self.t_out])
+        extra = [] if self.t_motion is None else [self.t_motion]
+        GL.glDeleteTextures([self.t_rays, *self.t_depth, *self.t_out, *extra])
         GL.glDeleteVertexArrays(1, [self.vao])
         GL.glDeleteProgram(self.program)

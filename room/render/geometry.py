@@ -112,8 +112,39 @@ def strided_cloud(frame: Frame, stride: int) -> tuple[np.ndarray, np.ndarray, np
     return (pts.astype(np.float32), col.astype(np.uint8), nrm.astype(np.float32))
 
 
-def optical_flow(frame_a: Frame, frame_b: Frame,
-                 rel_tol: float = FLOW_DEPTH_TOL) -> tuple[np.ndarray, np.ndarray]:
+def surface_motion(frame: Frame, faces: np.ndarray, verts_a: np.ndarray,
+                   verts_b: np.ndarray) -> np.ndarray:
+    """Per pixel of ``frame`` (z-depth and face ids), the 3D motion (m) of the surface point
+    it sees from the mesh with vertices ``verts_a`` (the frame's own shape) to the mesh with
+    vertices ``verts_b`` (same ``faces``), in the axes of the frame's camera: (H, W, 3)
+    float64, 0 where nothing was hit. A material point keeps its barycentric coordinates on its
+    face: the pixel's point (from depth, world frame) is projected onto its face at a, and its
+    motion is the barycentric blend of the three vertex motions. This is the ``scene_flow``
+    modality (world motion expressed in camera-t axes; 0 for a rigid scene)."""
+    h, w = frame.depth.shape
+    out = np.zeros((h * w, 3))
+    fid = frame.face_id.ravel()
+    idx = np.flatnonzero((fid >= 0) & (frame.depth.ravel() > 0))
+    if idx.size == 0:
+        return out.reshape(h, w, 3)
+    R, t = frame.T_world_cam[:3, :3], frame.T_world_cam[:3, 3]
+    pw = _points(frame.depth, frame.intrinsics, idx) @ R.T + t
+    tri = np.asarray(faces, np.int64)[np.take(fid, idx)]
+    a0, a1, a2 = (verts_a[tri[:, k]] for k in range(3))
+    m0, m1, m2 = (verts_b[tri[:, k]] - verts_a[tri[:, k]] for k in range(3))
+    e1, e2, q = a1 - a0, a2 - a0, pw - a0
+    d11, d12, d22 = (np.einsum("ij,ij->i", x, y) for x, y in ((e1, e1), (e1, e2), (e2, e2)))
+    q1, q2 = np.einsum("ij,ij->i", q, e1), np.einsum("ij,ij->i", q, e2)
+    den = d11 * d22 - d12 * d12
+    l1 = (d22 * q1 - d12 * q2) / den
+    l2 = (d11 * q2 - d12 * q1) / den
+    disp = m0 + l1[:, None] * (m1 - m0) + l2[:, None] * (m2 - m0)
+    out[idx] = disp @ R  # R^T d per row: camera-a axes
+    return out.reshape(h, w, 3)
+
+
+def optical_flow(frame_a: Frame, frame_b: Frame, rel_tol: float = FLOW_DEPTH_TOL,
+                 motion: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Flow from frame a to frame b of a static scene: ``flow[v, u] = (du, dv)`` pixels such
     that the surface point at pixel (u, v) of a appears at (u + du, v + dv) in b (both images in
     their distorted pixel space).
@@ -121,6 +152,10 @@ def optical_flow(frame_a: Frame, frame_b: Frame,
     ``valid`` marks pixels hit in a whose point lies in front of camera b, projects inside image
     b, and is not occluded there (depth test, see :data:`FLOW_DEPTH_TOL`). Flow is 0 where
     invalid. Forward flow: ``optical_flow(t, t+1)``; backward: ``optical_flow(t+1, t)``.
+
+    A moving scene: ``motion`` (H, W, 3) is each pixel's surface motion from a to b in camera-a
+    axes (:func:`surface_motion`); the point of pixel (u, v) is moved by it before it goes into
+    camera b, so flow maps a material point of a to where it appears in b.
     """
     ia, ib = frame_a.intrinsics, frame_b.intrinsics
     h, w = ia.shape
@@ -140,6 +175,9 @@ def optical_flow(frame_a: Frame, frame_b: Frame,
     else:
         x, y, z = np.take(rx, idx), np.take(ry, idx), np.take(za, idx).astype(np.float64)
     xb, yb, zb = (_affine(R[k, 0], x, R[k, 1], y, R[k, 2], z, t[k]) for k in range(3))
+    if motion is not None:  # + R d: the material point's own motion
+        d = np.asarray(motion, np.float64).reshape(-1, 3)[idx] @ R.T
+        xb, yb, zb = xb + d[:, 0], yb + d[:, 1], zb + d[:, 2]
     front = zb > ib.near
     zs = np.where(front, zb, 1.0)
     np.divide(xb, zs, out=xb)

@@ -22,13 +22,15 @@ from room.anatomy.tree import CenterlineTree
 @dataclass
 class GPUMesh:
     """Arrays for upload. ``positions`` float64 world (m), ``normals`` unit shading normals,
-    ``tree`` and ``branches`` (see :func:`_tree_coordinates`), ``faces`` (F, 3) indices."""
+    ``tree`` and ``branches`` (see :func:`_tree_coordinates`), ``faces`` (F, 3) indices,
+    ``source`` the scene vertex each GPU vertex copies (for moving the mesh)."""
 
     positions: np.ndarray
     normals: np.ndarray
     tree: np.ndarray
     faces: np.ndarray
     branches: np.ndarray
+    source: np.ndarray | None = None  # scene vertex index of each GPU vertex
 
 
 def corner_normals(mesh: trimesh.Trimesh, crease_deg: float) -> np.ndarray:
@@ -67,7 +69,8 @@ def prepare(mesh: trimesh.Trimesh, face_branch: np.ndarray, tree: CenterlineTree
     branch = uniq[:, 1].astype(np.int64)
     tree_attr, table = _tree_coordinates(tree, verts, branch, ring_max_generation)
     return GPUMesh(positions=verts, normals=uniq[:, 2:5], tree=tree_attr,
-                   faces=inverse.reshape(-1, 3), branches=table)
+                   faces=inverse.reshape(-1, 3), branches=table,
+                   source=uniq[:, 0].astype(np.int64))
 
 
 def _tree_coordinates(tree: CenterlineTree, verts: np.ndarray, branch: np.ndarray,

@@ -146,6 +146,28 @@ class Raster:
         GL.glBindVertexArray(0)
         self.queries = np.atleast_1d(GL.glGenQueries(n)).astype(np.uint32)
 
+    def update_geometry(self, positions: np.ndarray, normals: np.ndarray, arclength: np.ndarray,
+                        planes: np.ndarray, chunks: culling.Chunks | None = None) -> None:
+        """Move the mesh (tissue motion): new vertex ``positions`` (V, 3) and shading
+        ``normals`` (V, 3) in the upload frame, the per-vertex ``arclength`` (V,) unchanged,
+        ``planes`` (F, 4) in the order of ``faces``, and the refitted chunk boxes. Same counts
+        and connectivity as at construction."""
+        GL = _gl()
+        pos = np.ascontiguousarray(positions, dtype=np.float32)
+        updates = [(self._buffers[0], GL.GL_ARRAY_BUFFER, pos),
+                   (self._tbos[0][0], GL.GL_TEXTURE_BUFFER, planes),
+                   (self._tbos[2][0], GL.GL_TEXTURE_BUFFER, np.column_stack([pos, arclength])),
+                   (self._tbos[3][0], GL.GL_TEXTURE_BUFFER,
+                    np.column_stack([normals, np.zeros(len(pos))]))]
+        if chunks is not None and self.chunks is not None:
+            self.chunks = chunks
+            updates.append((self._buffers[2], GL.GL_ARRAY_BUFFER, chunks.corners.reshape(-1, 3)))
+        for buf, target, data in updates:
+            d = np.ascontiguousarray(data, dtype=np.float32)
+            GL.glBindBuffer(target, buf)
+            GL.glBufferSubData(target, 0, d.nbytes, d)
+        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, 0)
+
     def shade_program(self, n_lights: int, lens: bool = False) -> int:
         """The shading (or, ``lens``, lens) program for ``n_lights`` LEDs (a compile-time
         constant: llvmpipe runs an unrolled loop about a quarter faster than one bounded by a

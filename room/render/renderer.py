@@ -74,7 +74,10 @@ class Renderer:
     """
 
     def __init__(self, scene: AirwayScene, camera: cam.CameraConfig | None = None,
-                 render: RenderConfig | None = None, cull: bool = True) -> None:
+                 render: RenderConfig | None = None, cull: bool = True,
+                 motion: Any = None) -> None:
+        """``motion``: a :class:`room.anatomy.motion.BreathingMotion` of this scene (the mesh
+        moves with each frame's ``time_s``, see :meth:`set_time`), or None (rigid)."""
         from room.render import gl
 
         self.scene = scene
@@ -103,7 +106,17 @@ class Renderer:
                               ring_max_generation=self.config.material.ring_max_generation)
         pos = gm.positions - self._origin
         chunks = culling.make_chunks(pos, gm.faces) if cull else None
+        self._moving = None
+        if motion is not None:
+            from room.render.deform import MeshMotion
+
+            self._moving = MeshMotion(motion, self._vertices)
+            self._gm, self._chunks0 = gm, chunks
+            self._chunk_vertices = culling.chunk_vertices(chunks, gm.faces) if cull else None
+            self._ref_closed_mesh = mesh
+        self._time: float | None = 0.0 if motion is not None else None
         order = chunks.order if cull else np.arange(len(gm.faces))
+        self._order = order
         self._closed = bool(cull and _closed_inward(mesh))
         n = len(order)  # GL face k is scene face order[k]; raw ids -2 - k map likewise
         self._id_lut = np.concatenate([-2 - order[::-1], [-1], order]).astype(np.int32)
@@ -121,9 +134,12 @@ class Renderer:
         self._static = {**light_uniforms(self.config.light),
                         **material_uniforms(self.config.material)}
         self._embree: Any = None
+        self._embree_ref: Any = None  # the reference mesh's, for the inside test under motion
+        self._fnormals_ref = self._fnormals
         self._rays: np.ndarray | None = None
         self._lut: tuple[float, np.ndarray] | None = None
         self._flow: Any = None
+        self._sf_cache: tuple | None = None
 
     def set_look(self, render: RenderConfig) -> None:
         """Switch lights, material and texture pattern to ``render`` without rebuilding the GL
@@ -142,6 +158,48 @@ class Renderer:
             self._raster.set_textures(make_textures(render))
         self.config = render
         self._static = {**light_uniforms(render.light), **material_uniforms(render.material)}
+
+    @property
+    def motion(self) -> Any:
+        """The motion field (None: a rigid scene)."""
+        return None if self._moving is None else self._moving.motion
+
+    def vertices_at(self, time_s: float) -> np.ndarray:
+        """The scene's vertices (V, 3) at ``time_s`` (the reference ones for a rigid scene)."""
+        if self._moving is None:
+            return self._vertices
+        return self._moving.at(time_s)
+
+    def set_time(self, time_s: float) -> None:
+        """Move the mesh to its shape at ``time_s`` (s): vertices, face planes, shading
+        normals and culling boxes, on the CPU side and on the GPU. A no-op for a rigid scene
+        or the current time. :meth:`render` calls it with the frame's time."""
+        if self._moving is None or self._time == float(time_s):
+            return
+        from room.render.deform import cofactor_normals, face_planes
+
+        t = float(time_s)
+        v = self._moving.at(t)
+        fn, off = face_planes(v, self._faces, self._origin)
+        gm = self._gm
+        src = gm.source
+        pos = v[src] - self._origin
+        nrm = cofactor_normals(gm.normals, self._moving.jacobian(t, src))
+        chunks = None
+        if self._chunks0 is not None:
+            chunks = culling.refit(self._chunks0, self._chunk_vertices, pos)
+        self._ctx.make_current()
+        self._raster.update_geometry(pos, nrm, gm.tree[:, 0],
+                                     np.column_stack([fn, off])[self._order], chunks)
+        self._vertices, self._fnormals = v, fn
+        self._fn_ext = np.vstack([fn, np.zeros((1, 3))])
+        self._plane_ext = np.append(off, 0.0)
+        self._embree = None  # rebuilt for this shape when a ray cast needs it
+        self._time = t
+
+    def _motion_meta(self, time_s: float) -> dict:
+        b, k = self._moving.signals(float(time_s))
+        return {"breath": b, "cardiac": k}
 
     # ----------------------------------------------------------------------------------------
     @staticmethod
@@ -177,6 +235,7 @@ class Renderer:
         or looking at nothing still gets a frame; ``meta['empty']`` / ``meta['outside']`` say so.
         """
         T = check_rigid(T_world_cam, "T_world_cam")
+        self.set_time(time_s)
         color, face, depth, normals, outside_px = self._draw(T)
         hit = face >= 0
         n_hit = int(hit.sum())
@@ -192,18 +251,24 @@ class Renderer:
             "gl": dict(self.gl_info),
             "render_seed": int(self.config.seed),
         }
+        if self._moving is not None:
+            meta["motion"] = self._motion_meta(time_s)
         seg = np.take(self._branch, face)
         return Frame(rgb=rgb.copy(), rgb_clean=rgb, depth=depth, normals=normals,
                      segmentation=seg, face_id=face, T_world_cam=T.copy(),
                      intrinsics=self.intrinsics, index=int(index), time_s=float(time_s),
                      meta=meta)
 
-    def render_rgbd(self, T_world_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def render_rgbd(self, T_world_cam: np.ndarray,
+                    time_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """RGB (H, W, 3) uint8 and z-depth (H, W) float32 m (0 = no hit) at ``T_world_cam``:
         exactly ``frame.rgb`` and ``frame.depth`` of :meth:`render` (same GL passes, same lens
         correction and exposure), without building the other modalities (normals, segmentation,
-        face ids, metadata). The fast path for observations that need only RGB and depth."""
+        face ids, metadata). The fast path for observations that need only RGB and depth.
+        ``time_s``: the moving scene's time (None: the shape of the last frame)."""
         T = check_rigid(T_world_cam, "T_world_cam")
+        if time_s is not None:
+            self.set_time(time_s)
         color, face, depth, _, _ = self._draw(T, face_ids=False)
         rgb = self._encode(color, self._gain(color, face, hit_is_id=True))
         return rgb, depth
@@ -239,9 +304,17 @@ class Renderer:
         if not self._closed:
             return n_hit > 0 and int(outside_px.sum()) > OUTSIDE_FRACTION * n_hit
         d = np.array([[0.0, 0.0, 1.0], [0.6, -0.3, 1.0], [-0.4, 0.7, -1.0]])
-        f = self._cast(d, T)
+        if self._moving is not None:
+            # phi_t is a homeomorphism: the camera is inside the moved mesh exactly when its
+            # preimage is inside the reference mesh (whose ray caster is built once)
+            T = T.copy()
+            T[:3, 3] = self._moving.motion.inverse(T[None, :3, 3], self._time)[0]
+            f = self._cast(d, T, reference=True)
+        else:
+            f = self._cast(d, T)
         dw = d @ T[:3, :3].T
-        facing = np.einsum("ij,ij->i", self._fnormals[np.maximum(f, 0)], dw) < 0
+        fnormals = self._fnormals_ref if self._moving is not None else self._fnormals
+        facing = np.einsum("ij,ij->i", fnormals[np.maximum(f, 0)], dw) < 0
         return int(np.sum((f >= 0) & facing)) < 2
 
     def _encode(self, color: np.ndarray, gain: float) -> np.ndarray:
@@ -340,16 +413,27 @@ class Renderer:
         eps = 1e-7
         return z, (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps) & (z > 0)
 
-    def _cast(self, d: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """First triangle hit by camera rays d (Embree), -1 where none."""
-        if self._embree is None:
-            from trimesh.ray.ray_pyembree import RayMeshIntersector
+    def _cast(self, d: np.ndarray, T: np.ndarray, reference: bool = False) -> np.ndarray:
+        """First triangle hit by camera rays d (Embree), -1 where none: on the mesh as it is
+        now (moved by :meth:`set_time`; its ray caster is rebuilt once per shape), or with
+        ``reference`` on the scene's reference mesh."""
+        from trimesh.ray.ray_pyembree import RayMeshIntersector
 
-            self._embree = RayMeshIntersector(self.scene.mesh)
+        if reference or self._moving is None:
+            if self._embree_ref is None:
+                self._embree_ref = RayMeshIntersector(self.scene.mesh)
+            caster = self._embree_ref
+        else:
+            if self._embree is None:
+                import trimesh
+
+                moved = trimesh.Trimesh(self._vertices, self._faces, process=False)
+                self._embree = RayMeshIntersector(moved)
+            caster = self._embree
         dirs = np.einsum("ij,kj->ik", d, T[:3, :3])
         dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
         org = np.broadcast_to(T[:3, 3], dirs.shape)
-        return np.asarray(self._embree.intersects_first(org, dirs), dtype=np.int64)
+        return np.asarray(caster.intersects_first(org, dirs), dtype=np.int64)
 
     def render_depth(self, T_world_cam: np.ndarray) -> np.ndarray:
         """Z-depth only (m, 0 = no hit) of the pinhole render: the rasterization floor used by
@@ -373,15 +457,37 @@ class Renderer:
         from room.render import geometry
 
         tol = geometry.FLOW_DEPTH_TOL if rel_tol is None else float(rel_tol)
+        motion = self.scene_flow(frame_a, frame_b) if self._moving is not None else None
         if not (frame_a.intrinsics == frame_b.intrinsics == self.intrinsics):
-            return geometry.optical_flow(frame_a, frame_b, tol)
+            return geometry.optical_flow(frame_a, frame_b, tol, motion=motion)
         self._ctx.make_current()
         if self._flow is None:
             from room.render.flowpass import FlowPass
 
-            self._flow = FlowPass(self.intrinsics)
+            self._flow = FlowPass(self.intrinsics, motion=self._moving is not None)
         return self._flow(frame_a.depth, frame_a.T_world_cam, frame_b.depth,
-                          frame_b.T_world_cam, tol)
+                          frame_b.T_world_cam, tol, motion=motion)
+
+    def scene_flow(self, frame_a: Frame, frame_b: Frame) -> np.ndarray:
+        """Per pixel of ``frame_a``, the 3D motion (m) of the surface point it sees until
+        ``frame_b``'s time, in camera-a axes, float32 (H, W, 3); 0 where nothing was hit, and
+        0 everywhere for a rigid scene (:func:`room.render.geometry.surface_motion`: exact for
+        the frames' meshes, from a's depth and face ids). The last pair's result is cached
+        (forward flow and scene flow of one frame share it)."""
+        from room.render import geometry
+
+        key = (frame_a.index, frame_a.time_s, frame_b.index, frame_b.time_s,
+               id(frame_a.depth), id(frame_a.face_id))
+        if self._sf_cache is not None and self._sf_cache[0] == key:
+            return self._sf_cache[1]
+        if self._moving is None:
+            out = np.zeros(frame_a.depth.shape + (3,), np.float32)
+        else:
+            out = geometry.surface_motion(
+                frame_a, self._faces, self._moving.at(frame_a.time_s),
+                self._moving.at(frame_b.time_s)).astype(np.float32)
+        self._sf_cache = (key, out)
+        return out
 
     def close(self) -> None:
         """Free the GL resources and the context (idempotent)."""
