@@ -31,6 +31,7 @@ VERSION_BASE = "1.3"
 
 
 def _generate_schemas() -> dict[str, type]:
+    from room.anatomy.motion import MotionConfig
     from room.anatomy.prepare import SceneConfig
     from room.data.generate import GenerateConfig, OutputConfig
     from room.render.camera import CameraConfig
@@ -44,7 +45,7 @@ def _generate_schemas() -> dict[str, type]:
             "render/schema": RenderConfig, "sensor/schema": SensorConfig,
             "robot/schema": RobotConfig, "sim/schema": SimConfig,
             "trajectory/schema": TrajectoryConfig, "output/schema": OutputConfig,
-            "generate_schema": GenerateConfig}
+            "motion/schema": MotionConfig, "generate_schema": GenerateConfig}
 
 
 def _prepare_schemas() -> dict[str, type]:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from room.anatomy.motion import MotionConfig, make_motion, move_pose
 from room.anatomy.prepare import SceneConfig
 from room.data import schema
 from room.data.reader import SequenceReader
@@ -89,6 +90,7 @@ class GenerateConfig:
     sim: SimConfig = field(default_factory=SimConfig)  # physical trajectories only
     trajectory: TrajectoryConfig = field(default_factory=TrajectoryConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
 
     def __post_init__(self) -> None:
         if not str(self.out).strip():
@@ -141,9 +143,15 @@ class FrameSource:
         self.renderer, self.sensor, self.planned = renderer, sensor, planned
         self.seed, self.seq_key = seed, seq_key
 
+    def pose(self, i: int) -> np.ndarray:
+        """Frame i's camera pose: the planned one (reference anatomy) carried by the tissue
+        at the frame's time when the scene moves (:func:`room.anatomy.motion.move_pose`)."""
+        p = self.planned
+        return move_pose(getattr(self.renderer, "motion", None), p.poses[i], float(p.times[i]))
+
     def __call__(self, i: int, prev: Frame | None) -> Frame:
         p = self.planned
-        f = self.renderer.render(p.poses[i], index=i, time_s=float(p.times[i]))
+        f = self.renderer.render(self.pose(i), index=i, time_s=float(p.times[i]))
         f = schema.canonical_frame(f)
         if self.sensor is not None:
             rng = np.random.default_rng([self.seed, self.seq_key, i])
@@ -154,6 +162,10 @@ class FrameSource:
     def optical_flow(self, frame_a: Frame, frame_b: Frame) -> tuple[np.ndarray, np.ndarray]:
         """Flow a -> b and validity of two canonical frames, on the renderer's GL side."""
         return self.renderer.optical_flow(frame_a, frame_b)
+
+    def scene_flow(self, frame_a: Frame, frame_b: Frame) -> np.ndarray:
+        """Surface motion a -> b per pixel of a (m, camera-a axes; Renderer.scene_flow)."""
+        return self.renderer.scene_flow(frame_a, frame_b)
 
 
 def _plain(x: Any) -> Any:
@@ -208,7 +220,10 @@ def write_sequence(writer: SequenceWriter, source: Callable[[int, Frame | None],
             fwd = optical_flow(cur, nxt) if nxt is not None and want_fwd else None
             bwd = optical_flow(cur, prev) if prev is not None and want_bwd else None
             cloud = strided_cloud(cur, stride) if "pointcloud" in mods else None
-            writer.write_frame(cur, fwd, bwd, cloud, extra=planned.frame_extra(i))
+            sf = (source.scene_flow(cur, nxt) if nxt is not None and "scene_flow" in mods
+                  else None)
+            writer.write_frame(cur, fwd, bwd, cloud, extra=planned.frame_extra(i),
+                               scene_flow=sf)
             if progress:
                 progress(1)
             prev, cur = cur, nxt
@@ -224,7 +239,7 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
     """info.json of one sequence: format facts, intrinsics, scene, seed, software, GL.
     Nothing time-dependent (wall-clock timings go to <out>/run.json)."""
 
-    mods = [m for m in schema.ALL_MODALITIES if m in job.output.modalities]
+    mods = [m for m in schema.ALL_MODALITIES if m in sequence_modalities(job)]
     encs = schema.encodings(job.output.flow_format)  # the writer completes the flow pairs
     return {
         "format_version": schema.FORMAT_VERSION,
@@ -254,6 +269,16 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
     }
 
 
+def sequence_modalities(job: GenerateConfig) -> tuple[str, ...]:
+    """What a sequence of ``job`` stores: ``output.modalities``, less scene flow for a rigid
+    scene (zero everywhere), plus face ids for a moving one (scene flow and the rebuilt
+    surfaces of SequenceReader.mesh are checked through them, and a resumed run needs them)."""
+    mods = tuple(job.output.modalities)
+    if not job.motion.enabled:
+        return tuple(m for m in mods if m not in schema.MOTION_MODALITIES)
+    return mods if "face_id" in mods else mods + ("face_id",)
+
+
 def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
     """Generate (or resume) every sequence of ``job``; returns a summary dict (frames written,
     sequences, skipped, seconds, folders). ``scene`` overrides loading ``job.scene``."""
@@ -281,11 +306,16 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
                 sensor_cfg, look, record = sequence_appearance(
                     job.sensor, job.render, sequence_seed(job.seed, planned.target))
                 renderer.set_look(look)
+                motion = make_motion(job.motion, scene, sequence_seed(job.seed, planned.target))
+                if motion is not None or renderer.motion is not None:
+                    renderer.set_motion(motion)
                 sensor = SensorModel(sensor_cfg) if sensor_cfg is not None else None
                 info = sequence_info(job, scene, sid, name, planned, renderer)
                 info["appearance"] = record
+                if motion is not None:
+                    info["motion"] = motion.to_dict()
                 w = SequenceWriter(path, info, job.config_yaml, len(planned),
-                                   job.output.modalities, job.output.pointcloud_stride,
+                                   sequence_modalities(job), job.output.pointcloud_stride,
                                    job.output.preview_size, job.output.preview_fps,
                                    background=_BACKGROUND_WRITER,
                                    flow_format=job.output.flow_format)
@@ -338,6 +368,8 @@ def job_from_config(cfg: Any) -> GenerateJob:
     d.pop("hydra", None)
     d.pop("config_yaml", None)  # derived below, never a setting
     saved = {k: v for k, v in d.items() if k != "out"}  # output paths never enter the data
+    if str((saved.get("motion") or {}).get("kind", "static")) == "static":
+        saved.pop("motion", None)  # rigid: the saved config (and folder names) as before
     if saved.get("scene_dir") is None:
         saved.pop("scene_dir", None)
     else:

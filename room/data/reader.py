@@ -81,6 +81,59 @@ class SequenceReader(Sequence):
         self.flow_format = self.info.get("flow_format", "flo")  # datasets before 1.1: .flo
         defaults = schema.encodings(self.flow_format)
         self.encodings = {m: stored.get(m, defaults[m]) for m in schema.ALL_MODALITIES}
+        self._ref_mesh: Any = None
+
+    @cached_property
+    def motion(self) -> Any:
+        """The sequence's motion field (:class:`room.anatomy.motion.BreathingMotion`, from
+        info.json ``motion``), or None for a rigid scene."""
+        from room.anatomy.motion import BreathingMotion
+
+        d = self.info.get("motion")
+        return None if not d else BreathingMotion.from_dict(d)
+
+    def reference_mesh(self, scene: Any = None):
+        """The scene's reference (CT) mesh, faces in mesh.ply order: from ``scene`` (an
+        AirwayScene or anything :func:`room.anatomy.load_scene` takes), else the scene folder
+        or recipe info.json records (prepared once and cached)."""
+        if self._ref_mesh is None or scene is not None:
+            from room.anatomy import load_scene
+
+            if scene is None:
+                rec = self.info.get("scene", {})
+                scene = rec.get("dir") or rec.get("recipe")
+                if scene is None:
+                    raise DatasetError(f"{self.path}: info.json records neither a scene folder "
+                                       "nor a recipe; pass scene= to mesh()")
+            mesh = load_scene(scene).mesh
+            want = self.info.get("scene", {}).get("faces")
+            if want is not None and len(mesh.faces) != int(want):
+                raise DatasetError(f"the scene has {len(mesh.faces)} faces but {self.path} was "
+                                   f"rendered from one with {want}: pass the scene it was made "
+                                   "from")
+            self._ref_mesh = mesh
+        return self._ref_mesh
+
+    def mesh(self, i: int, scene: Any = None):
+        """The surface at frame i as a trimesh (faces in mesh.ply order, so ``face_id``
+        indexes it): the reference vertices V moved by the recorded motion,
+        ``V + b_i F_b(V) + k_i F_c(V)`` (docs/dataset-format.md), with b_i, k_i from frame i's
+        ``meta.motion`` in frames.jsonl; the reference mesh for a rigid scene."""
+        import trimesh
+
+        ref = self.reference_mesh(scene)
+        m = self.motion
+        if m is None:
+            return ref.copy()
+        rec = self.records[i]["meta"].get("motion")
+        if rec is None:
+            raise DatasetError(f"frame {i} of {self.path} records no motion signals")
+        v = np.asarray(ref.vertices, np.float64)
+        fb, fc = m.basis(v)
+        v = v + float(rec["breath"]) * fb
+        if float(rec["cardiac"]) != 0.0:
+            v += float(rec["cardiac"]) * fc
+        return trimesh.Trimesh(v, np.asarray(ref.faces), process=False)
 
     @cached_property
     def intrinsics(self) -> Intrinsics:
@@ -153,11 +206,13 @@ class SequenceReader(Sequence):
                                    f"(has {self.modalities})")
             if not schema.has_file(m, i, self.n_frames):
                 out[m] = (np.zeros((h, w), bool) if m.endswith("valid")
-                          else np.zeros((h, w, 2), np.float32))
+                          else np.zeros((h, w, 3 if m == "scene_flow" else 2), np.float32))
                 continue
             f = self._file(m, i)
             enc = self.encodings[m]
-            if m == "pointcloud":
+            if m == "scene_flow":
+                out[m] = schema.decode_scene_flow(formats.decode_png(f))
+            elif m == "pointcloud":
                 p, c, n = formats.decode_ply(f)
                 out.update(pointcloud=p, pointcloud_colors=c, pointcloud_normals=n)
             elif m.startswith("flow") and enc.get("format") == "kitti":

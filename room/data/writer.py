@@ -214,17 +214,24 @@ class SequenceWriter:
     def write_frame(self, frame: Frame, flow_fwd: tuple[np.ndarray, np.ndarray] | None = None,
                     flow_bwd: tuple[np.ndarray, np.ndarray] | None = None,
                     pointcloud: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                    extra: dict[str, Any] | None = None) -> None:
+                    extra: dict[str, Any] | None = None,
+                    scene_flow: np.ndarray | None = None) -> None:
         """Write frame ``self.n_done`` (must be canonical, see schema.canonical_frame), then
-        commit it by appending its line to frames.jsonl. ``flow_*`` = (flow, valid)."""
+        commit it by appending its line to frames.jsonl. ``flow_*`` = (flow, valid);
+        ``scene_flow`` (H, W, 3) m (a moving scene's, see schema)."""
         i = self.n_done
         if frame.index != i:
             raise DatasetError(f"frames must be written in order: expected {i}, got {frame.index}")
         if float(frame.depth.max(initial=0.0)) > schema.DEPTH_MAX_M:
             raise DatasetError(f"depth beyond {schema.DEPTH_MAX_M} m cannot be stored in 16-bit "
                                "PNG; lower the camera far plane")
+        if scene_flow is not None and float(np.abs(scene_flow).max(initial=0.0)) > \
+                schema.SCENE_FLOW_MAX_M:
+            raise DatasetError(f"scene flow beyond {schema.SCENE_FLOW_MAX_M * 1e3:.2f} mm per "
+                               "frame cannot be stored; raise trajectory.frame_rate_hz or lower "
+                               "motion.amplitude_m")
         self.wait()
-        job = (i, frame, flow_fwd, flow_bwd, pointcloud, extra)
+        job = (i, frame, flow_fwd, flow_bwd, (pointcloud, scene_flow), extra)
         if self.background:
             if self._committer is None:
                 from concurrent.futures import ThreadPoolExecutor
@@ -249,7 +256,7 @@ class SequenceWriter:
 
     def _commit(self, i: int, frame: Frame, flow_fwd, flow_bwd, pointcloud, extra) -> None:
         """Encode and write frame ``i``'s files, then append its line to frames.jsonl."""
-        blobs = self._encode(frame, flow_fwd, flow_bwd, pointcloud)
+        blobs = self._encode(frame, flow_fwd, flow_bwd, *pointcloud)
         files = {}
         with dataset_io(self.path):
             for rel, data in blobs.items():
@@ -286,7 +293,8 @@ class SequenceWriter:
         return preview_row(d, mods, frame.intrinsics.far, frame.intrinsics.width,
                            preview_edge(self.preview_size))
 
-    def _encode(self, frame, flow_fwd, flow_bwd, pointcloud) -> dict[str, bytes]:
+    def _encode(self, frame, flow_fwd, flow_bwd, pointcloud,
+                scene_flow=None) -> dict[str, bytes]:
         """Encoded bytes of every file of this frame, by path relative to the folder (a KITTI
         flow file serves two modalities). The encoders (cv2's PNG, numpy's byte
         copies) release the GIL, so they run side by side on a few threads: the bytes are the
@@ -299,14 +307,15 @@ class SequenceWriter:
             rel = schema.rel_path(m, i, self.encodings)
             if schema.has_file(m, i, n) and rel not in jobs:
                 jobs[rel] = self._encoder(m, frame, flow_fwd, flow_bwd, pointcloud,
-                                          self.flow_format)
+                                          self.flow_format, scene_flow)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
         futures = {m: self._pool.submit(job) for m, job in jobs.items()}
         return {m: f.result() for m, f in futures.items()}
 
     @staticmethod
-    def _encoder(m: str, frame, flow_fwd, flow_bwd, pointcloud, flow_format: str = "kitti"):
+    def _encoder(m: str, frame, flow_fwd, flow_bwd, pointcloud, flow_format: str = "kitti",
+                 scene_flow=None):
         """A no-argument function that encodes modality ``m`` of the frame."""
         png = formats.encode_png
         if m == "rgb":
@@ -329,6 +338,10 @@ class SequenceWriter:
             if pointcloud is None:
                 raise DatasetError(f"frame {frame.index} needs a point cloud but none was given")
             return lambda: formats.encode_ply(*pointcloud)
+        if m == "scene_flow":
+            if scene_flow is None:
+                raise DatasetError(f"frame {frame.index} needs scene flow but none was given")
+            return lambda: png(schema.encode_scene_flow(scene_flow), *PNG_SETTINGS["flow"])
         raise DatasetError(f"no encoder for modality {m!r}")
 
     # --- end of sequence -------------------------------------------------------------

@@ -26,12 +26,14 @@ __all__ = ["CameraConfig", "LightConfig", "MaterialConfig", "RenderConfig", "mak
 
 
 def make_renderer(scene: AirwayScene, camera: CameraConfig | None = None,
-                  render: RenderConfig | None = None, cull: bool = True) -> Renderer:
+                  render: RenderConfig | None = None, cull: bool = True,
+                  motion: Any = None) -> Renderer:
     """A renderer of ``scene`` (defaults: the bronchoscope camera, the default look; ``cull``:
-    skip triangles that cannot be seen, same images, see :mod:`room.render.renderer`)."""
+    skip triangles that cannot be seen, same images, see :mod:`room.render.renderer`;
+    ``motion``: a :class:`room.anatomy.motion.BreathingMotion` of the scene, or None)."""
     from room.render.renderer import Renderer
 
-    return Renderer(scene, camera, render, cull=cull)
+    return Renderer(scene, camera, render, cull=cull, motion=motion)
 
 
 def __getattr__(name: str) -> Any:

@@ -106,15 +106,10 @@ class Renderer:
                               ring_max_generation=self.config.material.ring_max_generation)
         pos = gm.positions - self._origin
         chunks = culling.make_chunks(pos, gm.faces) if cull else None
-        self._moving = None
-        if motion is not None:
-            from room.render.deform import MeshMotion
-
-            self._moving = MeshMotion(motion, self._vertices)
-            self._gm, self._chunks0 = gm, chunks
-            self._chunk_vertices = culling.chunk_vertices(chunks, gm.faces) if cull else None
-            self._ref_closed_mesh = mesh
-        self._time: float | None = 0.0 if motion is not None else None
+        self._moving: Any = None
+        self._gm, self._chunks0, self._chunk_vertices = gm, chunks, None
+        self._ref_vertices = self._vertices
+        self._time: float | None = None
         order = chunks.order if cull else np.arange(len(gm.faces))
         self._order = order
         self._closed = bool(cull and _closed_inward(mesh))
@@ -135,11 +130,13 @@ class Renderer:
                         **material_uniforms(self.config.material)}
         self._embree: Any = None
         self._embree_ref: Any = None  # the reference mesh's, for the inside test under motion
-        self._fnormals_ref = self._fnormals
+        self._fnormals_ref, self._plane_ref = self._fnormals, self._plane_ext[:-1].copy()
         self._rays: np.ndarray | None = None
         self._lut: tuple[float, np.ndarray] | None = None
         self._flow: Any = None
         self._sf_cache: tuple | None = None
+        if motion is not None:
+            self.set_motion(motion)
 
     def set_look(self, render: RenderConfig) -> None:
         """Switch lights, material and texture pattern to ``render`` without rebuilding the GL
@@ -170,23 +167,48 @@ class Renderer:
             return self._vertices
         return self._moving.at(time_s)
 
+    def set_motion(self, motion: Any) -> None:
+        """Switch the scene's motion field (a per-sequence draw of its parameters) or, with
+        None, back to the rigid reference mesh; the next frame takes its shape from it."""
+        from room.render.deform import MeshMotion
+
+        was = self._moving is not None
+        self._moving = None if motion is None else MeshMotion(motion, self._ref_vertices)
+        self._sf_cache = None
+        if was != (motion is not None) and self._flow is not None:
+            self._ctx.make_current()
+            self._flow.release()
+            self._flow = None
+        if motion is None and was:
+            self._upload(self._ref_vertices, None, None)
+        self._time = None
+
     def set_time(self, time_s: float) -> None:
         """Move the mesh to its shape at ``time_s`` (s): vertices, face planes, shading
         normals and culling boxes, on the CPU side and on the GPU. A no-op for a rigid scene
         or the current time. :meth:`render` calls it with the frame's time."""
         if self._moving is None or self._time == float(time_s):
             return
+        t = float(time_s)
+        self._upload(self._moving.at(t), self._moving.jacobian(t, self._gm.source), t)
+
+    def _upload(self, v: np.ndarray, jac: np.ndarray | None, t: float | None) -> None:
+        """Vertices ``v`` (V, 3) of the scene mesh, shading normals carried by the gradient
+        ``jac`` (at the GPU vertices; None: the reference normals), to the CPU side and GL."""
         from room.render.deform import cofactor_normals, face_planes
 
-        t = float(time_s)
-        v = self._moving.at(t)
-        fn, off = face_planes(v, self._faces, self._origin)
         gm = self._gm
-        src = gm.source
-        pos = v[src] - self._origin
-        nrm = cofactor_normals(gm.normals, self._moving.jacobian(t, src))
-        chunks = None
-        if self._chunks0 is not None:
+        pos = v[gm.source] - self._origin
+        chunks = self._chunks0
+        if jac is None:  # the reference mesh: its own normals, planes and boxes, bit for bit
+            fn, off = self._fnormals_ref, self._plane_ref
+            nrm = gm.normals
+        else:
+            fn, off = face_planes(v, self._faces, self._origin)
+            nrm = cofactor_normals(gm.normals, jac)
+        if jac is not None and chunks is not None:
+            if self._chunk_vertices is None:
+                self._chunk_vertices = culling.chunk_vertices(self._chunks0, gm.faces)
             chunks = culling.refit(self._chunks0, self._chunk_vertices, pos)
         self._ctx.make_current()
         self._raster.update_geometry(pos, nrm, gm.tree[:, 0],
