@@ -56,8 +56,9 @@ MOTION_KINDS = ("static", "breathing")
 class MotionConfig:
     """Tissue motion (Hydra group ``motion``). ``static``: the rigid airway of the CT. Defaults
     of ``breathing`` from physiology (docs/motion.md): 15 breaths a minute (adult at rest,
-    12-20), Lujan's n = 3, 12 mm caudal excursion at the lung base (airways move 5-20 mm
-    toward the periphery, mostly craniocaudally), 4 % calibre change, 1 mm cardiac pulsation
+    12-20), Lujan's n = 3, 10 mm caudal shift at the lung base (some 17 mm with the
+    expansion: airways move 5-20 mm toward the periphery, mostly craniocaudally), 3 % calibre
+    change, 1 mm cardiac pulsation
     at 70 beats a minute near the heart. ``phase`` and ``cardiac_phase`` are fractions of a
     period at t = 0. ``randomize``: per sequence, period, amplitude and expansion are scaled by
     a factor in [1 - spread, 1 + spread] and both phases drawn uniformly (seeded per sequence).
@@ -67,8 +68,8 @@ class MotionConfig:
     kind: str = "static"
     period_s: float = 4.0
     asymmetry_n: int = 3
-    amplitude_m: float = 0.012
-    expansion: float = 0.04
+    amplitude_m: float = 0.01
+    expansion: float = 0.03
     phase: float = 0.0
     cardiac_amplitude_m: float = 0.001
     cardiac_period_s: float = 0.857

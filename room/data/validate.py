@@ -159,6 +159,7 @@ def _validate_sequence(seq: Path, cfg: ValidateConfig, rep: Report, scene, scene
     table = {int(b["id"]) for b in r.info.get("scene", {}).get("branch_table", [])}
     mesh_scene = _scene_for(r, cfg, scene, scenes, rep)
     frames: dict[int, Any] = {}
+    moving = _Moving(r, mesh_scene, rep)
 
     def frame(i):  # decoded frames i-1, i, i+1 are each needed up to three times
         if i not in frames:
@@ -172,15 +173,17 @@ def _validate_sequence(seq: Path, cfg: ValidateConfig, rep: Report, scene, scene
         if i in bad:  # a missing or damaged file is reported already; skip its content
             continue
         sampled = i % max(1, cfg.check_every) == 0
-        for check in ("frame", "pointcloud", "flow"):
+        for check in ("frame", "pointcloud", "flow", "scene_flow"):
             try:
                 f = frame(i)
                 if check == "frame":
                     _check_frame(f, K, table, name, add)
                 elif check == "pointcloud" and "pointcloud" in r.modalities:
-                    _check_cloud(r, i, f, mesh_scene if sampled else None, cfg, name, add)
+                    _check_cloud(r, i, f, moving.scene(i) if sampled else None, cfg, name, add)
                 elif check == "flow":
-                    _check_flow(r, i, f, frame, sampled, bad, name, add)
+                    _check_flow(r, i, f, frame, sampled, bad, name, add, moving)
+                elif check == "scene_flow" and "scene_flow" in r.modalities:
+                    _check_scene_flow(r, i, f, moving, name, add)
             except Exception as e:  # noqa: BLE001 - one bad file is a reported problem
                 add(Issue(name, "files", f"unreadable ({check} check): {_why(e)}", i))
                 if check == "frame":
@@ -350,25 +353,80 @@ def _check_frame(f, K, table, name: str, add) -> None:
             add(Issue(name, "segmentation", f"ids {sorted(unknown)[:5]} not in branch_table", i))
 
 
+class _Moving:
+    """A breathing sequence's rebuilt surfaces (SequenceReader.mesh) for the checks; for a
+    rigid one every surface is the scene's mesh and the surface motion is None."""
+
+    def __init__(self, r: SequenceReader, mesh_scene, rep: Report) -> None:
+        self.r, self.mesh_scene = r, mesh_scene
+        self.on = r.motion is not None and mesh_scene is not None
+        self._verts: dict[int, np.ndarray] = {}
+        if r.motion is not None and mesh_scene is None:
+            rep.notes.append(f"{r.path.name}: breathing sequence without its scene; flow and "
+                             "scene flow are not checked against the moving surfaces")
+        self.skip = r.motion is not None and mesh_scene is None
+
+    def verts(self, i: int) -> np.ndarray:
+        if i not in self._verts:
+            if len(self._verts) > 3:
+                self._verts.pop(next(iter(self._verts)))
+            self._verts[i] = np.asarray(self.r.mesh(i, self.mesh_scene).vertices)
+        return self._verts[i]
+
+    def scene(self, i: int):
+        if not self.on:
+            return None if self.skip else self.mesh_scene
+        from types import SimpleNamespace
+
+        return SimpleNamespace(mesh=self.r.mesh(i, self.mesh_scene))
+
+    def motion(self, f, i: int, j: int) -> np.ndarray | None:
+        """Surface motion i -> j per pixel of frame i (camera-i axes, m), or None (rigid)."""
+        if not self.on:
+            return None
+        from room.render.geometry import surface_motion
+
+        return surface_motion(f, np.asarray(self.mesh_scene.mesh.faces), self.verts(i),
+                              self.verts(j))
+
+
+SCENE_FLOW_TOL_M = 0.5 * schema.SCENE_FLOW_SCALE_M + 1e-8
+"""Stored scene flow vs the rebuilt surfaces: half the PNG step plus float32 rounding."""
+
+
+def _check_scene_flow(r: SequenceReader, i: int, f, moving: _Moving, name: str, add) -> None:
+    if not (moving.on and schema.has_file("scene_flow", i, r.n_frames) and i + 1 < len(r)):
+        return
+    stored = r.read(i, ["scene_flow"])["scene_flow"]
+    ref = moving.motion(f, i, i + 1)
+    err = float(np.abs(stored - ref).max(initial=0.0))
+    if err > SCENE_FLOW_TOL_M:
+        add(Issue(name, "scene_flow", f"scene flow differs from the rebuilt surfaces "
+                                      f"(SequenceReader.mesh) by up to {err * 1e6:.3f} um", i,
+                  schema.rel_path("scene_flow", i, r.encodings)))
+
+
 def _check_flow(r: SequenceReader, i: int, f, frame, dense: bool, bad: set[int], name: str,
-                add) -> None:
+                add, moving: _Moving | None = None) -> None:
     """Stored flow of frame i against its depth and poses: on a sample of valid pixels on every
     frame (no occlusion test needed: the stored mask says which pixels are valid), and densely
-    (flow and validity masks equal optical_flow of the read-back frames) when ``dense``."""
+    (flow and validity masks equal optical_flow of the read-back frames) when ``dense``.
+    A breathing sequence: each pixel's point also moves with the rebuilt surfaces."""
     for kind, j in (("flow_fwd", i + 1), ("flow_bwd", i - 1)):
         if kind not in r.modalities or not schema.has_file(kind, i, r.n_frames) or \
-                not 0 <= j < len(r):
+                not 0 <= j < len(r) or (moving is not None and moving.skip):
             continue
+        motion = None if moving is None else moving.motion(f, i, j)
         mods = [kind] + ([f"{kind}_valid"] if f"{kind}_valid" in r.modalities else [])
         stored = r.read(i, mods)
         rel = schema.rel_path(kind, i, r.encodings)
         tol = flow_tolerance(r)
         if f"{kind}_valid" in stored:
             _check_flow_sparse(f, r.poses[j], stored[kind], stored[f"{kind}_valid"], i, rel,
-                               name, add, tol)
+                               name, add, tol, motion)
         if not dense or j in bad:
             continue
-        flow, valid = optical_flow(f, frame(j))
+        flow, valid = optical_flow(f, frame(j), motion=motion)
         m = valid
         if f"{kind}_valid" in stored:
             flip = np.mean(stored[f"{kind}_valid"] != valid)
@@ -385,7 +443,8 @@ def _check_flow(r: SequenceReader, i: int, f, frame, dense: bool, bad: set[int],
 
 
 def _check_flow_sparse(f, T_world_b: np.ndarray, flow: np.ndarray, valid: np.ndarray, i: int,
-                       rel: str, name: str, add, tol: float = FLOW_TOL_PX) -> None:
+                       rel: str, name: str, add, tol: float = FLOW_TOL_PX,
+                       motion: np.ndarray | None = None) -> None:
     """Reproject a few valid pixels of frame i with its depth and the two poses; the stored flow
     must agree there. Catches a depth, flow or pose line from another frame at ~0.1 ms."""
     K = f.intrinsics
@@ -398,6 +457,8 @@ def _check_flow_sparse(f, T_world_b: np.ndarray, flow: np.ndarray, valid: np.nda
     z = f.depth[v, u].astype(np.float64)
     xy = _pixel_rays(K)[v, u]
     p_a = np.stack([xy[:, 0] * z, xy[:, 1] * z, z], axis=1)
+    if motion is not None:
+        p_a = p_a + motion[v, u]
     T = np.linalg.inv(T_world_b) @ f.T_world_cam
     p_b = p_a @ T[:3, :3].T + T[:3, 3]
     if np.any(p_b[:, 2] <= 0):
