@@ -134,16 +134,17 @@ def observation_scene(scene):
     return dataclasses.replace(scene, mesh=cm, face_branch=scene.face_branch[idx])
 
 
-def _get_renderer(scene, camera, render, mesh: str = "visual"):
+def _get_renderer(scene, camera, render, mesh: str = "visual", motion: Any = None):
     """One renderer (GL context) per (scene, camera, look) per process, shared by every env
     and kept until exit: creating one costs seconds, rendering is stateless per call (so
     sharing keeps vectorised envs deterministic), and closing one EGL context must not take
     the others' display down."""
     key = (str(scene.path), id(scene) if scene.path is None else 0, repr(camera),
-           repr(render), mesh)
+           repr(render), mesh, None if motion is None else repr(motion.to_dict()))
     if key not in _RENDERERS:
         _RENDERERS[key] = make_renderer(
-            observation_scene(scene) if mesh == "collision" else scene, camera, render)
+            observation_scene(scene) if mesh == "collision" else scene, camera, render,
+            motion=motion)
     return _RENDERERS[key]
 
 
@@ -166,9 +167,13 @@ class BronchoscopyNavEnv(gym.Env):
     def __init__(self, scene: Any = "y", robot: RobotConfig | None = None,
                  sim: SimConfig | None = None, task: EnvConfig | None = None,
                  camera: Any = None, render_config: Any = None,
-                 render_mode: str | None = None, scene_dir: str | None = None) -> None:
+                 render_mode: str | None = None, scene_dir: str | None = None,
+                 motion: Any = None) -> None:
         """``scene``: anything :func:`room.anatomy.load_scene` takes; ``scene_dir``: a folder
-        written by room-prepare (as ``room-generate scene_dir=DIR``; overrides ``scene``)."""
+        written by room-prepare (as ``room-generate scene_dir=DIR``; overrides ``scene``);
+        ``motion``: a :class:`room.anatomy.motion.MotionConfig` (breathing airways: the
+        robot is simulated in the reference anatomy and the camera carried by the tissue at
+        the simulation time, docs/motion.md), None or static for a rigid airway."""
         self.task = task or EnvConfig()
         self._needs_reset = True
         self.sim = None
@@ -182,6 +187,9 @@ class BronchoscopyNavEnv(gym.Env):
         self.render_mode = render_mode
         self.scene = load_scene(scene, on_disk=True)
         self.sim = Simulator(self.scene, robot, sim)
+        from room.anatomy.motion import make_motion
+
+        self.motion = make_motion(motion, self.scene, 0)
         rc = self.sim.robot_cfg
         n = self.task.image_size
         self.camera = camera or CameraConfig(width=n, height=n)
@@ -192,7 +200,7 @@ class BronchoscopyNavEnv(gym.Env):
         mesh = self.task.observation_mesh
         if mesh == "auto":
             mesh = "collision" if max(h, w) <= 128 else "visual"
-        self._render_args = (self.camera, render_config or RenderConfig(), mesh)
+        self._render_args = (self.camera, render_config or RenderConfig(), mesh, self.motion)
         self._renderer = None  # made on first use (mode "none" never needs one)
         self._vmax = np.array(rc.qdot_max)
         self.action_space = spaces.Box(-1.0, 1.0, (rc.n_q,), np.float32)
@@ -225,9 +233,17 @@ class BronchoscopyNavEnv(gym.Env):
             self._renderer = _get_renderer(self.scene, *self._render_args)
         return self._renderer
 
-    def render_images(self, T_world_cam: np.ndarray, rgb: bool = True, depth: bool = True):
-        """(rgb or None, depth or None) at a camera pose, as the observations are rendered."""
+    def render_images(self, T_world_cam: np.ndarray, rgb: bool = True, depth: bool = True,
+                      time_s: float = 0.0):
+        """(rgb or None, depth or None) at a camera pose (planned in the reference anatomy),
+        as the observations are rendered; ``time_s`` moves a breathing airway and carries the
+        camera with it."""
         r = self.renderer
+        if self.motion is not None:
+            from room.anatomy.motion import move_pose
+
+            T_world_cam = move_pose(self.motion, T_world_cam, time_s)
+            r.set_time(time_s)
         if rgb:
             c, d = r.render_rgbd(T_world_cam)
             return c, (d if depth else None)
@@ -238,7 +254,8 @@ class BronchoscopyNavEnv(gym.Env):
         return None, None
 
     def _observe(self, state) -> dict[str, np.ndarray]:
-        rgb, depth = self.render_images(state.T_world_cam, self._want_rgb, self._want_depth)
+        rgb, depth = self.render_images(state.T_world_cam, self._want_rgb, self._want_depth,
+                                        time_s=float(state.time_s))
         obs: dict[str, np.ndarray] = {}
         if rgb is not None:
             obs["rgb"] = rgb
