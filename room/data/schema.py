@@ -139,6 +139,8 @@ FLOW_MODALITIES = ("flow_fwd", "flow_bwd", "flow_fwd_valid", "flow_bwd_valid")
 MOTION_MODALITIES = ("scene_flow",)
 """Modalities of a moving scene only (a rigid scene's scene flow is zero: not written)."""
 ALL_MODALITIES = FRAME_MODALITIES + FLOW_MODALITIES + ("pointcloud",) + MOTION_MODALITIES
+RIGID_MODALITIES = FRAME_MODALITIES + FLOW_MODALITIES + ("pointcloud",)
+"""Every modality of a rigid scene (the writer's default)."""
 REQUIRED_MODALITIES = ("rgb", "depth")
 NAME_DIGITS = 6
 

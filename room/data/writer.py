@@ -106,7 +106,7 @@ class SequenceWriter:
     """
 
     def __init__(self, path: str | Path, info: dict, config_yaml: str, n_frames: int,
-                 modalities: tuple[str, ...] = schema.ALL_MODALITIES,
+                 modalities: tuple[str, ...] = schema.RIGID_MODALITIES,
                  pointcloud_stride: int = 1, preview_size: int = 0, preview_fps: int = 10,
                  background: bool = False, flow_format: str = "kitti"):
         unknown = set(modalities) - set(schema.ALL_MODALITIES)
