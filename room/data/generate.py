@@ -149,6 +149,16 @@ class FrameSource:
         p = self.planned
         return move_pose(getattr(self.renderer, "motion", None), p.poses[i], float(p.times[i]))
 
+    def frame_extra(self, i: int) -> dict[str, Any]:
+        """frames.jsonl facts of frame i beyond pose and time: the planned ones, plus, for a
+        moving scene simulated in the reference anatomy, ``max_penetration_world_bound_m``:
+        the world penetration bound (1 + K) x the simulated depth (docs/motion.md)."""
+        out = self.planned.frame_extra(i)
+        motion = getattr(self.renderer, "motion", None)
+        if motion is not None and "max_penetration_m" in out:
+            out["max_penetration_world_bound_m"] = (1.0 + motion.K) * out["max_penetration_m"]
+        return out
+
     def __call__(self, i: int, prev: Frame | None) -> Frame:
         p = self.planned
         f = self.renderer.render(self.pose(i), index=i, time_s=float(p.times[i]))
@@ -222,8 +232,9 @@ def write_sequence(writer: SequenceWriter, source: Callable[[int, Frame | None],
             cloud = strided_cloud(cur, stride) if "pointcloud" in mods else None
             sf = (source.scene_flow(cur, nxt) if nxt is not None and "scene_flow" in mods
                   else None)
-            writer.write_frame(cur, fwd, bwd, cloud, extra=planned.frame_extra(i),
-                               scene_flow=sf)
+            extra = (source.frame_extra(i) if hasattr(source, "frame_extra")
+                     else planned.frame_extra(i))
+            writer.write_frame(cur, fwd, bwd, cloud, extra=extra, scene_flow=sf)
             if progress:
                 progress(1)
             prev, cur = cur, nxt

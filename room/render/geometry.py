@@ -127,20 +127,45 @@ def surface_motion(frame: Frame, faces: np.ndarray, verts_a: np.ndarray,
     idx = np.flatnonzero((fid >= 0) & (frame.depth.ravel() > 0))
     if idx.size == 0:
         return out.reshape(h, w, 3)
-    R, t = frame.T_world_cam[:3, :3], frame.T_world_cam[:3, 3]
-    pw = _points(frame.depth, frame.intrinsics, idx) @ R.T + t
-    tri = np.asarray(faces, np.int64)[np.take(fid, idx)]
+    f_pix = np.take(fid, idx)
+    seen = np.zeros(len(faces), bool)
+    seen[f_pix] = True
+    uf = np.flatnonzero(seen)  # the faces in view (no sort of the pixels)
+    row = np.empty(len(faces), np.int64)
+    row[uf] = np.arange(len(uf))
+    table = _face_motion_maps(np.asarray(faces, np.int64)[uf], verts_a, verts_b,
+                              frame.T_world_cam)
+    rec = _rows(table, np.take(row, f_pix))  # (N, 12): Wc columns 0, 1, 2 and bc
+    rx, ry = _ray_columns(frame.intrinsics)
+    x, y = np.take(rx, idx)[:, None], np.take(ry, idx)[:, None]
+    z = np.take(frame.depth.ravel(), idx).astype(np.float64)[:, None]
+    out[idx] = z * (x * rec[:, 0:3] + y * rec[:, 3:6] + rec[:, 6:9]) + rec[:, 9:12]
+    return out.reshape(h, w, 3)
+
+
+def _face_motion_maps(tri: np.ndarray, verts_a: np.ndarray, verts_b: np.ndarray,
+                      T_world_cam: np.ndarray) -> np.ndarray:
+    """Per face (vertex indices ``tri`` (F, 3)), the affine map from a camera point p on the
+    face's plane at a to its motion a -> b, both in camera axes: ``D = Wc p + bc``, returned as
+    (F, 12) rows [Wc[:, 0], Wc[:, 1], Wc[:, 2], bc]. The barycentric coordinates of a world
+    point q on the face are linear, lambda_k = g_k . (q - a0) (k = 1, 2; g from the face's
+    Gram matrix; a point off the plane is projected onto it), and the motion is
+    m0 + lambda_1 (m1 - m0) + lambda_2 (m2 - m0), so D_world = m0 + W (q - a0) with
+    W = (m1 - m0) g1^T + (m2 - m0) g2^T; with q = R p + t, Wc = R^T W R and
+    bc = R^T (m0 + W (t - a0))."""
     a0, a1, a2 = (verts_a[tri[:, k]] for k in range(3))
     m0, m1, m2 = (verts_b[tri[:, k]] - verts_a[tri[:, k]] for k in range(3))
-    e1, e2, q = a1 - a0, a2 - a0, pw - a0
-    d11, d12, d22 = (np.einsum("ij,ij->i", x, y) for x, y in ((e1, e1), (e1, e2), (e2, e2)))
-    q1, q2 = np.einsum("ij,ij->i", q, e1), np.einsum("ij,ij->i", q, e2)
-    den = d11 * d22 - d12 * d12
-    l1 = (d22 * q1 - d12 * q2) / den
-    l2 = (d11 * q2 - d12 * q1) / den
-    disp = m0 + l1[:, None] * (m1 - m0) + l2[:, None] * (m2 - m0)
-    out[idx] = disp @ R  # R^T d per row: camera-a axes
-    return out.reshape(h, w, 3)
+    e1, e2 = a1 - a0, a2 - a0
+    d11, d12, d22 = (np.einsum("ij,ij->i", u, v) for u, v in ((e1, e1), (e1, e2), (e2, e2)))
+    den = (d11 * d22 - d12 * d12)[:, None]
+    g1 = (d22[:, None] * e1 - d12[:, None] * e2) / den
+    g2 = (d11[:, None] * e2 - d12[:, None] * e1) / den
+    W = np.einsum("ni,nj->nij", m1 - m0, g1) + np.einsum("ni,nj->nij", m2 - m0, g2)
+    R, t = T_world_cam[:3, :3], T_world_cam[:3, 3]
+    Wc = np.einsum("ai,nab,bj->nij", R, W, R)
+    bc = (m0 + np.einsum("nij,nj->ni", W, t - a0)) @ R
+    return np.ascontiguousarray(np.concatenate(
+        [Wc[:, :, 0], Wc[:, :, 1], Wc[:, :, 2], bc], axis=1))
 
 
 def optical_flow(frame_a: Frame, frame_b: Frame, rel_tol: float = FLOW_DEPTH_TOL,
