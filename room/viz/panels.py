@@ -18,10 +18,10 @@ import numpy as np
 from room.data.preview import colorize_depth, colorize_flow, colorize_labels, colorize_normals
 
 # Columns a view shows, in order, when the sequence has them.
-VIEW_MODALITIES = ("rgb", "depth", "normals", "flow_fwd", "segmentation")
+VIEW_MODALITIES = ("rgb", "depth", "normals", "flow_fwd", "segmentation", "scene_flow")
 TITLES = {"rgb": "RGB (sensor)", "rgb_clean": "RGB (clean)", "depth": "depth",
           "normals": "normals", "flow_fwd": "flow t->t+1", "flow_bwd": "flow t->t-1",
-          "segmentation": "segmentation"}
+          "segmentation": "segmentation", "scene_flow": "scene flow t->t+1"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Scales:
 
     depth_max_m: float
     flow_max_px: float
+    scene_flow_max_m: float = 1e-3
 
 
 def flow_wheel(size: int = 128, max_px: float = 1.0) -> np.ndarray:
@@ -69,7 +70,20 @@ def sequence_scales(reader, indices: Sequence[int]) -> Scales:
     flo = np.concatenate(flows) if flows else np.zeros(0)
     dmax = float(np.percentile(dep, 98)) if dep.size else float(reader.intrinsics.far)
     fmax = float(np.percentile(flo, 95)) if flo.size else 1.0
-    return Scales(depth_max_m=max(dmax, 1e-3), flow_max_px=max(fmax, 0.5))
+    smax = 1e-3
+    if "scene_flow" in reader.modalities:
+        sf = np.concatenate([np.abs(reader.read(i, ["scene_flow"])["scene_flow"]).ravel()
+                             for i in indices])
+        smax = max(float(sf.max(initial=0.0)), 1e-6)
+    return Scales(depth_max_m=max(dmax, 1e-3), flow_max_px=max(fmax, 0.5),
+                  scene_flow_max_m=smax)
+
+
+def colorize_scene_flow(sf: np.ndarray, max_m: float) -> np.ndarray:
+    """(H, W, 3) uint8: each camera axis of the 3D motion as a channel (R = x right, G = y
+    down, B = z forward), mid-grey = no motion, full colour at +-``max_m`` metres."""
+    x = np.clip(0.5 + np.asarray(sf, np.float32) / np.float32(2 * max_m), 0.0, 1.0)
+    return np.round(255 * x).astype(np.uint8)
 
 
 def modality_panel(data: dict[str, np.ndarray], modality: str, scales: Scales) -> np.ndarray:
@@ -85,6 +99,8 @@ def modality_panel(data: dict[str, np.ndarray], modality: str, scales: Scales) -
         return colorize_labels(x)
     if modality in ("flow_fwd", "flow_bwd"):
         return colorize_flow(x, data[f"{modality}_valid"], max_px=scales.flow_max_px)
+    if modality == "scene_flow":
+        return colorize_scene_flow(x, scales.scene_flow_max_m)
     raise ValueError(f"no panel for modality {modality!r}; choose from {sorted(TITLES)}")
 
 

@@ -81,7 +81,7 @@ def _title(reader) -> str:
 
 
 def _side(fig, spec, reader, idx, mods, scales, tree, zoom_margin_m) -> None:
-    legends = [m for m in ("depth", "flow_fwd") if m in mods]
+    legends = [m for m in ("depth", "flow_fwd", "scene_flow") if m in mods]
     side = spec.subgridspec(3, 2, height_ratios=[0.9, 2.0, 2.0], hspace=0.5, wspace=0.35)
     if "flow_fwd" in legends:
         ax = fig.add_subplot(side[0, 1])
@@ -89,6 +89,10 @@ def _side(fig, spec, reader, idx, mods, scales, tree, zoom_margin_m) -> None:
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"flow, rim {scales.flow_max_px:.1f} px", fontsize=7)
+    if "scene_flow" in legends:  # the scale in the suptitle's corner: R, G, B = x, y, z
+        mm = scales.scene_flow_max_m * 1e3
+        fig.text(0.99, 0.995, f"scene flow: grey = still, full R/G/B = +{mm:.3f} mm along "
+                 "camera x/y/z", fontsize=7, ha="right", va="top")
     if "depth" in legends:
         ax = fig.add_subplot(side[0, 0])
         ramp = np.linspace(1e-6, scales.depth_max_m, 256, dtype=np.float32)[None].repeat(12, 0)

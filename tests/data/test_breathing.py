@@ -114,3 +114,17 @@ def test_validate_passes_and_catches_a_wrong_motion_record(breathing_seq, tmp_pa
     info_path.write_text(json.dumps(info))
     rep = validate_dataset(bad)
     assert not rep.ok and any(i.check in ("flow", "scene_flow") for i in rep.issues)
+
+
+def test_cli_generates_and_validates_a_breathing_dataset(run_cli, tmp_path, breathing_seq):
+    from room.paths import cache_dir
+
+    env = {"ROOM_CACHE": str(cache_dir())}  # the scene the module fixture prepared
+    args = [a.replace("trajectory.max_frames=8", "trajectory.max_frames=3") for a in TINY]
+    r = run_cli("room.cli.generate", *args, f"out={tmp_path / 'ds'}", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (info,) = (tmp_path / "ds").glob("*/*/info.json")
+    assert json.loads(info.read_text())["motion"]["model"] == "breathing-v1"
+    assert len(list(info.parent.glob("scene_flow/*.png"))) == 2  # none for the last frame
+    v = run_cli("room.cli.validate", str(tmp_path / "ds"), env=env)
+    assert v.returncode == 0, v.stdout[-2000:] + v.stderr[-2000:]
