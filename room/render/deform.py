@@ -50,7 +50,7 @@ class MeshMotion:
         self.motion = motion
         self.ref = np.asarray(vertices, np.float64)
         self.fb, self.fc = motion.basis(self.ref)
-        self._jac: tuple[np.ndarray, np.ndarray] | None = None
+        self._jac: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._cache: dict[float, np.ndarray] = {}
 
     def signals(self, t: float) -> tuple[float, float]:
@@ -71,9 +71,14 @@ class MeshMotion:
         return v
 
     def jacobian(self, t: float, index: np.ndarray) -> np.ndarray:
-        """grad u (N, 3, 3) at the reference vertices ``index`` at time t."""
-        if self._jac is None:
-            self._jac = self.motion.basis_jacobians(self.ref)
+        """grad u (N, 3, 3) at the reference vertices ``index`` at time t (the gathered
+        spatial parts are cached for the last ``index``)."""
+        if self._jac is None or self._jac[0] is not index:
+            jb, jc = self.motion.basis_jacobians(self.ref)
+            self._jac = (index, jb[index], jc[index])
         b, k = self.motion.signals(t)
-        jb, jc = self._jac
-        return b * jb[index] + k * jc[index]
+        _, jb, jc = self._jac
+        out = b * jb
+        if k != 0.0:
+            out += k * jc
+        return out

@@ -160,10 +160,11 @@ def _face_motion_maps(tri: np.ndarray, verts_a: np.ndarray, verts_b: np.ndarray,
     den = (d11 * d22 - d12 * d12)[:, None]
     g1 = (d22[:, None] * e1 - d12[:, None] * e2) / den
     g2 = (d11[:, None] * e2 - d12[:, None] * e1) / den
-    W = np.einsum("ni,nj->nij", m1 - m0, g1) + np.einsum("ni,nj->nij", m2 - m0, g2)
+    W = (m1 - m0)[:, :, None] * g1[:, None, :]
+    W += (m2 - m0)[:, :, None] * g2[:, None, :]
     R, t = T_world_cam[:3, :3], T_world_cam[:3, 3]
-    Wc = np.einsum("ai,nab,bj->nij", R, W, R)
-    bc = (m0 + np.einsum("nij,nj->ni", W, t - a0)) @ R
+    Wc = R.T @ W @ R  # (F, 3, 3), broadcast matmul
+    bc = (m0 + (W @ (t - a0)[:, :, None])[:, :, 0]) @ R
     return np.ascontiguousarray(np.concatenate(
         [Wc[:, :, 0], Wc[:, :, 1], Wc[:, :, 2], bc], axis=1))
 

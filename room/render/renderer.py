@@ -128,8 +128,9 @@ class Renderer:
         self._proj = cam.gl_projection(self._gl_intr)
         self._static = {**light_uniforms(self.config.light),
                         **material_uniforms(self.config.material)}
-        self._embree: Any = None
         self._embree_ref: Any = None  # the reference mesh's, for the inside test under motion
+        self._bvh: Any = None  # the moving mesh's ray caster (room.render.bvh)
+        self._bvh_vertices: np.ndarray | None = None
         self._fnormals_ref, self._plane_ref = self._fnormals, self._plane_ext[:-1].copy()
         self._rays: np.ndarray | None = None
         self._lut: tuple[float, np.ndarray] | None = None
@@ -216,7 +217,6 @@ class Renderer:
         self._vertices, self._fnormals = v, fn
         self._fn_ext = np.vstack([fn, np.zeros((1, 3))])
         self._plane_ext = np.append(off, 0.0)
-        self._embree = None  # rebuilt for this shape when a ray cast needs it
         self._time = t
 
     def _motion_meta(self, time_s: float) -> dict:
@@ -436,22 +436,24 @@ class Renderer:
         return z, (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps) & (z > 0)
 
     def _cast(self, d: np.ndarray, T: np.ndarray, reference: bool = False) -> np.ndarray:
-        """First triangle hit by camera rays d (Embree), -1 where none: on the mesh as it is
-        now (moved by :meth:`set_time`; its ray caster is rebuilt once per shape), or with
-        ``reference`` on the scene's reference mesh."""
+        """First triangle hit by camera rays d, -1 where none: on the mesh as it is now
+        (Embree for a rigid scene; a moved mesh (:meth:`set_time`) with the refitted tree of
+        :mod:`room.render.bvh`), or with ``reference`` on the scene's reference mesh."""
         from trimesh.ray.ray_pyembree import RayMeshIntersector
 
         if reference or self._moving is None:
             if self._embree_ref is None:
                 self._embree_ref = RayMeshIntersector(self.scene.mesh)
             caster = self._embree_ref
-        else:
-            if self._embree is None:
-                import trimesh
+        else:  # the moving mesh: a tree built once, its boxes refitted per shape (bvh.py)
+            if self._bvh is None:
+                from room.render.bvh import MovingBVH
 
-                moved = trimesh.Trimesh(self._vertices, self._faces, process=False)
-                self._embree = RayMeshIntersector(moved)
-            caster = self._embree
+                self._bvh = MovingBVH(self._ref_vertices, self._faces)
+            if self._bvh_vertices is not self._vertices:  # a new shape since the last refit
+                self._bvh.refit(self._vertices)
+                self._bvh_vertices = self._vertices
+            return self._bvh.first_hit(T[:3, 3], np.einsum("ij,kj->ik", d, T[:3, :3]))
         dirs = np.einsum("ij,kj->ik", d, T[:3, :3])
         dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
         org = np.broadcast_to(T[:3, 3], dirs.shape)
