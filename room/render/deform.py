@@ -70,14 +70,18 @@ class MeshMotion:
             self._cache[t] = v
         return v
 
-    def jacobian(self, t: float, index: np.ndarray) -> np.ndarray:
-        """grad u (N, 3, 3) at the reference vertices ``index`` at time t (the gathered
-        spatial parts are cached for the last ``index``)."""
+    def jacobian_parts(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(grad F_b, grad F_c) (N, 3, 3) at the reference vertices ``index`` (cached for the
+        last ``index``): grad u = b grad F_b + k grad F_c."""
         if self._jac is None or self._jac[0] is not index:
             jb, jc = self.motion.basis_jacobians(self.ref)
-            self._jac = (index, jb[index], jc[index])
+            self._jac = (index, np.ascontiguousarray(jb[index]), np.ascontiguousarray(jc[index]))
+        return self._jac[1], self._jac[2]
+
+    def jacobian(self, t: float, index: np.ndarray) -> np.ndarray:
+        """grad u (N, 3, 3) at the reference vertices ``index`` at time t."""
+        jb, jc = self.jacobian_parts(index)
         b, k = self.motion.signals(t)
-        _, jb, jc = self._jac
         out = b * jb
         if k != 0.0:
             out += k * jc

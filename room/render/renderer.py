@@ -108,6 +108,7 @@ class Renderer:
         chunks = culling.make_chunks(pos, gm.faces) if cull else None
         self._moving: Any = None
         self._gm, self._chunks0, self._chunk_vertices = gm, chunks, None
+        self._gm_normals = np.ascontiguousarray(gm.normals, np.float64)
         self._ref_vertices = self._vertices
         self._time: float | None = None
         order = chunks.order if cull else np.arange(len(gm.faces))
@@ -191,12 +192,15 @@ class Renderer:
         if self._moving is None or self._time == float(time_s):
             return
         t = float(time_s)
-        self._upload(self._moving.at(t), self._moving.jacobian(t, self._gm.source), t)
+        self._upload(self._moving.at(t), (*self._moving.jacobian_parts(self._gm.source),
+                                          *self._moving.signals(t)), t)
 
-    def _upload(self, v: np.ndarray, jac: np.ndarray | None, t: float | None) -> None:
+    def _upload(self, v: np.ndarray, jac: tuple | None, t: float | None) -> None:
         """Vertices ``v`` (V, 3) of the scene mesh, shading normals carried by the gradient
-        ``jac`` (at the GPU vertices; None: the reference normals), to the CPU side and GL."""
-        from room.render.deform import cofactor_normals, face_planes
+        ``jac`` = (grad F_b, grad F_c, b, k) at the GPU vertices (None: the reference
+        normals), to the CPU side and GL (room.render.kernels: the per-face and per-vertex
+        work in parallel)."""
+        from room.render import kernels
 
         gm = self._gm
         pos = v[gm.source] - self._origin
@@ -205,8 +209,8 @@ class Renderer:
             fn, off = self._fnormals_ref, self._plane_ref
             nrm = gm.normals
         else:
-            fn, off = face_planes(v, self._faces, self._origin)
-            nrm = cofactor_normals(gm.normals, jac)
+            fn, off = kernels.face_planes(v, self._faces, self._origin)
+            nrm = kernels.carried_normals(self._gm_normals, *jac)
         if jac is not None and chunks is not None:
             if self._chunk_vertices is None:
                 self._chunk_vertices = culling.chunk_vertices(self._chunks0, gm.faces)
@@ -507,9 +511,15 @@ class Renderer:
         if self._moving is None:
             out = np.zeros(frame_a.depth.shape + (3,), np.float32)
         else:
-            out = geometry.surface_motion(
-                frame_a, self._faces, self._moving.at(frame_a.time_s),
-                self._moving.at(frame_b.time_s)).astype(np.float32)
+            from room.render import kernels
+
+            R = np.ascontiguousarray(frame_a.T_world_cam[:3, :3])
+            rx, ry = geometry._ray_columns(frame_a.intrinsics)
+            out = kernels.surface_motion(
+                frame_a.depth.ravel(), frame_a.face_id.ravel(), rx, ry, self._faces,
+                self._moving.at(frame_a.time_s), self._moving.at(frame_b.time_s), R,
+                np.ascontiguousarray(frame_a.T_world_cam[:3, 3])
+            ).astype(np.float32).reshape(frame_a.depth.shape + (3,))
         self._sf_cache = (key, out)
         return out
 
