@@ -94,17 +94,17 @@ def _refit(vertices, faces, order, left, right, first, count, pad):
 
 
 @nb.njit(cache=True, inline="always")
-def _enter(box, node, o, inv):
-    """Ray parameter where the ray enters the node's box (inf if it misses)."""
-    t0, t1 = -np.inf, np.inf
-    for k in range(3):
-        a = (box[node, k] - o[k]) * inv[k]
-        b = (box[node, 3 + k] - o[k]) * inv[k]
-        t0 = max(t0, min(a, b))
-        t1 = min(t1, max(a, b))
-    if t1 < max(t0, 0.0):
-        return np.inf
-    return max(t0, 0.0)
+def _enter(box, node, ox, oy, oz, ix, iy, iz):
+    """Ray parameter where the ray (origin o, inverse direction i) enters the node's box (inf
+    if it misses)."""
+    a, b = (box[node, 0] - ox) * ix, (box[node, 3] - ox) * ix
+    t0, t1 = min(a, b), max(a, b)
+    a, b = (box[node, 1] - oy) * iy, (box[node, 4] - oy) * iy
+    t0, t1 = max(t0, min(a, b)), min(t1, max(a, b))
+    a, b = (box[node, 2] - oz) * iz, (box[node, 5] - oz) * iz
+    t0, t1 = max(t0, min(a, b)), min(t1, max(a, b))
+    t0 = max(t0, 0.0)
+    return t0 if t1 >= t0 else np.inf
 
 
 @nb.njit(cache=True, parallel=True)
@@ -115,20 +115,20 @@ def _cast(org, dirs, vertices, faces, order, left, right, first, count, box):
         d = dirs[r]
         dx, dy, dz = d[0], d[1], d[2]
         ox, oy, oz = org[0], org[1], org[2]
-        inv = np.empty(3)
-        for k in range(3):
-            inv[k] = 1.0 / d[k] if d[k] != 0.0 else 1e300
+        ix = 1.0 / dx if dx != 0.0 else 1e300
+        iy = 1.0 / dy if dy != 0.0 else 1e300
+        iz = 1.0 / dz if dz != 0.0 else 1e300
         best = np.inf
         hit = -1
         stack = np.empty(128, np.int64)
         sp = 0
-        if _enter(box, 0, org, inv) < np.inf:
+        if _enter(box, 0, ox, oy, oz, ix, iy, iz) < np.inf:
             stack[0] = 0
             sp = 1
         while sp > 0:
             sp -= 1
             node = stack[sp]
-            if _enter(box, node, org, inv) >= best:
+            if _enter(box, node, ox, oy, oz, ix, iy, iz) >= best:
                 continue
             if left[node] < 0:
                 for i in range(first[node], first[node] + count[node]):
@@ -152,7 +152,8 @@ def _cast(org, dirs, vertices, faces, order, left, right, first, count, box):
                         best, hit = t, f
             else:
                 a, b = left[node], right[node]
-                ta, tb = _enter(box, a, org, inv), _enter(box, b, org, inv)
+                ta = _enter(box, a, ox, oy, oz, ix, iy, iz)
+                tb = _enter(box, b, ox, oy, oz, ix, iy, iz)
                 if ta > tb:  # push the far child first: the near one is searched next
                     a, b, ta, tb = b, a, tb, ta
                 if tb < best:

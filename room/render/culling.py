@@ -170,11 +170,10 @@ def refit(chunks: Chunks, cv: ChunkVertices, positions: np.ndarray) -> Chunks:
     same box axes, centre and half extents from the chunk's vertices now (plus ``MARGIN_M``),
     so every box again contains its chunk exactly as :func:`make_chunks` makes it, and culling
     stays exact for the moved mesh."""
-    ax = chunks.axes[cv.chunk]
-    local = np.einsum("nj,nkj->nk", np.asarray(positions, np.float64)[cv.vertex]
-                      - chunks.center[cv.chunk], ax)
-    lo = np.minimum.reduceat(local, cv.start, axis=0)
-    hi = np.maximum.reduceat(local, cv.start, axis=0)
+    from room.render.kernels import chunk_extents
+
+    lo, hi = chunk_extents(np.ascontiguousarray(positions, np.float64), cv.vertex, cv.start,
+                           np.ascontiguousarray(chunks.axes), np.ascontiguousarray(chunks.center))
     center = chunks.center + np.einsum("cj,cjk->ck", 0.5 * (lo + hi), chunks.axes)
     half = 0.5 * (hi - lo) + MARGIN_M
     corners = center[:, None, :] + np.einsum("ej,cj,cjk->cek", _BOX_EDGES, half, chunks.axes)

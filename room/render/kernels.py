@@ -41,20 +41,25 @@ def carried_normals(normals, jb, jc, b, k):
     m = normals.shape[0]
     out = np.empty((m, 3))
     for i in nb.prange(m):
-        a = np.empty((3, 3))
-        for r in range(3):
-            for c in range(3):
-                a[r, c] = b * jb[i, r, c] + k * jc[i, r, c] + (1.0 if r == c else 0.0)
+        a00 = 1.0 + b * jb[i, 0, 0] + k * jc[i, 0, 0]
+        a01 = b * jb[i, 0, 1] + k * jc[i, 0, 1]
+        a02 = b * jb[i, 0, 2] + k * jc[i, 0, 2]
+        a10 = b * jb[i, 1, 0] + k * jc[i, 1, 0]
+        a11 = 1.0 + b * jb[i, 1, 1] + k * jc[i, 1, 1]
+        a12 = b * jb[i, 1, 2] + k * jc[i, 1, 2]
+        a20 = b * jb[i, 2, 0] + k * jc[i, 2, 0]
+        a21 = b * jb[i, 2, 1] + k * jc[i, 2, 1]
+        a22 = 1.0 + b * jb[i, 2, 2] + k * jc[i, 2, 2]
         # cofactor matrix columns: cross products of the columns of a
-        c00 = a[1, 1] * a[2, 2] - a[2, 1] * a[1, 2]
-        c10 = a[2, 1] * a[0, 2] - a[0, 1] * a[2, 2]
-        c20 = a[0, 1] * a[1, 2] - a[1, 1] * a[0, 2]
-        c01 = a[1, 2] * a[2, 0] - a[2, 2] * a[1, 0]
-        c11 = a[2, 2] * a[0, 0] - a[0, 2] * a[2, 0]
-        c21 = a[0, 2] * a[1, 0] - a[1, 2] * a[0, 0]
-        c02 = a[1, 0] * a[2, 1] - a[2, 0] * a[1, 1]
-        c12 = a[2, 0] * a[0, 1] - a[0, 0] * a[2, 1]
-        c22 = a[0, 0] * a[1, 1] - a[1, 0] * a[0, 1]
+        c00 = a11 * a22 - a21 * a12
+        c10 = a21 * a02 - a01 * a22
+        c20 = a01 * a12 - a11 * a02
+        c01 = a12 * a20 - a22 * a10
+        c11 = a22 * a00 - a02 * a20
+        c21 = a02 * a10 - a12 * a00
+        c02 = a10 * a21 - a20 * a11
+        c12 = a20 * a01 - a00 * a21
+        c22 = a00 * a11 - a10 * a01
         nx, ny, nz = normals[i, 0], normals[i, 1], normals[i, 2]
         x = c00 * nx + c01 * ny + c02 * nz
         y = c10 * nx + c11 * ny + c12 * nz
@@ -76,26 +81,50 @@ def surface_motion(depth, face_id, rx, ry, faces, va, vb, R, t):
         z = np.float64(depth[i])
         if f < 0 or not z > 0:
             continue
-        px, py, pz = rx[i] * z, ry[i] * z, z
-        q = np.empty(3)
-        for r in range(3):
-            q[r] = R[r, 0] * px + R[r, 1] * py + R[r, 2] * pz + t[r]
+        px, py = rx[i] * z, ry[i] * z
         i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
-        e1 = va[i1] - va[i0]
-        e2 = va[i2] - va[i0]
-        w = q - va[i0]
-        d11 = e1[0] * e1[0] + e1[1] * e1[1] + e1[2] * e1[2]
-        d12 = e1[0] * e2[0] + e1[1] * e2[1] + e1[2] * e2[2]
-        d22 = e2[0] * e2[0] + e2[1] * e2[1] + e2[2] * e2[2]
-        w1 = w[0] * e1[0] + w[1] * e1[1] + w[2] * e1[2]
-        w2 = w[0] * e2[0] + w[1] * e2[1] + w[2] * e2[2]
+        ax, ay, az = va[i0, 0], va[i0, 1], va[i0, 2]
+        wx = R[0, 0] * px + R[0, 1] * py + R[0, 2] * z + t[0] - ax
+        wy = R[1, 0] * px + R[1, 1] * py + R[1, 2] * z + t[1] - ay
+        wz = R[2, 0] * px + R[2, 1] * py + R[2, 2] * z + t[2] - az
+        e1x, e1y, e1z = va[i1, 0] - ax, va[i1, 1] - ay, va[i1, 2] - az
+        e2x, e2y, e2z = va[i2, 0] - ax, va[i2, 1] - ay, va[i2, 2] - az
+        d11 = e1x * e1x + e1y * e1y + e1z * e1z
+        d12 = e1x * e2x + e1y * e2y + e1z * e2z
+        d22 = e2x * e2x + e2y * e2y + e2z * e2z
+        w1 = wx * e1x + wy * e1y + wz * e1z
+        w2 = wx * e2x + wy * e2y + wz * e2z
         den = d11 * d22 - d12 * d12
         l1 = (d22 * w1 - d12 * w2) / den
         l2 = (d11 * w2 - d12 * w1) / den
-        for r in range(3):
-            m0 = vb[i0, r] - va[i0, r]
-            d = m0 + l1 * (vb[i1, r] - va[i1, r] - m0) + l2 * (vb[i2, r] - va[i2, r] - m0)
-            q[r] = d
+        m0x, m0y, m0z = vb[i0, 0] - ax, vb[i0, 1] - ay, vb[i0, 2] - az
+        dx = m0x + l1 * (vb[i1, 0] - va[i1, 0] - m0x) + l2 * (vb[i2, 0] - va[i2, 0] - m0x)
+        dy = m0y + l1 * (vb[i1, 1] - va[i1, 1] - m0y) + l2 * (vb[i2, 1] - va[i2, 1] - m0y)
+        dz = m0z + l1 * (vb[i1, 2] - va[i1, 2] - m0z) + l2 * (vb[i2, 2] - va[i2, 2] - m0z)
         for c in range(3):  # R^T d: camera axes
-            out[i, c] = R[0, c] * q[0] + R[1, c] * q[1] + R[2, c] * q[2]
+            out[i, c] = R[0, c] * dx + R[1, c] * dy + R[2, c] * dz
     return out
+
+
+@nb.njit(cache=True, parallel=True)
+def chunk_extents(positions, vertex, start, axes, center):
+    """(lo, hi) (C, 3): extents of each chunk's vertices (``vertex[start[c]:start[c + 1]]``)
+    along its box axes, relative to its old centre (culling.refit's reductions)."""
+    c_n = start.shape[0]
+    lo = np.empty((c_n, 3))
+    hi = np.empty((c_n, 3))
+    for c in nb.prange(c_n):
+        end = start[c + 1] if c + 1 < c_n else vertex.shape[0]
+        for k in range(3):
+            lo[c, k] = np.inf
+            hi[c, k] = -np.inf
+        for j in range(start[c], end):
+            v = vertex[j]
+            x = positions[v, 0] - center[c, 0]
+            y = positions[v, 1] - center[c, 1]
+            z = positions[v, 2] - center[c, 2]
+            for k in range(3):
+                s = axes[c, k, 0] * x + axes[c, k, 1] * y + axes[c, k, 2] * z
+                lo[c, k] = min(lo[c, k], s)
+                hi[c, k] = max(hi[c, k], s)
+    return lo, hi

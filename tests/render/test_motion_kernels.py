@@ -82,3 +82,20 @@ def test_refitted_bvh_finds_the_first_hit_like_embree():
             np.broadcast_to(org, dirs.shape), dirs)
         hit = bvh.first_hit(org, dirs)
         assert (hit >= 0).all() and np.mean(hit == ref) > 0.999  # ties on shared edges aside
+
+
+def test_refitted_chunk_boxes_contain_their_moved_faces():
+    from room.render import culling
+
+    v, f, motion = _mesh_and_motion()
+    chunks = culling.make_chunks(v, f, max_faces=64)
+    cv = culling.chunk_vertices(chunks, f)
+    vt = motion.forward(v, 2.0)
+    moved = culling.refit(chunks, cv, vt)
+    for c in range(len(chunks.start)):
+        faces = chunks.order[chunks.start[c]:chunks.start[c] + chunks.count[c]]
+        local = (vt[f[faces]].reshape(-1, 3) - moved.center[c]) @ moved.axes[c].T
+        assert np.all(np.abs(local) <= moved.half[c] + 1e-12)
+        # tight: each box touches its vertices (within the margin) on every axis
+        np.testing.assert_allclose(np.abs(local).max(axis=0), moved.half[c] - culling.MARGIN_M,
+                                   atol=1e-12)
