@@ -83,3 +83,16 @@ def test_rigid_renderer_is_unchanged_by_a_motion_switched_off():
     for k in ("rgb", "depth", "normals", "face_id"):
         np.testing.assert_array_equal(getattr(f0, k), getattr(f1, k))
     assert "motion" not in f1.meta
+
+
+def test_breath_preview_video_of_one_pose(tmp_path):
+    from room.viz.breathing import breath_frames, write_breath_video
+
+    with make_renderer(cylinder_scene(), CameraConfig(width=64, height=64),
+                       motion=_tube_motion()) as r:
+        frames, times = breath_frames(r, _side_pose(), n=4)
+        out = write_breath_video(r, _side_pose(), tmp_path / "breath.mp4", n=4)
+    assert np.allclose(times, [0, 1, 2, 3]) and out.stat().st_size > 1000
+    # the wall is farthest at full inhale (t = T/2) and back at exhale
+    centre = [f.depth[32, 32] for f in frames]
+    assert centre[2] > centre[1] > centre[0] and abs(centre[3] - centre[1]) < 1e-7
