@@ -255,9 +255,11 @@ def bloom(img: np.ndarray, threshold: float, sigma_px: float, strength: float) -
     """Highlight glow: the part of each channel above ``threshold`` (linear, 1 = saturation)
     is blurred with a Gaussian of ``sigma_px`` and added back times ``strength``.
 
-    Only the box around the highlights (plus the kernel's reach) is blurred: outside it the
-    glow is exactly zero, and inside it the result equals the full-image blur (the reflected
-    border of the box only mirrors zeros). ``img`` is updated in place and returned."""
+    Only boxes around the highlights (plus the kernel's reach) are blurred, one per cluster of
+    highlights (clusters further apart than twice the reach in rows, then in columns, have
+    disjoint boxes): outside them the glow is exactly zero, and inside each the result equals
+    the full-image blur (the reflected border of a box only mirrors zeros). ``img`` is updated
+    in place and returned."""
     if strength <= 0:
         return img
     t = np.float32(threshold)
@@ -266,16 +268,22 @@ def bloom(img: np.ndarray, threshold: float, sigma_px: float, strength: float) -
     rows = np.flatnonzero(hot.any(axis=1))
     if not len(rows):
         return img
-    cols = np.flatnonzero(hot.any(axis=0).reshape(w, -1).any(axis=1))
     r = _gauss_radius(sigma_px)
-    y0, y1 = max(rows[0] - r, 0), min(rows[-1] + r + 1, h)
-    x0, x1 = max(cols[0] - r, 0), min(cols[-1] + r + 1, w)
-    box = img[y0:y1, x0:x1]
-    excess = np.maximum(box - t, 0.0)
-    glow = gaussian_blur(excess, sigma_px)
-    glow *= np.float32(strength)
-    box += glow
+    for band in _runs(rows, 2 * r + 1):
+        cols = np.flatnonzero(hot[band[0]:band[-1] + 1].any(axis=0).reshape(w, -1).any(axis=1))
+        y0, y1 = max(band[0] - r, 0), min(band[-1] + r + 1, h)
+        for run in _runs(cols, 2 * r + 1):
+            x0, x1 = max(run[0] - r, 0), min(run[-1] + r + 1, w)
+            box = img[y0:y1, x0:x1]
+            glow = gaussian_blur(np.maximum(box - t, 0.0), sigma_px)
+            glow *= np.float32(strength)
+            box += glow
     return img
+
+
+def _runs(idx: np.ndarray, gap: int) -> list[np.ndarray]:
+    """Sorted indices split where consecutive ones are more than ``gap`` apart."""
+    return np.split(idx, np.flatnonzero(np.diff(idx) > gap) + 1)
 
 
 def _gauss_radius(sigma_px: float) -> int:

@@ -196,3 +196,16 @@ def test_upsample_motion_is_exact_at_the_samples_and_for_affine_fields():
     assert np.array_equal(up[::4, ::4], full[::4, ::4].astype(np.float32))
     # bilinear interpolation reproduces an affine field (up to the held last 3 rows/columns)
     assert np.allclose(up[:57, :77], full[:57, :77], atol=1e-5)
+
+
+def test_bloom_of_separate_highlights_equals_the_full_image_glow():
+    # Highlights far apart are blurred in separate boxes; the result must equal the glow of
+    # the whole image's excess (within float32 rounding of the blur).
+    rng = np.random.default_rng(5)
+    img = rng.random((120, 150, 3), dtype=np.float32) * 0.8
+    img[10:13, 20:23] = 1.6
+    img[90:92, 130:133, 0] = 1.2
+    img[12, 120] = 1.1
+    ref = img + 0.3 * st.gaussian_blur(np.maximum(img - np.float32(0.9), 0.0), 2.0)
+    out = st.bloom(img.copy(), 0.9, 2.0, 0.3)
+    assert np.allclose(out, ref, atol=1e-6)
