@@ -27,7 +27,7 @@ class ExposureConfig:
     is the weight of the previous frame's log-gain (0: every frame meters on its own).
     ``headroom_percentile``: with the local equalisation on, the sensor saturates at this
     percentile of the brightest channel (highlight protection, at least the output's white;
-    100 or more: saturate at white before equalising, the old behaviour)."""
+    100: saturate at white before equalising, the behaviour before issue 18)."""
 
     enabled: bool = True
     auto: bool = True
@@ -206,6 +206,9 @@ class SensorConfig:
             problems.append("local_tone: need strength in [0, 1] and sigma_frac > 0")
         if not 0 <= self.exposure.smoothing < 1:
             problems.append("exposure.smoothing must lie in [0, 1)")
+        if not 50 <= self.exposure.headroom_percentile <= 100:
+            problems.append("exposure.headroom_percentile must lie in [50, 100] (100: clip at "
+                            "white before the equalisation)")
         if not 0 < self.exposure.min_gain <= self.exposure.gain <= self.exposure.max_gain:
             problems.append("need 0 < exposure.min_gain <= exposure.gain <= exposure.max_gain")
         mb = self.motion_blur

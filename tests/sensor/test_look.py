@@ -100,3 +100,20 @@ def test_default_look_colour_moves_toward_real_frames(looks, shared_data):
     # L1 distance of the mean H, S, V histograms (0..6) to the real frames' mean
     dist = {k: float(np.abs(v.mean(0) - mean).sum()) for k, v in looks.items()}
     assert dist["new"] < 0.8 * dist["old"], dist
+
+
+def test_highlight_protection_keeps_near_walls_below_white(yscene):
+    # 5 mm off the axis of a 9 mm trachea, looking partly at the near wall: with the median
+    # metered to target_gray the near wall clips; with highlight protection at most about
+    # 0.5 % of the pixels reach 255 in a channel (the percentile is metered on a subsample of
+    # about 96 x 96 pixels, hence the 1.5 % bound).
+    from room.render import CameraConfig, RenderConfig, make_renderer
+
+    T = _views()[1]
+    clipped = {}
+    for pct in (100.0, 99.5):
+        cfg = RenderConfig(highlight_percentile=pct)
+        with make_renderer(yscene, CameraConfig(width=128, height=128), cfg) as r:
+            rgb = r.render(T).rgb_clean
+        clipped[pct] = float((rgb.max(axis=2) == 255).mean())
+    assert clipped[100.0] > 0.05 and clipped[99.5] < 0.015, clipped
