@@ -1,7 +1,7 @@
 """Appearance benchmark: real bronchoscopy statistics vs our renders + sensor vs pybullet.
 
-    python benchmarks/bench_appearance.py [--frames 24] [--keep DIR] [--save-clean DIR]
-                                          [--scene DIR]
+    python benchmarks/bench_appearance.py [--frames 40] [--keep DIR] [--save-clean DIR]
+                                          [--scene DIR] [--backend raster]
 
 Renders the default phantom scene (room.anatomy.load_scene with the default SceneConfig)
 with the default camera and render settings at frames spread over the default trajectory plan
@@ -14,10 +14,19 @@ place, never copied) computes the statistics of all three; the table shows the r
 the median of ours and of pybullet's, and whether each lies inside the real p10-p90 range or
 within 10% of its nearest end (|value - end| <= 0.1 |end|).
 
+Beside the 8 statistics it prints the distribution-level appearance gap of the shared
+``appearance_gap.py`` (read in place) against the 80 real frames' feature vectors
+(``../shared/data/reference/bronchoscopy_features.npz``): classifier two-sample accuracy (c2st)
+overall and per feature group, and MMD^2, for the default look (render + sensor), the clean
+render and pybullet, against all 80 frames and against each half of them (a random split,
+seed 0: the spread between halves shows how much a number owes to the particular frames).
+``--backend NAME`` renders with ``RenderConfig(backend=NAME)`` (for a path-traced backend,
+when RenderConfig has that field); ``raster`` is the default OpenGL renderer.
+
 Also prints the time per frame of the sensor model against the render (ms and ratio).
 ``--save-clean DIR`` writes the clean renders (used by room-fit-sensor calibrate=DIR).
 ``--calibrate`` remakes assets/sensor/default.json from the reference statistics and these
-renders (how the committed default profile was made, with 24 frames).
+renders (how the committed default profile was made: ``--calibrate --frames 24``).
 """
 
 from __future__ import annotations
@@ -113,17 +122,32 @@ def _centerline_sequences(scene, seed: int) -> list[tuple[np.ndarray, np.ndarray
     return seqs
 
 
-def render_ours(scene, pairs, save_clean: Path | None):
+def render_config(backend: str):
+    """RenderConfig() for ``backend`` ("raster": the default; others need the field)."""
+    import dataclasses
+
+    from room.render import RenderConfig
+
+    cfg = RenderConfig()
+    if backend == "raster":
+        return cfg
+    if "backend" not in {f.name for f in dataclasses.fields(cfg)}:
+        sys.exit(f"render backend {backend!r}: this RenderConfig has no 'backend' field; "
+                 "only --backend raster is available")
+    return dataclasses.replace(cfg, backend=backend)
+
+
+def render_ours(scene, pairs, save_clean: Path | None, backend: str = "raster"):
     """Clean renders and sensor images (default SensorConfig) of (pose, previous pose) pairs.
     The previous frame handed to the sensor carries the previous pose (motion blur) and the
     last sensor gain (auto-exposure smoothing)."""
-    from room.render import CameraConfig, RenderConfig, make_renderer
+    from room.render import CameraConfig, make_renderer
     from room.sensor import SensorConfig, SensorModel
 
     sensor = SensorModel(SensorConfig())
     clean, noisy, t_render, t_sensor, frames = [], [], [], [], []
     meta = {}
-    with make_renderer(scene, CameraConfig(), RenderConfig()) as r:
+    with make_renderer(scene, CameraConfig(), render_config(backend)) as r:
         for i, (T, t, T_prev, t_prev) in enumerate(pairs):
             t0 = time.perf_counter()
             f = r.render(T, index=i, time_s=float(t))
@@ -216,9 +240,63 @@ def table(ref: dict, ours: dict, bullet: dict) -> int:
     return n_ours
 
 
+def gap_tool():
+    """(appearance_gap module, reference features (80, 108)) from ../shared, or None."""
+    from room.paths import shared_data_dir
+
+    data = shared_data_dir()
+    tool = (data.parent / "tools" / "appearance_gap.py") if data else None
+    ref = (data / "reference" / "bronchoscopy_features.npz") if data else None
+    if tool is None or not tool.is_file() or not ref.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("appearance_gap", tool)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod, np.load(ref)["features"].astype(float)
+
+
+def gap_rows(ag, real: np.ndarray, sets: dict[str, np.ndarray]) -> list[str]:
+    """appearance_gap.py's table rows (c2st, c2st per group, MMD^2) of each feature set in
+    ``sets`` against ``real``, with the same bandwidth and standardisation as the tool."""
+    mu, sd = real.mean(0), real.std(0) + 1e-9
+    z = (real - mu) / sd
+    bw = float(np.sqrt(np.median(((z[:, None] - z[None]) ** 2).sum(-1)) / 2))
+    rows = []
+    for name, cand in sets.items():
+        per = " ".join(f"{ag.c2st(real[:, sl], cand[:, sl]):9.3f}" for sl in ag.GROUPS.values())
+        d2 = np.median(((((cand - mu) / sd)[:, None] - z[None]) ** 2).sum(-1))
+        rows.append(f"{name:22s} {len(cand):4d}  {ag.c2st(real, cand):.3f}  {per}   "
+                    f"{ag.mmd2(real, cand, mu, sd, bw):.4f}  {d2:10.4g}")
+    rows.append(f"(d2: median squared standardised distance to a real frame; the kernel's "
+                f"2 bw^2 = {2 * bw * bw:.0f}: at d2 >> 2 bw^2 real-vs-ours kernel values are 0 "
+                "and MMD^2 = mean real-real kernel + mean ours-ours kernel)")
+    return rows
+
+
+def gap_table(folders: dict[str, Path]) -> None:
+    """Print the appearance-gap table of the image folders against all reference frames and
+    against each half of them (random split, seed 0)."""
+    got = gap_tool()
+    if got is None:
+        print("appearance gap: SKIP (../shared/tools/appearance_gap.py or the reference "
+              "features are absent)")
+        return
+    ag, real = got
+    sets = {name: ag.load(d) for name, d in folders.items()}
+    half = np.random.default_rng(0).permutation(len(real))
+    h = len(real) // 2
+    head = f"{'set':22s} {'n':>4s}  c2st  " + " ".join(f"{g:>9s}" for g in ag.GROUPS) + \
+        "   MMD^2          d2"
+    for label, ref in ((f"all {len(real)} real frames", real),
+                       ("real half A", real[half[:h]]), ("real half B", real[half[h:]])):
+        print(f"\nappearance gap against {label} (c2st 0.5 = indistinguishable)")
+        print(head)
+        print("\n".join(gap_rows(ag, ref, sets)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--keep", type=Path, default=None, help="keep the PNGs in this folder")
     ap.add_argument("--save-clean", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -227,13 +305,16 @@ def main() -> None:
                          "sensor.calibrate.make_default_profile) instead of printing the table")
     ap.add_argument("--scene", type=Path, default=None,
                     help="scene folder (default: the default phantom via load_scene)")
+    ap.add_argument("--backend", default="raster",
+                    help="render backend (RenderConfig.backend; default raster)")
     args = ap.parse_args()
     tool, ref = shared_tool_and_reference()
     scene, desc = load_scene(args.scene)
     pairs = sample_frames(scene, args.frames, args.seed)
     print(f"scene: {desc}; {len(pairs)} frames; profile: "
           f"{REPO_ROOT / 'assets/sensor/default.json'}")
-    clean, noisy, intr, (t_r, t_s), gl, frames = render_ours(scene, pairs, args.save_clean)
+    clean, noisy, intr, (t_r, t_s), gl, frames = render_ours(scene, pairs, args.save_clean,
+                                                             args.backend)
     if args.calibrate:
         from room.sensor.calibrate import make_default_profile
         from room.sensor.profile import profile_dir
@@ -248,8 +329,12 @@ def main() -> None:
         ours = stats_of(noisy, tool, root / "ours")
         bul = stats_of(bullet, tool, root / "pybullet")
         stats_of(clean, tool, root / "clean")
-    print(f"camera {intr.width}x{intr.height}, GL: {gl.get('renderer', gl)}")
-    table(ref, ours, bul)
+        print(f"camera {intr.width}x{intr.height}, GL: {gl.get('renderer', gl)}, "
+              f"backend {args.backend}")
+        table(ref, ours, bul)
+        gap_table({f"{args.backend} + sensor": root / "ours",
+                   f"{args.backend} clean": root / "clean",
+                   "pybullet TinyRenderer": root / "pybullet"})
     print(f"\ntime per frame: render {1e3 * t_r:.1f} ms, sensor model {1e3 * t_s:.1f} ms "
           f"(ratio sensor/render {t_s / t_r:.2f}); pybullet TinyRenderer {1e3 * t_b:.1f} ms "
           f"(ratio to our render {t_b / t_r:.2f})")

@@ -44,7 +44,12 @@ class MaterialConfig:
     """Procedural wet mucosa (linear albedo, before exposure and sRGB encoding)."""
 
     base_color: tuple[float, float, float] = (0.66, 0.27, 0.29)
-    color_variation: float = 0.35  # amplitude of the large-scale reddish/pale mottling
+    color_variation: float = 0.4  # amplitude of the large-scale mottling
+    # albedo change (R, G, B factors) per unit of mottling: less perfused patches turn
+    # yellowish (G up, R and B down, about iso-luminant), well-perfused ones magenta-red, as
+    # real frames' hues spread to both sides of red (issue 18: 20 % of their pixels are
+    # orange-red, G > B)
+    color_variation_rgb: tuple[float, float, float] = (-0.6, 1.0, -1.2)
     color_scale_m: float = 0.012  # size of one mottling period
     vessel_density: float = 1.0  # 0 disables vessels
     vessel_contrast: float = 0.55
@@ -52,11 +57,11 @@ class MaterialConfig:
     ring_contrast: float = 0.35  # cartilage rings in generations <= ring_max_generation
     ring_pitch_m: float = 0.004
     ring_max_generation: int = 1
-    ring_color: tuple[float, float, float] = (0.80, 0.62, 0.56)
+    ring_color: tuple[float, float, float] = (0.80, 0.50, 0.48)  # pale pink, not white
     ring_bump: float = 0.015  # ring ridge height as a fraction of the pitch
     bump_strength: float = 1.0  # relative height of the mucosal bumps
     bump_scale_m: float = 0.004
-    roughness: float = 0.25  # of the specular lobe; wet mucosa is glossy
+    roughness: float = 0.15  # of the specular lobe; wet mucosa: small sharp highlights
     specular: float = 0.05  # reflectance at normal incidence (water 0.02; a bit of sheen)
 
     def __post_init__(self) -> None:
@@ -72,7 +77,10 @@ class RenderConfig:
     """Everything about how a frame looks (not where the camera is: that is CameraConfig).
 
     ``exposure``: ``auto`` scales each frame so the median lit pixel reaches ``target_gray``
-    (sRGB, 0..1) as a scope's auto-exposure does (deterministic: a function of the frame alone);
+    (sRGB, 0..1) as a scope's auto-exposure does, but at most so far that the
+    ``highlight_percentile`` of the lit pixels' brightest channel stays below white (highlight
+    protection: near walls keep their colour for the sensor model instead of clipping to
+    white; 100 disables it) (deterministic: a function of the frame alone);
     ``fixed`` applies ``gain`` to the linear radiance. ``texture_size`` is the edge of the tiling
     3D noise textures that carry the mucosa pattern.
     """
@@ -84,6 +92,7 @@ class RenderConfig:
     target_gray: float = 0.5
     gain: float = 1.0
     max_gain: float = 64.0
+    highlight_percentile: float = 99.5
     texture_size: int = 64
 
     def __post_init__(self) -> None:
@@ -91,6 +100,9 @@ class RenderConfig:
             raise ConfigError(f"render.exposure={self.exposure!r}: use 'auto' or 'fixed'")
         if not 0 < self.target_gray < 1 or self.gain <= 0 or self.max_gain <= 0:
             raise ConfigError("render: need 0 < target_gray < 1, gain > 0, max_gain > 0")
+        if not 50 <= self.highlight_percentile <= 100:
+            raise ConfigError(f"render.highlight_percentile={self.highlight_percentile}: "
+                              "use a percentile in [50, 100] (100: no highlight protection)")
         if self.texture_size not in (16, 32, 64, 128):
             raise ConfigError(f"render.texture_size={self.texture_size}: 16, 32, 64 or 128")
 

@@ -71,6 +71,7 @@ def material_uniforms(mat: MaterialConfig) -> dict[str, object]:
     return {
         "u_base": np.asarray(mat.base_color, float),
         "u_var": mat.color_variation,
+        "u_var_dir": np.asarray(mat.color_variation_rgb, float),
         "u_tex_freq": 1.0 / TILE_M,
         "u_vessel_width": 0.06 * mat.vessel_density,
         "u_vessel_contrast": mat.vessel_contrast,

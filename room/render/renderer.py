@@ -382,7 +382,8 @@ class Renderer:
         return self._rays
 
     def _gain(self, color: np.ndarray, hit: np.ndarray, hit_is_id: bool = False) -> float:
-        """Exposure gain on linear radiance: fixed, or auto (median lit luminance -> target).
+        """Exposure gain on linear radiance: fixed, or auto (median lit luminance -> target,
+        capped so the ``highlight_percentile`` of the lit pixels' brightest channel is white).
         ``hit``: the hit mask, or with ``hit_is_id`` face ids (-1 none), compared only at the
         sampled pixels."""
         cfg = self.config
@@ -399,7 +400,11 @@ class Renderer:
         med = float(np.median(lum))
         if med <= 0:
             return float(cfg.max_gain)
-        return float(min(_srgb_decode(cfg.target_gray) / med, cfg.max_gain))
+        gain = min(_srgb_decode(cfg.target_gray) / med, cfg.max_gain)
+        if cfg.highlight_percentile < 100:  # highlight protection: keep near walls unclipped
+            peak = float(np.percentile(px.max(axis=1), cfg.highlight_percentile))
+            gain = min(gain, 1.0 / peak) if peak > 0 else gain
+        return float(gain)
 
     def _lens_fallback(self, ask: np.ndarray, face: np.ndarray, depth: np.ndarray,
                        normals: np.ndarray, T: np.ndarray) -> None:

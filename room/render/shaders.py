@@ -65,6 +65,7 @@ uniform float u_cos_outer;
 uniform float u_ambient;
 uniform vec3 u_base;
 uniform float u_var;
+uniform vec3 u_var_dir;        // albedo change per unit mottling (R, G, B)
 uniform float u_tex_freq;         // 1 / tile size (1/m)
 uniform float u_vessel_width;
 uniform float u_vessel_contrast;
@@ -111,7 +112,7 @@ vec4 shade(int raw, vec3 ray, out vec4 geom) {
 
     vec4 tx = texture(u_tex, pw * u_tex_freq);  // one trilinear lookup: all bands baked in
     float hb = tx.a;
-    vec3 albedo = u_base * (1.0 + u_var * (tx.r - 0.5) * vec3(0.6, 1.4, 1.2));
+    vec3 albedo = u_base * max(1.0 + u_var * (tx.r - 0.5) * u_var_dir, 0.05);
     float vessel = max(smoothstep(1.0 - u_vessel_width, 1.0, tx.g),
                        0.6 * smoothstep(1.0 - 0.7 * u_vessel_width, 1.0, tx.b));
     albedo *= 1.0 - u_vessel_contrast * vessel * vec3(0.25, 0.75, 0.65);

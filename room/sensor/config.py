@@ -24,12 +24,16 @@ __all__ = [
 @dataclass(frozen=True)
 class ExposureConfig:
     """Exposure gain. ``target_mean_luminance`` None -> the profile's; ``smoothing`` in [0, 1)
-    is the weight of the previous frame's log-gain (0: every frame meters on its own)."""
+    is the weight of the previous frame's log-gain (0: every frame meters on its own).
+    ``headroom_percentile``: with the local equalisation on, the sensor saturates at this
+    percentile of the brightest channel (highlight protection, at least the output's white;
+    100: saturate at white before equalising, the behaviour before issue 18)."""
 
     enabled: bool = True
     auto: bool = True
     target_mean_luminance: float | None = None
     smoothing: float = 0.5
+    headroom_percentile: float = 99.0
     gain: float = 1.0
     min_gain: float = 0.01
     max_gain: float = 1000.0
@@ -49,14 +53,16 @@ class VignettingConfig:
 class NoiseConfig:
     """Variance ``a * s + b`` in linear light (None -> profile), std times ``scale``.
     ``spectrum``: "profile" (fitted power spectrum) or "white". ``channel_correlation``: share
-    of the noise common to R, G and B (0 = independent channels)."""
+    of the noise common to R, G and B (0 = independent channels; 1, the default: luma noise
+    only, as after a processor's chroma noise reduction and JPEG chroma subsampling, which
+    keeps dark and bright pixels red: real frames have no grey or off-hue pixels)."""
 
     enabled: bool = True
     shot_a: float | None = None
     read_b: float | None = None
     scale: float = 1.0
     spectrum: str = "profile"
-    channel_correlation: float = 0.8
+    channel_correlation: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -200,6 +206,9 @@ class SensorConfig:
             problems.append("local_tone: need strength in [0, 1] and sigma_frac > 0")
         if not 0 <= self.exposure.smoothing < 1:
             problems.append("exposure.smoothing must lie in [0, 1)")
+        if not 50 <= self.exposure.headroom_percentile <= 100:
+            problems.append("exposure.headroom_percentile must lie in [50, 100] (100: clip at "
+                            "white before the equalisation)")
         if not 0 < self.exposure.min_gain <= self.exposure.gain <= self.exposure.max_gain:
             problems.append("need 0 < exposure.min_gain <= exposure.gain <= exposure.max_gain")
         mb = self.motion_blur

@@ -255,9 +255,11 @@ def bloom(img: np.ndarray, threshold: float, sigma_px: float, strength: float) -
     """Highlight glow: the part of each channel above ``threshold`` (linear, 1 = saturation)
     is blurred with a Gaussian of ``sigma_px`` and added back times ``strength``.
 
-    Only the box around the highlights (plus the kernel's reach) is blurred: outside it the
-    glow is exactly zero, and inside it the result equals the full-image blur (the reflected
-    border of the box only mirrors zeros). ``img`` is updated in place and returned."""
+    Only boxes around the highlights (plus the kernel's reach) are blurred, one per cluster of
+    highlights (clusters further apart than twice the reach in rows, then in columns, have
+    disjoint boxes): outside them the glow is exactly zero, and inside each the result equals
+    the full-image blur (the reflected border of a box only mirrors zeros). ``img`` is updated
+    in place and returned."""
     if strength <= 0:
         return img
     t = np.float32(threshold)
@@ -266,16 +268,22 @@ def bloom(img: np.ndarray, threshold: float, sigma_px: float, strength: float) -
     rows = np.flatnonzero(hot.any(axis=1))
     if not len(rows):
         return img
-    cols = np.flatnonzero(hot.any(axis=0).reshape(w, -1).any(axis=1))
     r = _gauss_radius(sigma_px)
-    y0, y1 = max(rows[0] - r, 0), min(rows[-1] + r + 1, h)
-    x0, x1 = max(cols[0] - r, 0), min(cols[-1] + r + 1, w)
-    box = img[y0:y1, x0:x1]
-    excess = np.maximum(box - t, 0.0)
-    glow = gaussian_blur(excess, sigma_px)
-    glow *= np.float32(strength)
-    box += glow
+    for band in _runs(rows, 2 * r + 1):
+        cols = np.flatnonzero(hot[band[0]:band[-1] + 1].any(axis=0).reshape(w, -1).any(axis=1))
+        y0, y1 = max(band[0] - r, 0), min(band[-1] + r + 1, h)
+        for run in _runs(cols, 2 * r + 1):
+            x0, x1 = max(run[0] - r, 0), min(run[-1] + r + 1, w)
+            box = img[y0:y1, x0:x1]
+            glow = gaussian_blur(np.maximum(box - t, 0.0), sigma_px)
+            glow *= np.float32(strength)
+            box += glow
     return img
+
+
+def _runs(idx: np.ndarray, gap: int) -> list[np.ndarray]:
+    """Sorted indices split where consecutive ones are more than ``gap`` apart."""
+    return np.split(idx, np.flatnonzero(np.diff(idx) > gap) + 1)
 
 
 def _gauss_radius(sigma_px: float) -> int:
@@ -331,30 +339,49 @@ def image_motion(depth: np.ndarray, intr, T_world_cam: np.ndarray,
     return cv2.merge([du, dv])
 
 
+def upsample_motion(sub: np.ndarray, shape: tuple[int, int], step: int) -> np.ndarray:
+    """(H, W, 2) float32 motion field bilinearly interpolated from ``sub``, its values at every
+    ``step``-th row and column (pixel (step i, step j) of the full image is ``sub[i, j]``
+    exactly; edges beyond the last sample are held)."""
+    h, w = shape[:2]
+    m = np.float32([[1.0 / step, 0.0, 0.0], [0.0, 1.0 / step, 0.0]])
+    return cv2.warpAffine(np.ascontiguousarray(sub, np.float32), m, (w, h),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 def motion_blur(img: np.ndarray, motion: np.ndarray, shutter: float,
                 max_samples: int = 8) -> tuple[np.ndarray, float]:
     """Average the image along each pixel's motion path over the exposure.
 
     The exposure spans the last ``shutter`` fraction of the frame interval, so a pixel
     integrates the scene along ``x + t * shutter * motion`` for t in [0, 1] (``motion`` from
-    :func:`image_motion`), sampled about once per pixel of the 95th-percentile path length
-    (at most ``max_samples`` samples; bilinear interpolation fills between them).
+    :func:`image_motion`), with 2^k equally spaced samples t = j / (2^k - 1): about one per
+    pixel of the 95th-percentile path length, at most ``max_samples`` (rounded down to a power
+    of two). The 2^k-sample average is built by k halvings, each averaging the image with
+    itself remapped by the next binary digit of t (offset 2^(k-1-i) / (2^k - 1) of the path):
+    k remaps instead of 2^k - 1, exact where the motion is uniform over the path's extent
+    (the image motion is smooth except at depth edges, where it only shapes the blur).
+    Bilinear interpolation fills between samples.
     Returns (blurred image, that 95th-percentile blur length in pixels).
     """
     n, extent = blur_samples(motion, shutter, max_samples)
     if n <= 1:
         return img, extent
+    k = int(np.ceil(np.log2(n)))
+    k = max(1, min(k, int(np.floor(np.log2(max(max_samples, 2))))))
     yy, xx = _pixel_grid(*img.shape[:2])
     mu, mv = np.ascontiguousarray(motion[..., 0]), np.ascontiguousarray(motion[..., 1])
-    acc = img.copy()  # t = 0: the identity remap returns the image itself
+    acc = img
     mx, my = np.empty_like(xx), np.empty_like(yy)
-    for t in np.linspace(0.0, 1.0, n, dtype=np.float32)[1:]:
-        np.multiply(t * shutter, mu, out=mx)
+    for i in range(k):
+        f = np.float32(shutter * 2 ** (k - 1 - i) / (2 ** k - 1))
+        np.multiply(f, mu, out=mx)
         mx += xx
-        np.multiply(t * shutter, mv, out=my)
+        np.multiply(f, mv, out=my)
         my += yy
-        acc += cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    acc /= np.float32(n)
+        moved = cv2.remap(acc, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        acc = cv2.addWeighted(acc, 0.5, moved, 0.5, 0.0)
     return acc, extent
 
 

@@ -20,6 +20,8 @@ def test_bad_render_settings():
         LightConfig(inner_cone_deg=80, outer_cone_deg=60)
     with pytest.raises(ConfigError):
         MaterialConfig(roughness=0.0)
+    with pytest.raises(ConfigError, match="highlight_percentile"):
+        RenderConfig(highlight_percentile=101.0)
     with pytest.raises(ConfigError):
         to_dataclass(RenderConfig, {"light": {"cuont": 2}})
 

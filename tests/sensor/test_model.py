@@ -182,6 +182,8 @@ def test_bad_settings_raise_config_errors():
         SensorConfig(vignetting=VignettingConfig(mode="cos5"))
     with pytest.raises(ConfigError, match="colour.gains"):
         ColourConfig(gains=(1.0, -1.0, 1.0))
+    with pytest.raises(ConfigError, match="headroom_percentile"):
+        SensorConfig(exposure=ExposureConfig(headroom_percentile=20.0))
     with pytest.raises(ConfigError, match="uint8"):
         SensorModel(quiet()).process(np.zeros((8, 8, 3)), np.random.default_rng(0))
 

@@ -167,3 +167,45 @@ def test_jpeg_error_grows_as_quality_drops_and_colours_stay_put():
     red[16:48, 16:48] = (220, 30, 30)
     patch = st.jpeg_roundtrip(red, 50)[16:48, 16:48].reshape(-1, 3).mean(axis=0)
     assert patch[0] > 180 and patch[1] < 70 and patch[2] < 70, patch
+
+
+def test_motion_blur_halvings_equal_the_sample_average_for_uniform_motion():
+    # Uniform motion of 7 px along x, shutter 1: 8 samples at t = j / 7, i.e. shifts of
+    # 0, 1, ..., 7 px; the three halvings (offsets 4, 2, 1 px: whole pixels, so bilinear
+    # interpolation is exact) must give the plain average of the 8 shifted images away from
+    # the reflected border.
+    rng = np.random.default_rng(3)
+    img = rng.random((40, 64, 3), dtype=np.float32)
+    motion = np.zeros((40, 64, 2), np.float32)
+    motion[..., 0] = 7.0
+    out, extent = st.motion_blur(img, motion, 1.0, max_samples=8)
+    ref = np.mean([img[:, j:j + 50] for j in range(8)], axis=0)
+    assert extent == pytest.approx(7.0)
+    assert np.allclose(out[:, :50], ref, atol=1e-5)
+    # at most max_samples samples (rounded down to a power of two): 4 -> shifts 0, 7/3, ...
+    out4, _ = st.motion_blur(img, motion, 1.0, max_samples=4)
+    assert not np.allclose(out4[:, :50], ref, atol=1e-3)
+    assert np.allclose(out4.mean(), img.mean(), atol=1e-2)  # an average: brightness kept
+
+
+def test_upsample_motion_is_exact_at_the_samples_and_for_affine_fields():
+    yy, xx = np.mgrid[0:60, 0:80].astype(np.float32)
+    full = np.dstack([0.01 * xx + 0.002 * yy, -0.003 * xx + 0.02 * yy + 1.0])
+    up = st.upsample_motion(full[::4, ::4], full.shape, 4)
+    assert up.shape == full.shape and up.dtype == np.float32
+    assert np.array_equal(up[::4, ::4], full[::4, ::4].astype(np.float32))
+    # bilinear interpolation reproduces an affine field (up to the held last 3 rows/columns)
+    assert np.allclose(up[:57, :77], full[:57, :77], atol=1e-5)
+
+
+def test_bloom_of_separate_highlights_equals_the_full_image_glow():
+    # Highlights far apart are blurred in separate boxes; the result must equal the glow of
+    # the whole image's excess (within float32 rounding of the blur).
+    rng = np.random.default_rng(5)
+    img = rng.random((120, 150, 3), dtype=np.float32) * 0.8
+    img[10:13, 20:23] = 1.6
+    img[90:92, 130:133, 0] = 1.2
+    img[12, 120] = 1.1
+    ref = img + 0.3 * st.gaussian_blur(np.maximum(img - np.float32(0.9), 0.0), 2.0)
+    out = st.bloom(img.copy(), 0.9, 2.0, 0.3)
+    assert np.allclose(out, ref, atol=1e-6)
