@@ -250,7 +250,8 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
                        "frame_rate_hz": float(job.trajectory.frame_rate_hz)},
         "sensor_model": job.sensor is not None and bool(getattr(job.sensor, "enabled", True)),
         "software": software_versions(*DATA_SOFTWARE),
-        "renderer": {"gl": dict(getattr(renderer, "gl_info", {}))},
+        "renderer": {"gl": dict(getattr(renderer, "gl_info", {})),
+                     "rgb": dict(getattr(renderer, "rgb_info", {"backend": "raster"}))},
     }
 
 

@@ -26,9 +26,16 @@ __all__ = ["CameraConfig", "LightConfig", "MaterialConfig", "RenderConfig", "mak
 
 
 def make_renderer(scene: AirwayScene, camera: CameraConfig | None = None,
-                  render: RenderConfig | None = None, cull: bool = True) -> Renderer:
+                  render: RenderConfig | None = None, cull: bool = True) -> Renderer | Any:
     """A renderer of ``scene`` (defaults: the bronchoscope camera, the default look; ``cull``:
-    skip triangles that cannot be seen, same images, see :mod:`room.render.renderer`)."""
+    skip triangles that cannot be seen, same images, see :mod:`room.render.renderer`).
+    ``render.backend == "cycles"`` gives a :class:`~room.render.cycles.CyclesRenderer` (RGB
+    path traced by Blender Cycles, ground truth from the raster; needs the extra ``[cycles]``).
+    """
+    if render is not None and render.backend == "cycles":
+        from room.render.cycles import CyclesRenderer
+
+        return CyclesRenderer(scene, camera, render, cull=cull)
     from room.render.renderer import Renderer
 
     return Renderer(scene, camera, render, cull=cull)

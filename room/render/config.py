@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from room.errors import ConfigError
+from room.render.cycles_config import BACKENDS, CyclesConfig
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,9 @@ class RenderConfig:
     ``exposure``: ``auto`` scales each frame so the median lit pixel reaches ``target_gray``
     (sRGB, 0..1) as a scope's auto-exposure does (deterministic: a function of the frame alone);
     ``fixed`` applies ``gain`` to the linear radiance. ``texture_size`` is the edge of the tiling
-    3D noise textures that carry the mucosa pattern.
+    3D noise textures that carry the mucosa pattern. ``backend``: what draws the RGB, ``raster``
+    (OpenGL) or ``cycles`` (Blender's path tracer, settings in ``cycles``; ground truth stays
+    the raster's).
     """
 
     seed: int = 0
@@ -85,8 +88,12 @@ class RenderConfig:
     gain: float = 1.0
     max_gain: float = 64.0
     texture_size: int = 64
+    backend: str = "raster"
+    cycles: CyclesConfig = field(default_factory=CyclesConfig)
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"render.backend={self.backend!r}: use one of {BACKENDS}")
         if self.exposure not in ("auto", "fixed"):
             raise ConfigError(f"render.exposure={self.exposure!r}: use 'auto' or 'fixed'")
         if not 0 < self.target_gray < 1 or self.gain <= 0 or self.max_gain <= 0:
