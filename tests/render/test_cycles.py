@@ -59,6 +59,22 @@ def test_backend_name_is_checked():
         CyclesConfig(samples=0)
 
 
+def test_bpy_pin_is_the_same_everywhere():
+    """The extra in pyproject.toml, the Makefile's --no-deps install and the version the
+    backend names in its errors are one pin."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from room.render.cycles import BPY_VERSION
+
+    root = Path(__file__).resolve().parents[2]
+    extra = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["cycles"]
+    make = re.search(r"^BPY_VERSION := (\S+)$", (root / "Makefile").read_text(), re.M)
+    assert extra == [f"bpy=={BPY_VERSION}"] and make and make.group(1) == BPY_VERSION
+
+
 def test_texture_lookup_is_gl_trilinear_with_wrap():
     rng = np.random.default_rng(0)
     tex = rng.integers(0, 256, (4, 4, 4, 4), dtype=np.uint8)
