@@ -43,7 +43,6 @@ from room.render import CameraConfig, RenderConfig, make_renderer  # noqa: E402
 from room.render.cycles_config import CyclesConfig  # noqa: E402
 
 
-
 def _cycles(samples: int, denoise: bool, threads: int) -> RenderConfig:
     return RenderConfig(backend="cycles",
                         cycles=CyclesConfig(samples=samples, denoise=denoise, threads=threads))
