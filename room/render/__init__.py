@@ -3,7 +3,8 @@
 Public API (imports are lazy: nothing touches OpenGL until a renderer is made):
 
 - :class:`~room.render.camera.CameraConfig` (Hydra group ``camera``),
-- :class:`~room.render.config.RenderConfig` (group ``render``: lights, material, exposure),
+- :class:`~room.render.config.RenderConfig` (group ``render``: lights, material, exposure,
+  ``backend``: ``raster`` or ``cycles``, :class:`~room.render.cycles_config.CyclesConfig`),
 - :func:`make_renderer` -> :class:`~room.render.renderer.Renderer` (``render(T_world_cam)``),
 - ``Renderer.optical_flow(frame_a, frame_b)``: flow and validity on the GL side
   (:mod:`room.render.flowpass`; what datasets store),
@@ -17,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from room.render.camera import CameraConfig
 from room.render.config import LightConfig, MaterialConfig, RenderConfig
+from room.render.cycles_config import CyclesConfig
 
 if TYPE_CHECKING:
     from room.anatomy.scene import AirwayScene
     from room.render.renderer import Renderer
 
-__all__ = ["CameraConfig", "LightConfig", "MaterialConfig", "RenderConfig", "make_renderer"]
+__all__ = ["CameraConfig", "CyclesConfig", "LightConfig", "MaterialConfig", "RenderConfig",
+           "make_renderer"]
 
 
 def make_renderer(scene: AirwayScene, camera: CameraConfig | None = None,
