@@ -9,7 +9,8 @@ Timing (same run, same pose, the default phantom and camera at ``--size``): a fu
 (every modality) from the raster, and from ``render.backend=cycles`` at 16 and 64 samples,
 with and without Open Image Denoise (CPU); ms per frame and the ratio to the raster. The
 first Cycles render (scene sync, BVH build) is done before timing and reported separately;
-each setting is then timed ``--repeat`` times (median).
+each setting is then timed ``--repeat`` times (median; the first timed frame after a change
+of samples or denoiser includes Cycles' integrator update, no mesh or BVH rebuild).
 
 Appearance (``../shared/tools/appearance_gap.py`` against
 ``../shared/data/reference/bronchoscopy_features.npz``, ``--frames`` frames spread over the
@@ -73,8 +74,7 @@ def timing(scene, pose, size: int, repeat: int, threads: int, samples: list[int]
         print(f"{'cycles: first frame, 1 sample':34s} {1e3 * t_first:10.1f} "
               f"{t_first / raster:9.1f}")
         for n, denoise in [(n, d) for n in samples for d in (False, True)]:
-            r.set_look(_cycles(n, denoise, threads))
-            r.render(pose, index=1)  # re-sync after the settings change, untimed
+            r.set_look(_cycles(n, denoise, threads))  # sampling settings only: no re-sync
             ts = []
             for i in range(repeat):
                 t0 = time.perf_counter()

@@ -226,9 +226,9 @@ class _BlenderScene:
             os.remove(path)
         return buf.reshape(h, w, 4)[::-1]
 
-    def configure(self, render: RenderConfig) -> None:
-        """Sampling, denoiser, material, lights and pattern of ``render``."""
-        bpy, sc, cyc = self.bpy, self.sc, render.cycles
+    def sampling(self, cyc) -> None:
+        """Samples, denoiser, bounces, pixel filter and threads of ``render.cycles``."""
+        sc = self.sc
         c = sc.cycles
         c.samples = cyc.samples
         c.use_adaptive_sampling = False
@@ -245,6 +245,11 @@ class _BlenderScene:
         sc.render.threads_mode = "FIXED" if cyc.threads else "AUTO"
         if cyc.threads:
             sc.render.threads = cyc.threads
+
+    def configure(self, render: RenderConfig) -> None:
+        """Sampling, material, lights and pattern of ``render``."""
+        bpy, cyc = self.bpy, render.cycles
+        self.sampling(cyc)
         old = self.obj.data.materials
         old.clear()
         old.append(_principled(bpy, render.material, cyc))
@@ -337,7 +342,13 @@ class CyclesRenderer:
             raise RenderError("set_look cannot change render.cycles.subdivide: make a new "
                               "renderer")
         self.raster.set_look(render)
-        if render != self.config:
+        sampling_only = ("samples", "denoise", "threads", "max_bounces", "filter_width_px",
+                         "seed")
+        old = dataclasses.replace(self.config, cycles=dataclasses.replace(
+            self.config.cycles, **{k: getattr(render.cycles, k) for k in sampling_only}))
+        if old == render:  # only sampling settings changed: keep material, lights, pattern
+            self._blender.sampling(render.cycles)
+        elif render != self.config:
             self._blender.configure(render)
         self.config = render
 
