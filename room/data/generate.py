@@ -102,6 +102,10 @@ class GenerateConfig:
         if self.scene_dir is not None and not Path(self.scene_dir).is_dir():
             raise ConfigError(f"scene_dir={self.scene_dir} is not a folder: give a scene folder "
                               "written by room-prepare out=DIR")
+        if self.motion.enabled and self.render.backend == "cycles":
+            raise ConfigError("motion=breathing with render.backend=cycles: the Cycles backend "
+                              "draws a rigid airway only; use render.backend=raster (the "
+                              "default) for breathing airways, or motion=static with Cycles")
 
 
 @dataclass(frozen=True)
@@ -276,7 +280,8 @@ def sequence_info(job: GenerateJob, scene: Any, sid: str, name: str, planned,
                        "frame_rate_hz": float(job.trajectory.frame_rate_hz)},
         "sensor_model": job.sensor is not None and bool(getattr(job.sensor, "enabled", True)),
         "software": software_versions(*DATA_SOFTWARE),
-        "renderer": {"gl": dict(getattr(renderer, "gl_info", {}))},
+        "renderer": {"gl": dict(getattr(renderer, "gl_info", {})),
+                     "rgb": dict(getattr(renderer, "rgb_info", {"backend": "raster"}))},
     }
 
 
@@ -318,7 +323,7 @@ def generate_dataset(job: GenerateJob, scene: Any = None) -> dict[str, Any]:
                     job.sensor, job.render, sequence_seed(job.seed, planned.target))
                 renderer.set_look(look)
                 motion = make_motion(job.motion, scene, sequence_seed(job.seed, planned.target))
-                if motion is not None or renderer.motion is not None:
+                if motion is not None or getattr(renderer, "motion", None) is not None:
                     renderer.set_motion(motion)
                 sensor = SensorModel(sensor_cfg) if sensor_cfg is not None else None
                 info = sequence_info(job, scene, sid, name, planned, renderer)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from room.errors import ConfigError
+from room.render.cycles_config import BACKENDS, CyclesConfig
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ class RenderConfig:
     protection: near walls keep their colour for the sensor model instead of clipping to
     white; 100 disables it) (deterministic: a function of the frame alone);
     ``fixed`` applies ``gain`` to the linear radiance. ``texture_size`` is the edge of the tiling
-    3D noise textures that carry the mucosa pattern.
+    3D noise textures that carry the mucosa pattern. ``backend``: what draws the RGB, ``raster``
+    (OpenGL) or ``cycles`` (Blender's path tracer, settings in ``cycles``; ground truth stays
+    the raster's).
     """
 
     seed: int = 0
@@ -94,8 +97,12 @@ class RenderConfig:
     max_gain: float = 64.0
     highlight_percentile: float = 99.5
     texture_size: int = 64
+    backend: str = "raster"
+    cycles: CyclesConfig = field(default_factory=CyclesConfig)
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"render.backend={self.backend!r}: use one of {BACKENDS}")
         if self.exposure not in ("auto", "fixed"):
             raise ConfigError(f"render.exposure={self.exposure!r}: use 'auto' or 'fixed'")
         if not 0 < self.target_gray < 1 or self.gain <= 0 or self.max_gain <= 0:
