@@ -33,5 +33,5 @@ def light_uniforms(cfg: LightConfig) -> dict[str, object]:
         "u_light_color": scale * np.asarray(cfg.color, float),
         "u_cos_inner": float(np.cos(np.deg2rad(cfg.inner_cone_deg))),
         "u_cos_outer": float(np.cos(np.deg2rad(cfg.outer_cone_deg))),
-        "u_ambient": cfg.ambient * cfg.intensity,
+        "u_ambient": float(cfg.ambient * cfg.intensity),  # float even for whole numbers
     }

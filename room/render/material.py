@@ -68,7 +68,7 @@ def make_textures(cfg: RenderConfig) -> dict[str, np.ndarray]:
 def material_uniforms(mat: MaterialConfig) -> dict[str, object]:
     """Shader uniforms of the material (frequencies in 1/m)."""
     alpha = mat.roughness**2
-    return {
+    u = {
         "u_base": np.asarray(mat.base_color, float),
         "u_var": mat.color_variation,
         "u_var_dir": np.asarray(mat.color_variation_rgb, float),
@@ -84,3 +84,6 @@ def material_uniforms(mat: MaterialConfig) -> dict[str, object]:
         "u_shininess": min(2.0 / (alpha * alpha) - 2.0, 4096.0),
         "u_f0": mat.specular,
     }
+    # float uniforms even for whole-number settings (MaterialConfig(color_variation=0)): the
+    # raster sends Python/numpy ints with glUniform1i, which a float uniform rejects
+    return {k: np.asarray(v, float) for k, v in u.items()}

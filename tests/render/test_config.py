@@ -50,3 +50,23 @@ def test_set_look_switches_lights_and_pattern(yscene):
     assert brighter.astype(float).mean() > first.astype(float).mean() + 5
     assert np.abs(other.astype(float) - first).mean() > 2  # another pattern
     assert np.array_equal(again, first)
+
+
+@pytest.mark.gl
+def test_whole_number_settings_render(yscene):
+    """Python users write whole numbers for float settings (``color_variation=0``); they must
+    render as their float values, not fail as integer uniforms, and equal the float spelling."""
+    from room.render import make_renderer
+    from room.transforms import look_at
+
+    T = look_at([0.0, 0.0, 0.02], [0.0, 0.0, 0.07], up=[1.0, 0.0, 0.0])
+    ints = RenderConfig(exposure="fixed", material=MaterialConfig(color_variation=0, specular=0),
+                        light=LightConfig(ambient=0, intensity=1))
+    floats = RenderConfig(exposure="fixed", material=MaterialConfig(color_variation=0.0,
+                                                                   specular=0.0),
+                          light=LightConfig(ambient=0.0, intensity=1.0))
+    with make_renderer(yscene, CameraConfig(width=32, height=32), ints) as r:
+        a = r.render(T).rgb_clean
+        r.set_look(floats)
+        b = r.render(T).rgb_clean
+    assert np.array_equal(a, b) and a.max() > 0
