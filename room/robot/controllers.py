@@ -183,10 +183,11 @@ class CenterlineFollower:
         if near.size and near.min() < cfg.slow_zone_m:
             v *= cfg.slow_factor
         v *= max(0.0, 1.0 - abs(roll_err) / (np.pi / 4))  # wait for the roll to settle
-        # ... and for the bend actuators (their servo targets: a wall that deforms the
-        # bending section must not stall the insertion)
-        v *= max(0.0, 1.0 - float(np.linalg.norm(bend - np.asarray(state.q_target)[:len(bend)]))
-                 / 0.5)
+        # ... and for the bend: the measured one (one plane), the servo targets (two planes:
+        # contact twists the spherical bending joints, a measured bend that never settles
+        # would stall the insertion)
+        ref = q[:1] if rc.bending_planes == 1 else np.asarray(state.q_target)[:2]
+        v *= max(0.0, 1.0 - float(np.linalg.norm(bend - ref)) / 0.5)
         f = state.max_force_N
         if f > cfg.force_soft_N:
             v *= max(0.0, (cfg.force_max_N - f) / (cfg.force_max_N - cfg.force_soft_N))
