@@ -45,7 +45,6 @@ class FollowerConfig:
     backoff_s: float = 0.6  # ... back off this long at half speed, then go on
     backoff_bend_factor: float = 0.5  # bending angle scaled by this while backing off
     bend_margin_rad: float = 0.35  # two planes: bend at most the path's turn + this
-    fold_rad: float = 0.6  # two planes: measured bend this far from its servo: back off
 
     def __post_init__(self) -> None:
         for k, v in vars(self).items():
@@ -201,10 +200,6 @@ class CenterlineFollower:
         # would stall the insertion)
         ref = q[:1] if rc.bending_planes == 1 else np.asarray(state.q_target)[:2]
         v *= max(0.0, 1.0 - float(np.linalg.norm(bend - ref)) / 0.5)
-        # two planes: a wall pushing the bending section this far from its servo targets
-        # folds it; pushing on would fold it further: back off until it straightens
-        folded = rc.bending_planes == 2 and float(
-            np.linalg.norm(q[:2] - np.asarray(state.q_target)[:2])) > cfg.fold_rad
         f = state.max_force_N
         if f > cfg.force_soft_N:
             v *= max(0.0, (cfg.force_max_N - f) / (cfg.force_max_N - cfg.force_soft_N))
@@ -217,7 +212,7 @@ class CenterlineFollower:
         backing = self._backoff_until is not None and t < self._backoff_until
         if self._backoff_until is not None and not backing:
             self._backoff_until, self._best_t = None, t
-        if f > cfg.force_max_N or lost or roll_stuck or backing or folded:
+        if f > cfg.force_max_N or lost or roll_stuck or backing:
             v = -0.5 * cfg.insertion_speed_m_s
         if backing:  # relax the bend so that the tip frees itself and the roll settles
             bend = bend * cfg.backoff_bend_factor
@@ -225,7 +220,7 @@ class CenterlineFollower:
             v = 0.0
         q3_t = float(np.clip(q[-1] + v * self.dt * 2.0, 0.0, rc.insertion_max_m))
         self.last = {"s_tip": s_tip, "d_path": d_path, "radius": r_here, "lost": lost,
-                     "roll_stuck": roll_stuck, "folded": folded,
+                     "roll_stuck": roll_stuck,
                      "roll_err": roll_err, "theta": theta, "v": v}
         return JointCommand(np.array([*bend, q2_t, q3_t]), "position")
 
