@@ -44,7 +44,6 @@ class FollowerConfig:
     jam_time_s: float = 1.5  # no progress (1 mm) for this long: a jam ...
     backoff_s: float = 0.6  # ... back off this long at half speed, then go on
     backoff_bend_factor: float = 0.5  # bending angle scaled by this while backing off
-    bend_margin_rad: float = 0.35  # two planes: bend at most the path's turn + this
 
     def __post_init__(self) -> None:
         for k, v in vars(self).items():
@@ -109,25 +108,15 @@ class CenterlineFollower:
         T[:3, 3] = T[:3, :3] @ [0, 0, rc.shaft_length_m / rc.shaft_links] + T[:3, 3]
         return T
 
-    def _steer_two_plane(self, w: np.ndarray, lateral: float, state: SimState,
-                         T_B: np.ndarray, s_tip: float):
+    def _steer_two_plane(self, w: np.ndarray, lateral: float, state: SimState):
         """Two tendon planes: bend straight towards the aim point ``w`` (bending-base frame),
-        the roll held at its servo target. The bend is capped at the angle between the
-        bending base's axis and the path's direction at the aim point plus
-        ``bend_margin_rad``: where the base still lies in the parent branch of a sharp turn,
-        aiming the tip at a point beside it asks for more bend than the turn has, and the
-        section curls into the wall. Returns (bend (2,), roll error, roll target, roll
+        the roll held at its servo target. Returns (bend (2,), roll error, roll target, roll
         stuck)."""
         rc = self.robot
         hold = float(state.q_target[-2])
         if lateral <= self.cfg.roll_deadband_m:
             return np.zeros(2), 0.0, hold, False
-        s_look = s_tip + self.cfg.lookahead_m
-        tangent = self.path.point_at(s_look + 0.002) - self.path.point_at(s_look - 0.002)
-        tangent = T_B[:3, :3].T @ tangent / max(float(np.linalg.norm(tangent)), 1e-9)
-        turn = float(np.arccos(np.clip(tangent[2], -1.0, 1.0)))
-        theta = solve_bend(lateral, w[2], rc.bending_length_m,
-                           min(rc.max_bend_rad, turn + self.cfg.bend_margin_rad))
+        theta = solve_bend(lateral, w[2], rc.bending_length_m, rc.max_bend_rad)
         # the plane phi bends towards (sin phi, -cos phi) of the base frame (kinematics)
         phi = np.arctan2(w[0], -w[1])
         return theta * np.array([np.cos(phi), np.sin(phi)]), 0.0, hold, False
@@ -184,8 +173,7 @@ class CenterlineFollower:
         w = T_B[:3, :3].T @ (look - T_B[:3, 3])
         lateral = float(np.hypot(w[0], w[1]))
         if rc.bending_planes == 2:
-            bend, roll_err, q2_t, roll_stuck = self._steer_two_plane(w, lateral, state, T_B,
-                                                                     s_tip)
+            bend, roll_err, q2_t, roll_stuck = self._steer_two_plane(w, lateral, state)
         else:
             bend, roll_err, q2_t, roll_stuck = self._steer_roll(w, lateral, q, state)
         theta = float(np.linalg.norm(bend))
