@@ -196,6 +196,7 @@ def test_results_json_schema(tmp_path):
     disk = json.loads((tmp_path / "results.json").read_text())
     assert disk == json.loads(json.dumps(res))
     assert disk["format"] == FORMAT and set(disk["navigators"]) == {"follower", "random"}
+    assert disk["config"]["robot"]["bending_planes"] == 2  # the scope driven is recorded
     for nav in disk["navigators"].values():
         g = nav["per_generation"]["1"]
         assert g["trials"] == 2 and 0 <= g["successes"] <= 2
