@@ -94,8 +94,10 @@ def _fit_sensor_schemas() -> dict[str, type]:
 def _navigate_schemas() -> dict[str, type]:
     from room.anatomy.prepare import SceneConfig
     from room.nav.suite import NavigateConfig
+    from room.robot.config import RobotConfig
 
-    return {"navigate_schema": NavigateConfig, "scene/schema": SceneConfig}
+    return {"navigate_schema": NavigateConfig, "scene/schema": SceneConfig,
+            "robot/schema": RobotConfig}
 
 
 # primary config name -> the schemas its composition needs (imported only when used: the
@@ -128,10 +130,21 @@ def schema_of(cls: type) -> type:
             kw["default"] = f.default
         elif f.default_factory is not dataclasses.MISSING:
             factory = f.default_factory
-            twin = schema_of(factory) if dataclasses.is_dataclass(factory) else factory
-            kw["default_factory"] = twin
+            hint = hints[f.name]
+            if dataclasses.is_dataclass(factory):
+                kw["default_factory"] = schema_of(factory)
+            elif dataclasses.is_dataclass(hint):  # a function returning a preset instance
+                kw["default_factory"] = functools.partial(_twin_value, schema_of(hint), factory)
+            else:
+                kw["default_factory"] = factory
         fields.append((f.name, _twin_hint(hints[f.name]), dataclasses.field(**kw)))
     return dataclasses.make_dataclass(cls.__name__, fields, namespace={"__doc__": cls.__doc__})
+
+
+def _twin_value(twin: type, factory: Callable[[], Any]) -> Any:
+    """The schema ``twin``'s instance with the field values of ``factory()``."""
+    value = factory()
+    return twin(**{f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
 
 
 def _twin_hint(hint: Any) -> Any:

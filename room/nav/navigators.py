@@ -156,13 +156,18 @@ class MPCNavigator(Navigator):
         self.rng = np.random.default_rng(seed)
         self.rc, self.vmax = rc, np.asarray(rc.qdot_max)
         n = rc.n_q
-        if n != 3:
-            raise ConfigError("MPCNavigator drives single-plane scopes (bending_planes: 1)")
-        grid = np.array([[b, r, i] for b in (-1, -0.4, 0, 0.4, 1) for r in (-1, 0, 1)
-                         for i in (-0.5, 0, 0.5, 1)], float)
+        levels = (-1, -0.4, 0, 0.4, 1)
+        if n == 3:  # one tendon plane: bend, roll, insertion
+            grid = np.array([[b, r, i] for b in levels for r in (-1, 0, 1)
+                             for i in (-0.5, 0, 0.5, 1)], float)
+        else:  # two tendon planes: bend in any direction, roll held (rate 0)
+            grid = np.array([[a, b, 0.0, i] for a in levels for b in levels
+                             for i in (-0.5, 0, 0.5, 1)], float)
         const = np.repeat(grid[:, None, :], cfg.segments, axis=1)
         rand = self.rng.uniform(-1, 1, (cfg.samples, cfg.segments, n))
-        self.seqs = np.concatenate([const, rand])  # (C, S, 3) rates in [-1, 1]
+        if n == 4:
+            rand[..., 2] = 0.0
+        self.seqs = np.concatenate([const, rand])  # (C, S, n) rates in [-1, 1]
         intr = env.renderer.intrinsics
         self.K = (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height)
         self._period = _action_period(env)
@@ -185,25 +190,31 @@ class MPCNavigator(Navigator):
     # ------------------------------------------------------------------------ predict
     def predict(self, state: Any, T_world_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted bending-section points (C, T, P, 3) and tip axes (C, T, 3) in the
-        current camera frame, for every sampled rate sequence."""
+        current camera frame, for every sampled rate sequence (one bending plane turned by the
+        roll, or two planes: the equivalent single arc)."""
         cfg, rc = self.cfg, self.rc
         C, S, _ = self.seqs.shape
         ts = np.linspace(cfg.horizon_s / cfg.horizon_points, cfg.horizon_s, cfg.horizon_points)
         seg = cfg.horizon_s / S
         # integral of the piecewise-constant rates up to each t: (C, T, 3)
         k = np.minimum((ts // seg).astype(int), S - 1)
-        cum = np.concatenate([np.zeros((C, 1, 3)), np.cumsum(self.seqs, axis=1) * seg], axis=1)
+        n = self.seqs.shape[2]
+        cum = np.concatenate([np.zeros((C, 1, n)), np.cumsum(self.seqs, axis=1) * seg], axis=1)
         dq = cum[:, k] + self.seqs[:, k] * (ts - k * seg)[None, :, None]
         dq *= self.vmax
         q = state.q_target
-        th = np.clip(q[0] + dq[..., 0], -rc.max_bend_rad, rc.max_bend_rad)
-        droll = np.clip(q[1] + dq[..., 1], -rc.roll_limit_rad, rc.roll_limit_rad) - q[1]
-        dins = dq[..., 2]
-        self._roll_end = q[1] + droll[:, -1]
-        dins = np.clip(q[2] + dins, 0.0, rc.insertion_max_m) - q[2]
+        bend = np.clip(q[:n - 2] + dq[..., :n - 2], -rc.max_bend_rad, rc.max_bend_rad)
+        if n == 3:  # signed angle in the plane of the roll
+            th, phi = bend[..., 0], 0.0
+        else:  # the equivalent single arc (kinematics.two_plane_to_single)
+            th, phi = np.hypot(bend[..., 0], bend[..., 1]), np.arctan2(bend[..., 1], bend[..., 0])
+        droll = np.clip(q[-2] + dq[..., -2], -rc.roll_limit_rad, rc.roll_limit_rad) - q[-2]
+        self._roll_end = q[-2] + droll[:, -1]
+        dins = np.clip(q[-1] + dq[..., -1], 0.0, rc.insertion_max_m) - q[-1]
         u = np.linspace(1.0 / cfg.arc_points, 1.0, cfg.arc_points)
-        P = arc_points(th, rc.bending_length_m, u)  # (C, T, P, 3) in the rolled base frame
-        c, s = np.cos(droll), np.sin(droll)
+        P = arc_points(th, rc.bending_length_m, u)  # (C, T, P, 3) bent towards -y
+        # turn the plane about the base axis by the roll change and the bending-plane angle
+        c, s = np.cos(droll + phi), np.sin(droll + phi)
         x = c[..., None] * P[..., 0] - s[..., None] * P[..., 1]
         y = s[..., None] * P[..., 0] + c[..., None] * P[..., 1]
         z = P[..., 2] + dins[..., None]
@@ -249,14 +260,14 @@ class MPCNavigator(Navigator):
         else:
             gap = np.full(pts.shape[:-1], np.inf)
         miss = np.clip(cfg.safe_clearance_m - gap, 0.0, None).sum(axis=(1, 2))
-        effort = np.abs(self.seqs[:, :, :2]).mean(axis=1).sum(axis=1)
+        effort = np.abs(self.seqs[:, :, :-1]).mean(axis=1).sum(axis=1)
         off_centre = np.clip(np.abs(self._roll_end) - 0.5 * np.pi, 0.0, None)
         score = (cfg.w_progress * progress + cfg.w_heading * heading
                  - cfg.w_clearance * miss - cfg.w_collision * behind.sum(axis=(1, 2))
                  - cfg.w_effort * effort - cfg.w_roll_centre * off_centre)
         f = state.max_force_N
         if f > cfg.force_soft_N:  # measured contact: do not push further
-            score -= cfg.w_force * (f / cfg.force_soft_N) * np.clip(self.seqs[:, 0, 2], 0, None)
+            score -= cfg.w_force * (f / cfg.force_soft_N) * np.clip(self.seqs[:, 0, -1], 0, None)
         best = int(np.argmax(score))
         self.last = {"score": float(score[best]), "progress": float(progress[best]),
                      "heading": float(heading[best]), "miss": float(miss[best]),

@@ -28,9 +28,19 @@ import numpy as np
 from room.anatomy.prepare import SceneConfig
 from room.env.task import TaskConfig, reachable_branches
 from room.errors import ConfigError
+from room.robot.config import RobotConfig
 
 NAVIGATORS = ("follower", "mpc_gt", "mpc_pred", "random")
 FORMAT = "room.navigate/1"
+
+
+def navigation_scope() -> RobotConfig:
+    """The benchmark's scope: the default 4.2 mm scope with two orthogonal tendon planes
+    (``bending_planes=2``, 4-way steering as on robotic bronchoscopes) instead of one plane
+    turned by rolling the whole scope (conf/robot/navigation.yaml). The single-plane scope
+    jams where a branch turns 40-53 degrees within one bending length of the previous turn in
+    a plane turned about 90 degrees: it has to roll a bent tip inside a narrow branch."""
+    return RobotConfig(bending_planes=2)
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,9 @@ class NavigateConfig:
     # from Python also anything room.anatomy.load_scene takes ("y", a folder, ...)
     scene: SceneConfig = field(default_factory=SceneConfig)
     scene_dir: str | None = None
+    # the scope (CLI: robot=navigation, the conf/robot presets): the navigation scope bends in
+    # two tendon planes (4-way steering, as robotic bronchoscopes), see navigation_scope()
+    robot: RobotConfig = field(default_factory=lambda: navigation_scope())
     out: str = "navigate_out"
     navigators: tuple[str, ...] = ("follower", "mpc_gt")
     generations: tuple[int, ...] = (1, 2, 3)
@@ -95,7 +108,8 @@ def make_env(cfg: NavigateConfig, observation: str):
                      include_pose=False, start_insertion_m=cfg.start_insertion_m,
                      start_roll_rad=cfg.start_roll_rad, task=cfg.task)
     cam = CameraConfig(width=n, height=n, distortion_model="none")
-    return BronchoscopyNavEnv(scene=cfg.scene, camera=cam, task=task, scene_dir=cfg.scene_dir)
+    return BronchoscopyNavEnv(scene=cfg.scene, robot=cfg.robot, camera=cam, task=task,
+                              scene_dir=cfg.scene_dir)
 
 
 def run_trial(env: Any, navigator: Any, target: int, seed: int, trace: bool = False
@@ -166,10 +180,9 @@ def summarize(trials: list[dict]) -> dict[str, Any]:
 def run_suite(cfg: NavigateConfig) -> dict[str, Any]:
     """Run every trial, write ``cfg.out/results.json`` and return the results."""
     from room.anatomy.load import load_scene
-    from room.robot.config import RobotConfig
 
     scene = load_scene(Path(cfg.scene_dir) if cfg.scene_dir else cfg.scene, on_disk=True)
-    plan = plan_trials(cfg, scene.tree, RobotConfig().radius_m)
+    plan = plan_trials(cfg, scene.tree, cfg.robot.radius_m)
     if not plan:
         raise ConfigError(f"no targets: no reachable branch of generations "
                           f"{list(cfg.generations)} in this scene")
@@ -191,7 +204,8 @@ def run_suite(cfg: NavigateConfig) -> dict[str, Any]:
                     key=lambda m: order[(m["navigator"], m["target"], m["seed"])])
     conf = _jsonable(asdict(cfg) if dataclasses.is_dataclass(cfg.scene) else
                      {**{k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
-                      "scene": str(cfg.scene), "task": asdict(cfg.task)})
+                      "scene": str(cfg.scene), "task": asdict(cfg.task),
+                      "robot": asdict(cfg.robot)})
     results = {"format": FORMAT, "scene": str(scene.path or cfg.scene), "config": conf,
                "wall_s": round(time.perf_counter() - w0, 2), "navigators": summarize(trials)}
     out = Path(cfg.out)

@@ -6,7 +6,9 @@ runs controllers without the controllers importing it).
   target branch (insert, roll, bend), pure-pursuit style: at every control step the tip is
   aimed at a look-ahead point on the path, the bending plane is set by roll and the bending
   angle solved on the constant-curvature arc; insertion slows for large steering errors,
-  near bifurcations and with wall force, and backs off when the tip has left the path.
+  near bifurcations and with wall force, and backs off when the tip has left the path. A scope
+  with two tendon planes (``bending_planes=2``) bends straight towards the aim point instead
+  and holds its roll.
 - :class:`ScriptedTeleop`: joint-space teleoperation from timed joint targets or a callable.
 
 Lengths in metres, angles in radians, the world frame as in the scene.
@@ -108,18 +110,24 @@ class CenterlineFollower:
         T[:3, 3] = T[:3, :3] @ [0, 0, rc.shaft_length_m / rc.shaft_links] + T[:3, 3]
         return T
 
-    def command(self, state: SimState) -> JointCommand:
+    def _steer_two_plane(self, w: np.ndarray, lateral: float, state: SimState):
+        """Two tendon planes: bend straight towards the aim point ``w`` (bending-base frame),
+        the roll held at its servo target. Returns (bend (2,), roll error, roll target, roll
+        stuck)."""
+        rc = self.robot
+        hold = float(state.q_target[-2])
+        if lateral <= self.cfg.roll_deadband_m:
+            return np.zeros(2), 0.0, hold, False
+        theta = solve_bend(lateral, w[2], rc.bending_length_m, rc.max_bend_rad)
+        # the plane phi bends towards (sin phi, -cos phi) of the base frame (kinematics)
+        phi = np.arctan2(w[0], -w[1])
+        return theta * np.array([np.cos(phi), np.sin(phi)]), 0.0, hold, False
+
+    def _steer_roll(self, w: np.ndarray, lateral: float, q: np.ndarray, state: SimState):
+        """One tendon plane: roll so that the bending direction (-y of the base frame) faces
+        the aim point ``w``, then bend. Returns (bend (1,), roll error, roll target, roll
+        stuck)."""
         rc, cfg = self.robot, self.cfg
-        q = np.asarray(state.q, float)
-        tip = state.T_world_tip[:3, 3]
-        s_tip, d_path, r_here = self.path.project(tip)
-        self.done = self.done or s_tip >= self.path.length - cfg.goal_margin_m
-        lost = d_path > r_here
-        T_B = self._bend_base(state)
-        look = self.path.point_at(s_tip + cfg.lookahead_m)
-        w = T_B[:3, :3].T @ (look - T_B[:3, 3])
-        lateral = float(np.hypot(w[0], w[1]))
-        # roll so that the bending direction (-y of the base frame) faces the aim point
         q1, q2 = q[0], q[-2]
         roll_err, sign = 0.0, 1.0 if q1 >= 0 else -1.0
         if lateral > cfg.roll_deadband_m:
@@ -147,19 +155,41 @@ class CenterlineFollower:
                 self._committed = None
         theta = solve_bend(lateral * np.cos(roll_err), w[2], rc.bending_length_m,
                            rc.max_bend_rad)
-        q1_t = sign * theta
         q2_t = float(np.clip(q2 + roll_err, -rc.roll_limit_rad, rc.roll_limit_rad))
         # a roll that does not follow its servo (a bent tip wedged in the wall) frees itself
         # by backing off straight
-        roll_stuck = (abs(roll_err) > np.pi / 4 and abs(state.q_target[-2] - q2) > cfg.roll_lag_rad
-                      and abs(state.qdot[-2]) < 0.25 * rc.roll_speed_max_rad_s)
+        roll_stuck = bool(abs(roll_err) > np.pi / 4
+                          and abs(state.q_target[-2] - q2) > cfg.roll_lag_rad
+                          and abs(state.qdot[-2]) < 0.25 * rc.roll_speed_max_rad_s)
+        return np.array([sign * theta]), roll_err, q2_t, roll_stuck
+
+    def command(self, state: SimState) -> JointCommand:
+        rc, cfg = self.robot, self.cfg
+        q = np.asarray(state.q, float)
+        tip = state.T_world_tip[:3, 3]
+        s_tip, d_path, r_here = self.path.project(tip)
+        self.done = self.done or s_tip >= self.path.length - cfg.goal_margin_m
+        lost = d_path > r_here
+        T_B = self._bend_base(state)
+        look = self.path.point_at(s_tip + cfg.lookahead_m)
+        w = T_B[:3, :3].T @ (look - T_B[:3, 3])
+        lateral = float(np.hypot(w[0], w[1]))
+        if rc.bending_planes == 2:
+            bend, roll_err, q2_t, roll_stuck = self._steer_two_plane(w, lateral, state)
+        else:
+            bend, roll_err, q2_t, roll_stuck = self._steer_roll(w, lateral, q, state)
+        theta = float(np.linalg.norm(bend))
         # insertion speed
         v = cfg.insertion_speed_m_s
         near = np.abs(self.path.bifurcations_s - s_tip)
         if near.size and near.min() < cfg.slow_zone_m:
             v *= cfg.slow_factor
         v *= max(0.0, 1.0 - abs(roll_err) / (np.pi / 4))  # wait for the roll to settle
-        v *= max(0.0, 1.0 - abs(q1_t - q1) / 0.5)  # ... and for the bend
+        # ... and for the bend: the measured one (one plane), the servo targets (two planes:
+        # contact twists the spherical bending joints, a measured bend that never settles
+        # would stall the insertion)
+        ref = q[:1] if rc.bending_planes == 1 else np.asarray(state.q_target)[:2]
+        v *= max(0.0, 1.0 - float(np.linalg.norm(bend - ref)) / 0.5)
         f = state.max_force_N
         if f > cfg.force_soft_N:
             v *= max(0.0, (cfg.force_max_N - f) / (cfg.force_max_N - cfg.force_soft_N))
@@ -175,15 +205,14 @@ class CenterlineFollower:
         if f > cfg.force_max_N or lost or roll_stuck or backing:
             v = -0.5 * cfg.insertion_speed_m_s
         if backing:  # relax the bend so that the tip frees itself and the roll settles
-            q1_t *= cfg.backoff_bend_factor
+            bend = bend * cfg.backoff_bend_factor
         if self.done:
             v = 0.0
         q3_t = float(np.clip(q[-1] + v * self.dt * 2.0, 0.0, rc.insertion_max_m))
         self.last = {"s_tip": s_tip, "d_path": d_path, "radius": r_here, "lost": lost,
                      "roll_stuck": roll_stuck,
                      "roll_err": roll_err, "theta": theta, "v": v}
-        vals = [q1_t] if rc.bending_planes == 1 else [q1_t, 0.0]
-        return JointCommand(np.array([*vals, q2_t, q3_t]), "position")
+        return JointCommand(np.array([*bend, q2_t, q3_t]), "position")
 
     __call__ = command
 

@@ -116,6 +116,63 @@ def test_follower_trial_is_deterministic_and_succeeds():
     assert a == b and a["success"], a
 
 
+def _double_turn_scene(turn_deg: float = 45.0, gap_m: float = 0.025):
+    """A trachea (60 mm along +z, radius 8 mm), a 5 mm branch turning ``turn_deg`` towards +x,
+    and 25 mm (``gap_m``, shorter than the 30 mm bending section) further a 4 mm branch turning
+    ``turn_deg`` again in the perpendicular plane (towards +y): two sharp turns within one
+    bending length, in planes 90 degrees apart (the phantom's jams). Branch ids 0, 1, 2."""
+    import trimesh
+
+    from room.anatomy.scene import AirwayScene
+    from room.anatomy.synthetic import face_branch_ids
+    from room.anatomy.tree import NO_PARENT, Branch, CenterlineTree
+
+    a = np.radians(turn_deg)
+    d1 = np.array([np.sin(a), 0.0, np.cos(a)])
+    d2 = np.cos(a) * d1 + np.sin(a) * np.array([0.0, 1.0, 0.0])
+    knots = [np.zeros(3), np.array([0.0, 0.0, 0.06])]
+    knots += [knots[1] + gap_m * d1, knots[1] + gap_m * d1 + 0.035 * d2]
+    radii = (0.008, 0.005, 0.004)
+    parts = []
+    for k, r in enumerate(radii):
+        parts.append(trimesh.creation.cylinder(radius=r, segment=np.stack(knots[k:k + 2]),
+                                               sections=64))
+        if k:  # rounded joint: the wider parent's sphere at the turn
+            parts.append(trimesh.creation.icosphere(3, radius=radii[k - 1]).apply_translation(
+                knots[k]))
+    mesh = trimesh.boolean.union(parts, engine="manifold")
+    mesh.invert()
+    branches = {}
+    for k, r in enumerate(radii):
+        t = np.linspace(0, 1, 20)[:, None]
+        branches[k] = Branch(k, NO_PARENT if k == 0 else k - 1, k,
+                             knots[k] + t * (knots[k + 1] - knots[k]), np.full(20, r),
+                             children=[k + 1] if k < 2 else [])
+    tree = CenterlineTree(branches=branches, root=0)
+    return AirwayScene(mesh=mesh, collision_mesh=mesh.copy(), tree=tree,
+                       face_branch=face_branch_ids(mesh, tree),
+                       metadata={"source": "synthetic double turn"})
+
+
+def test_follower_takes_a_double_turn():
+    """The follower on the navigation scope (two tendon planes, room-navigate's default)
+    reaches the end branch of two 45-degree turns 25 mm apart in perpendicular planes (the
+    single-plane scope, robot=default, jams at 98 mm of the 108 mm needed, seeds 0 and 1; with
+    55-degree turns both scopes jam: measured 2026-12-03)."""
+    from room.nav.suite import make_env, make_navigator, run_trial
+
+    cfg = _cfg(scene=_double_turn_scene())
+    assert cfg.robot.bending_planes == 2 and cfg.robot.bending_length_m > 0.025
+    nav = make_navigator("follower", cfg)
+    env = make_env(cfg, nav.observation)
+    try:
+        m = run_trial(env, nav, 2, seed=0)
+    finally:
+        env.close()
+    assert m["success"] and m["generation"] == 2, m
+    assert m["peak_force_N"] < cfg.task.force_limit_N
+
+
 def test_mpc_on_ground_truth_depth_reaches_both_branches():
     from room.nav.suite import make_env, make_navigator, run_trial
 
@@ -139,6 +196,7 @@ def test_results_json_schema(tmp_path):
     disk = json.loads((tmp_path / "results.json").read_text())
     assert disk == json.loads(json.dumps(res))
     assert disk["format"] == FORMAT and set(disk["navigators"]) == {"follower", "random"}
+    assert disk["config"]["robot"]["bending_planes"] == 2  # the scope driven is recorded
     for nav in disk["navigators"].values():
         g = nav["per_generation"]["1"]
         assert g["trials"] == 2 and 0 <= g["successes"] <= 2
@@ -165,10 +223,12 @@ def test_mpc_on_predicted_depth_runs_from_a_checkpoint(tmp_path):
     env = make_env(_cfg(), "rgbd")
     try:
         rgb, depth = [], []
+        a = np.zeros(env.action_space.shape, np.float32)
+        a[0], a[-2], a[-1] = 0.3, 0.5, 1.0  # bend, roll, insert
         for s in range(6):
             obs, _ = env.reset(seed=s)
             for _ in range(4):
-                obs = env.step(np.array([0.3, 0.5, 1.0], np.float32))[0]
+                obs = env.step(a)[0]
                 rgb.append(obs["rgb"])
                 depth.append(obs["depth"])
         x = torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).float() / 255
