@@ -27,10 +27,12 @@ def _read(src: str | Path | bytes) -> bytes:
 
 
 def encode_png(img: np.ndarray, compression: int | None = None,
-               strategy: int | None = None) -> bytes:
+               strategy: int | None = None, filters: int | None = None) -> bytes:
     """(H, W) grey or (H, W, 3) RGB, uint8 or uint16 -> PNG bytes (channel order R, G, B);
     ``compression``: zlib level 0-9 (default :data:`PNG_COMPRESSION`); ``strategy``: a
-    cv2.IMWRITE_PNG_STRATEGY_* value (default: OpenCV's)."""
+    cv2.IMWRITE_PNG_STRATEGY_* value; ``filters``: the PNG row filters libpng may try, a
+    cv2.IMWRITE_PNG_FILTER_* value or ALL/FAST_FILTERS (defaults: OpenCV's). Any setting
+    gives the same pixels; they trade file size against encoding time."""
     if img.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"PNG takes uint8 or uint16, got {img.dtype}")
     if img.ndim == 3:
@@ -39,6 +41,8 @@ def encode_png(img: np.ndarray, compression: int | None = None,
     params = [cv2.IMWRITE_PNG_COMPRESSION, level]
     if strategy is not None:
         params += [cv2.IMWRITE_PNG_STRATEGY, int(strategy)]
+    if filters is not None:
+        params += [cv2.IMWRITE_PNG_FILTER, int(filters)]
     ok, buf = cv2.imencode(".png", img, params)
     if not ok:
         raise DatasetError(f"PNG encoding failed for an array of {img.shape} {img.dtype}")

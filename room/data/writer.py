@@ -36,19 +36,39 @@ from room.errors import DatasetError
 from room.types import Frame
 
 PREVIEW_MEMORY_BYTES = 256 * 2**20
-PNG_SETTINGS = {  # modality -> (zlib level, cv2 PNG strategy); others: formats.PNG_COMPRESSION
-    # KITTI flow: level 6 is 20% smaller than 3 (300 -> 241 kB at 600 x 600) for ~1.5x the time
-    "flow": (6, None),
-    # the noisy sensor image: run-length coding at level 1 is both smaller (432 -> 392 kB at
-    # 600 x 600) and ~2x faster than the default filtered level 3
-    "rgb": (1, cv2.IMWRITE_PNG_STRATEGY_RLE),
-    # 16-bit depth and normals and the face-id image: level 5 keeps the default dataset under
-    # 2.5 MB a frame at 600 x 600 (2.53 at level 3) for a few ms more on the writer threads
-    "depth": (5, None),
-    "normals": (5, None),
-    "face_id": (5, None),
+# modality -> (zlib level, cv2 PNG strategy, cv2 PNG row filters); others: formats'
+# defaults. Chosen on six frames of the default 600 x 600 sequence (sizes and CPU times per
+# file, pixels identical): the writer threads' PNG work is the largest CPU cost of a generated
+# frame, and every file here is smaller or within 15 kB of cv2's default filters at level 5/6.
+PNG_SETTINGS = {
+    # KITTI flow: the Sub filter at level 5: 213 kB in 36 ms (all filters at level 6: 201 kB
+    # in 85 ms; level 3: 250 kB)
+    "flow": (5, None, cv2.IMWRITE_PNG_FILTER_SUB),
+    # the noisy sensor image: run-length coding at level 1 (487 kB in 29 ms; filtered level 3
+    # is larger and slower)
+    "rgb": (1, cv2.IMWRITE_PNG_STRATEGY_RLE, None),
+    # the clean render: libpng's fast filters, filtered strategy, level 1 (437 kB in 21 ms;
+    # level 3 with all filters: 430 kB in 46 ms)
+    "rgb_clean": (1, cv2.IMWRITE_PNG_STRATEGY_FILTERED, cv2.IMWRITE_PNG_FAST_FILTERS),
+    # 16-bit depth: Sub filter, filtered strategy, level 5 (119 kB in 21 ms; was 124 in 26)
+    "depth": (5, cv2.IMWRITE_PNG_STRATEGY_FILTERED, cv2.IMWRITE_PNG_FILTER_SUB),
+    # normals: unfiltered rows at level 6 compress best (183 kB in 23 ms; all filters at
+    # level 5: 254 kB in 44 ms)
+    "normals": (6, None, cv2.IMWRITE_PNG_FILTER_NONE),
+    # face ids (piecewise-constant 16-bit): Up filter, run-length coding (140 kB in 8 ms;
+    # all filters at level 5: 128 kB in 27 ms)
+    "face_id": (6, cv2.IMWRITE_PNG_STRATEGY_RLE, cv2.IMWRITE_PNG_FILTER_UP),
 }
 
+
+
+class _KittiPair(tuple):
+    """(flow, valid) carrying its KITTI uint16 encoding, computed once per frame."""
+
+    def __new__(cls, pair, kitti: np.ndarray):
+        obj = super().__new__(cls, pair)
+        obj.kitti = kitti
+        return obj
 
 def _remove_temporaries(folder: Path, keep: tuple[str, ...] = ()) -> None:
     """Delete the hidden temporary files (room.fileio.atomic_path's ``.NAME.XXXX.ext``) that a
@@ -255,7 +275,14 @@ class SequenceWriter:
                 raise
 
     def _commit(self, i: int, frame: Frame, flow_fwd, flow_bwd, pointcloud, extra) -> None:
-        """Encode and write frame ``i``'s files, then append its line to frames.jsonl."""
+        """Encode and write frame ``i``'s files, then append its line to frames.jsonl. The
+        preview row is made on the encoder threads beside the files."""
+        if flow_fwd is not None and self.flow_format == "kitti":
+            kitti = schema.encode_kitti_flow(*flow_fwd)  # once, for the file and the preview
+            flow_fwd = _KittiPair(flow_fwd, kitti)
+        row = None
+        if self.preview_size > 0 and self._keep_rows():
+            row = self._pool_submit(self._preview_row, frame, flow_fwd)
         blobs = self._encode(frame, flow_fwd, flow_bwd, *pointcloud)
         files = {}
         with dataset_io(self.path):
@@ -267,8 +294,16 @@ class SequenceWriter:
             line = json.dumps(frame_record(frame, files, extra), sort_keys=True) + "\n"
             with open(self.path / schema.FRAMES_FILE, "ab") as f:
                 f.write(line.encode())
-        if self.preview_size > 0 and self._keep_rows():
-            self._rows[i] = self._preview_row(frame, flow_fwd)
+        if row is not None:
+            self._rows[i] = row.result()
+
+    def _pool_submit(self, fn, *args):
+        """Run ``fn(*args)`` on the encoder threads (cv2 and numpy release the GIL)."""
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
+        return self._pool.submit(fn, *args)
 
     def _keep_rows(self) -> bool:
         """Keep preview rows in memory only while they take < 256 MB (else finish() decodes)."""
@@ -281,9 +316,8 @@ class SequenceWriter:
         h, w = frame.intrinsics.shape
         d = {"rgb": frame.rgb, "depth": frame.depth, "normals": frame.normals,
              "segmentation": frame.segmentation}
-        if flow_fwd is not None and self.flow_format == "kitti":  # as the reader decodes it
-            d["flow_fwd"], d["flow_fwd_valid"] = schema.decode_kitti_flow(
-                schema.encode_kitti_flow(*flow_fwd))
+        if isinstance(flow_fwd, _KittiPair):  # as the reader decodes it
+            d["flow_fwd"], d["flow_fwd_valid"] = schema.decode_kitti_flow(flow_fwd.kitti)
         elif flow_fwd is not None:
             d["flow_fwd"] = np.asarray(flow_fwd[0], np.float32)
             d["flow_fwd_valid"] = np.asarray(flow_fwd[1], bool)
@@ -299,8 +333,6 @@ class SequenceWriter:
         flow file serves two modalities). The encoders (cv2's PNG, numpy's byte
         copies) release the GIL, so they run side by side on a few threads: the bytes are the
         same, and the writing of a 600 x 600 frame takes about half the time on 2 cores."""
-        from concurrent.futures import ThreadPoolExecutor
-
         i, n = frame.index, self.n_frames
         jobs = {}
         for m in self.modalities:
@@ -308,9 +340,7 @@ class SequenceWriter:
             if schema.has_file(m, i, n) and rel not in jobs:
                 jobs[rel] = self._encoder(m, frame, flow_fwd, flow_bwd, pointcloud,
                                           self.flow_format, scene_flow)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
-        futures = {m: self._pool.submit(job) for m, job in jobs.items()}
+        futures = {m: self._pool_submit(job) for m, job in jobs.items()}
         return {m: f.result() for m, f in futures.items()}
 
     @staticmethod
@@ -321,14 +351,16 @@ class SequenceWriter:
         if m == "rgb":
             return lambda: png(frame.rgb, *PNG_SETTINGS["rgb"])
         if m == "rgb_clean":
-            return lambda: png(frame.rgb_clean)
+            return lambda: png(frame.rgb_clean, *PNG_SETTINGS["rgb_clean"])
         if m in ("depth", "normals", "segmentation", "face_id"):
             enc = getattr(schema, f"encode_{m}")
-            return lambda: png(enc(getattr(frame, m)), *PNG_SETTINGS.get(m, (None, None)))
+            return lambda: png(enc(getattr(frame, m)), *PNG_SETTINGS.get(m, (None, None, None)))
         if m in ("flow_fwd", "flow_bwd", "flow_fwd_valid", "flow_bwd_valid"):
             pair = flow_fwd if m.startswith("flow_fwd") else flow_bwd
             if pair is None:
                 raise DatasetError(f"frame {frame.index} needs {m} but none was given")
+            if isinstance(pair, _KittiPair):
+                return lambda: png(pair.kitti, *PNG_SETTINGS["flow"])
             if flow_format == "kitti":
                 return lambda: png(schema.encode_kitti_flow(*pair), *PNG_SETTINGS["flow"])
             if m.endswith("valid"):
