@@ -175,7 +175,7 @@ class MovingBVH:
         v = np.ascontiguousarray(vertices, np.float64)
         cent = v[self.faces].mean(axis=1)
         self.order, self.left, self.right, self.first, self.count = _build(cent, LEAF_FACES)
-        self.vertices = v
+        self.vertices = self._ref = v
         self.box = _refit(v, self.faces, self.order, self.left, self.right, self.first,
                           self.count, PAD_M)
 
@@ -184,6 +184,27 @@ class MovingBVH:
         self.vertices = np.ascontiguousarray(vertices, np.float64)
         self.box = _refit(self.vertices, self.faces, self.order, self.left, self.right,
                           self.first, self.count, PAD_M)
+
+    def set_field(self, fb: np.ndarray, fc: np.ndarray) -> None:
+        """Prepare :meth:`refit_field` for the motion u = b F_b + k F_c with parts ``fb``,
+        ``fc`` (V, 3) at the reference vertices: every node's extents of each part (two
+        passes over the tree, once per field)."""
+        args = (self.faces, self.order, self.left, self.right, self.first, self.count, 0.0)
+        self._ref_box = _refit(self._ref, *args[:-1], PAD_M)
+        self._fb_box = _refit(np.ascontiguousarray(fb, np.float64), *args)
+        self._fc_box = _refit(np.ascontiguousarray(fc, np.float64), *args)
+
+    def refit_field(self, vertices: np.ndarray, b: float, k: float) -> None:
+        """Boxes for ``vertices`` = the reference moved by the field of :meth:`set_field` at
+        signals (b >= 0, k), in O(nodes) array operations instead of a pass over the faces:
+        per axis the moved extent lies within the sum of the terms' extents (k < 0 swaps
+        F_c's lo and hi), so each box still contains its faces (loose by the field parts'
+        variation over the node) and the traversal stays exact."""
+        if b < 0:
+            raise ValueError(f"refit_field: the breathing signal b={b} must be >= 0")
+        c = self._fc_box if k >= 0 else np.roll(self._fc_box, 3, axis=1)
+        self.vertices = np.ascontiguousarray(vertices, np.float64)
+        self.box = self._ref_box + b * self._fb_box + k * c
 
     def first_hit(self, org: np.ndarray, dirs: np.ndarray) -> np.ndarray:
         """First face (-1 none) hit by rays from ``org`` (3,) along ``dirs`` (N, 3)."""
