@@ -15,8 +15,6 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from room.render.kernels import PARALLEL
-
 LEAF_FACES = 4
 EPS = 1e-7  # barycentric slack, as the renderer's own ray-triangle test
 PAD_M = 1e-9
@@ -95,7 +93,7 @@ def _refit(vertices, faces, order, left, right, first, count, pad):
     return box
 
 
-@nb.njit(cache=True, parallel=PARALLEL)
+@nb.njit(cache=True)
 def _field_boxes(ref, fb, fc, b, k):
     """(n_nodes, 6) boxes ref + b fb + k fc per bound, with fc's lo and hi swapped for k < 0
     (b >= 0): :meth:`MovingBVH.refit_field`."""
@@ -122,7 +120,7 @@ def _enter(box, node, ox, oy, oz, ix, iy, iz):
     return t0 if t1 >= t0 else np.inf
 
 
-@nb.njit(cache=True, parallel=PARALLEL)
+@nb.njit(cache=True, parallel=True)
 def _cast(org, dirs, vertices, faces, order, left, right, first, count, box):
     n = dirs.shape[0]
     out = np.full(n, -1, np.int64)

@@ -4,6 +4,15 @@ motion. The same formulas as the numpy functions they stand in for
 (:func:`room.render.deform.face_planes`, :func:`room.render.deform.cofactor_normals`,
 :func:`room.render.geometry.surface_motion`, the reference the tests compare against), without
 their (N, 3) and (N, 3, 3) temporaries; float64 throughout.
+
+Threads: the loops over every face, pixel or ray (face_planes, carried_normals,
+surface_motion, chunk_extents, the BVH cast) run on numba's thread pool; the one-pass table
+writers (gl_vertices, gl_planes, the BVH's field boxes: ~1-3 ms each, bound by memory) run on
+one thread, so a breathing frame launches the pool twice, not five times. Numba's default
+OpenMP pool spin-waits after each parallel loop, taking the cores from the GL rasterizer
+(llvmpipe): on a heavily shared machine ``NUMBA_NUM_THREADS=1`` or ``OMP_WAIT_POLICY=passive``
+can make a breathing frame much faster (docs/motion.md). Every loop is independent per
+element, so results do not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -12,15 +21,6 @@ import math
 
 import numba as nb
 import numpy as np
-
-PARALLEL = False
-"""Whether the per-frame kernels (here and in :mod:`room.render.bvh`) run on numba's thread
-pool. Off: the GL rasterizer (llvmpipe) already keeps every core busy around them, and numba's
-default OpenMP pool spin-waits after each parallel loop, taking the cores from llvmpipe. On a
-shared 2-core machine (``nice -n 10``, load ~2.5) the breathing frame of
-``benchmarks/bench_breathing.py`` took 190-225 ms with 2 numba threads and 130-140 ms with one
-(static ~100 ms); with ``OMP_WAIT_POLICY=passive`` or the workqueue layer, 129-146 ms. The
-loops are independent per face, vertex, pixel or ray, so the results do not depend on it."""
 
 
 @nb.njit(cache=True, inline="always")
@@ -38,7 +38,7 @@ def _plane(vertices, a, b, c, origin):
     return nx, ny, nz, off
 
 
-@nb.njit(cache=True, parallel=PARALLEL)
+@nb.njit(cache=True, parallel=True)
 def face_planes(vertices, faces, origin):
     """Unit face normals (F, 3) and plane offsets n . (v0 - origin) (F,)."""
     m = faces.shape[0]
@@ -50,7 +50,7 @@ def face_planes(vertices, faces, origin):
     return n, off
 
 
-@nb.njit(cache=True, parallel=PARALLEL)
+@nb.njit(cache=True)
 def gl_planes(vertices, faces, origin, order):
     """The GL face table: (F, 4) float32 rows (unit normal, offset) of :func:`face_planes`
     (computed in float64, then rounded) for the faces ``order`` (GL face k is scene face
@@ -94,7 +94,7 @@ def _carried(normals, jb, jc, b, k, i):
     return x * s, y * s, z * s
 
 
-@nb.njit(cache=True, parallel=PARALLEL)
+@nb.njit(cache=True, parallel=True)
 def carried_normals(normals, jb, jc, b, k):
     """Unit normals cof(I + J) n with J = b jb + k jc per vertex ((N, 3, 3) each)."""
     m = normals.shape[0]
@@ -104,7 +104,7 @@ def carried_normals(normals, jb, jc, b, k):
     return out
 
 
-@nb.njit(cache=True, parallel=PARALLEL)
+@nb.njit(cache=True)
 def gl_vertices(vertices, source, origin, arclength, normals, jb, jc, b, k):
     """The GL vertex data of a moved mesh in one pass, float32 (rounded from float64):
     positions (G, 3) ``vertices[source] - origin``, the same with the ``arclength`` (G, 4),
@@ -125,7 +125,7 @@ def gl_vertices(vertices, source, origin, arclength, normals, jb, jc, b, k):
     return pos, pos_arc, nrm
 
 
-@nb.njit(cache=True, parallel=PARALLEL)
+@nb.njit(cache=True, parallel=True)
 def surface_motion(depth, face_id, rx, ry, faces, va, vb, R, t):
     """(N, 3) motion a -> b of each pixel's surface point (flat depth, face ids and ray
     columns), camera axes: barycentric coordinates on its face at ``va``, the blend of the
@@ -162,7 +162,7 @@ def surface_motion(depth, face_id, rx, ry, faces, va, vb, R, t):
     return out
 
 
-@nb.njit(cache=True, parallel=PARALLEL)
+@nb.njit(cache=True, parallel=True)
 def chunk_extents(positions, vertex, start, axes, center):
     """(lo, hi) (C, 3): extents of each chunk's vertices (``vertex[start[c]:start[c + 1]]``)
     along its box axes, relative to its old centre (culling.refit's reductions)."""
