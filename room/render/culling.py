@@ -223,9 +223,8 @@ def refit_field(chunks: Chunks, cf: ChunkField, b: float, k: float) -> Chunks:
     a . (x - c) + b a . F_b + k a . F_c, whose minimum over the chunk is at least the sum of
     the terms' minima (``b`` >= 0 keeps F_b's extent in order; k < 0 swaps F_c's), and
     likewise for the maximum. The bound is loose by at most the variation of the field's parts
-    over a chunk (about the chunk's size times the field's gradient bound K, well under a
-    millimetre), so culling stays exact (every box still contains its chunk) and only a few
-    more boxes pass the occlusion test."""
+    over a chunk (the chunk's size times the parts' gradient bound), so culling stays exact
+    (every box still contains its chunk) and only a few more boxes pass the occlusion test."""
     if b < 0:
         raise ValueError(f"refit_field: the breathing signal b={b} must be >= 0")
     c_lo, c_hi = (cf.fc_lo, cf.fc_hi) if k >= 0 else (cf.fc_hi, cf.fc_lo)
