@@ -174,8 +174,60 @@ def refit(chunks: Chunks, cv: ChunkVertices, positions: np.ndarray) -> Chunks:
 
     lo, hi = chunk_extents(np.ascontiguousarray(positions, np.float64), cv.vertex, cv.start,
                            np.ascontiguousarray(chunks.axes), np.ascontiguousarray(chunks.center))
+    return _boxes(chunks, lo, hi)
+
+
+def _boxes(chunks: Chunks, lo: np.ndarray, hi: np.ndarray) -> Chunks:
+    """``chunks`` with boxes spanning [lo, hi] (C, 3) along their axes about their old
+    centres, inflated by ``MARGIN_M``."""
     center = chunks.center + np.einsum("cj,cjk->ck", 0.5 * (lo + hi), chunks.axes)
     half = 0.5 * (hi - lo) + MARGIN_M
     corners = center[:, None, :] + np.einsum("ej,cj,cjk->cek", _BOX_EDGES, half, chunks.axes)
     return Chunks(order=chunks.order, start=chunks.start, count=chunks.count, center=center,
                   axes=chunks.axes, half=half, corners=corners)
+
+
+@dataclass
+class ChunkField:
+    """Extents (C, 3) along each chunk's box axes, over the chunk's vertices: of the reference
+    positions relative to the box centre (``ref``) and of the two spatial parts of a motion
+    field u = b F_b + k F_c (``fb``, ``fc``; m per unit signal). :func:`refit_field` bounds
+    the moved chunks with them."""
+
+    ref_lo: np.ndarray
+    ref_hi: np.ndarray
+    fb_lo: np.ndarray
+    fb_hi: np.ndarray
+    fc_lo: np.ndarray
+    fc_hi: np.ndarray
+
+
+def chunk_field(chunks: Chunks, cv: ChunkVertices, positions: np.ndarray, fb: np.ndarray,
+                fc: np.ndarray) -> ChunkField:
+    """The :class:`ChunkField` of reference vertex ``positions`` (V, 3) (the frame of
+    ``chunks``) and the field's parts ``fb``, ``fc`` (V, 3) at those vertices (once per
+    field: three passes over the chunks' vertices)."""
+    from room.render.kernels import chunk_extents
+
+    axes = np.ascontiguousarray(chunks.axes)
+    zero = np.zeros_like(chunks.center)
+    ext = [chunk_extents(np.ascontiguousarray(x, np.float64), cv.vertex, cv.start, axes, c)
+           for x, c in ((positions, np.ascontiguousarray(chunks.center)), (fb, zero),
+                        (fc, zero))]
+    return ChunkField(*ext[0], *ext[1], *ext[2])
+
+
+def refit_field(chunks: Chunks, cf: ChunkField, b: float, k: float) -> Chunks:
+    """Boxes that contain every chunk of the mesh moved by u = b F_b + k F_c (b >= 0), in
+    O(chunks) instead of a pass over the vertices: along a box axis a, a moved vertex is at
+    a . (x - c) + b a . F_b + k a . F_c, whose minimum over the chunk is at least the sum of
+    the terms' minima (``b`` >= 0 keeps F_b's extent in order; k < 0 swaps F_c's), and
+    likewise for the maximum. The bound is loose by at most the variation of the field's parts
+    over a chunk (the chunk's size times the parts' gradient bound), so culling stays exact
+    (every box still contains its chunk) and only a few more boxes pass the occlusion test."""
+    if b < 0:
+        raise ValueError(f"refit_field: the breathing signal b={b} must be >= 0")
+    c_lo, c_hi = (cf.fc_lo, cf.fc_hi) if k >= 0 else (cf.fc_hi, cf.fc_lo)
+    lo = cf.ref_lo + b * cf.fb_lo + k * c_lo
+    hi = cf.ref_hi + b * cf.fb_hi + k * c_hi
+    return _boxes(chunks, lo, hi)

@@ -1,9 +1,18 @@
-"""Per-frame work of a moving mesh as numba kernels (parallel over faces, vertices or pixels):
+"""Per-frame work of a moving mesh as numba kernels (loops over faces, vertices or pixels):
 face planes, shading normals carried by the deformation gradient, and each pixel's surface
 motion. The same formulas as the numpy functions they stand in for
 (:func:`room.render.deform.face_planes`, :func:`room.render.deform.cofactor_normals`,
 :func:`room.render.geometry.surface_motion`, the reference the tests compare against), without
 their (N, 3) and (N, 3, 3) temporaries; float64 throughout.
+
+Threads: the loops over every face, pixel or ray (face_planes, carried_normals,
+surface_motion, chunk_extents, the BVH cast) run on numba's thread pool; the one-pass table
+writers (gl_vertices, gl_planes, the BVH's field boxes: ~1-3 ms each, bound by memory) run on
+one thread, so a breathing frame launches the pool twice, not five times. Numba's default
+OpenMP pool spin-waits after each parallel loop, taking the cores from the GL rasterizer
+(llvmpipe): on a heavily shared machine ``NUMBA_NUM_THREADS=1`` or ``OMP_WAIT_POLICY=passive``
+can make a breathing frame much faster (docs/motion.md). Every loop is independent per
+element, so results do not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -14,6 +23,21 @@ import numba as nb
 import numpy as np
 
 
+@nb.njit(cache=True, inline="always")
+def _plane(vertices, a, b, c, origin):
+    """Unit normal (nx, ny, nz) and offset n . (v_a - origin) of the triangle (a, b, c)."""
+    e1x, e1y, e1z = (vertices[b, 0] - vertices[a, 0], vertices[b, 1] - vertices[a, 1],
+                     vertices[b, 2] - vertices[a, 2])
+    e2x, e2y, e2z = (vertices[c, 0] - vertices[a, 0], vertices[c, 1] - vertices[a, 1],
+                     vertices[c, 2] - vertices[a, 2])
+    nx, ny, nz = e1y * e2z - e1z * e2y, e1z * e2x - e1x * e2z, e1x * e2y - e1y * e2x
+    s = 1.0 / (math.sqrt(nx * nx + ny * ny + nz * nz) + 1e-300)
+    nx, ny, nz = nx * s, ny * s, nz * s
+    off = (nx * (vertices[a, 0] - origin[0]) + ny * (vertices[a, 1] - origin[1])
+           + nz * (vertices[a, 2] - origin[2]))
+    return nx, ny, nz, off
+
+
 @nb.njit(cache=True, parallel=True)
 def face_planes(vertices, faces, origin):
     """Unit face normals (F, 3) and plane offsets n . (v0 - origin) (F,)."""
@@ -21,18 +45,53 @@ def face_planes(vertices, faces, origin):
     n = np.empty((m, 3))
     off = np.empty(m)
     for f in nb.prange(m):
-        a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
-        e1x, e1y, e1z = (vertices[b, 0] - vertices[a, 0], vertices[b, 1] - vertices[a, 1],
-                         vertices[b, 2] - vertices[a, 2])
-        e2x, e2y, e2z = (vertices[c, 0] - vertices[a, 0], vertices[c, 1] - vertices[a, 1],
-                         vertices[c, 2] - vertices[a, 2])
-        nx, ny, nz = e1y * e2z - e1z * e2y, e1z * e2x - e1x * e2z, e1x * e2y - e1y * e2x
-        s = 1.0 / (math.sqrt(nx * nx + ny * ny + nz * nz) + 1e-300)
-        nx, ny, nz = nx * s, ny * s, nz * s
-        n[f, 0], n[f, 1], n[f, 2] = nx, ny, nz
-        off[f] = (nx * (vertices[a, 0] - origin[0]) + ny * (vertices[a, 1] - origin[1])
-                  + nz * (vertices[a, 2] - origin[2]))
+        n[f, 0], n[f, 1], n[f, 2], off[f] = _plane(vertices, faces[f, 0], faces[f, 1],
+                                                   faces[f, 2], origin)
     return n, off
+
+
+@nb.njit(cache=True)
+def gl_planes(vertices, faces, origin, order):
+    """The GL face table: (F, 4) float32 rows (unit normal, offset) of :func:`face_planes`
+    (computed in float64, then rounded) for the faces ``order`` (GL face k is scene face
+    ``order[k]``), without the float64 (F, 3) / (F,) arrays and their reordering."""
+    m = order.shape[0]
+    out = np.empty((m, 4), np.float32)
+    for j in nb.prange(m):
+        f = order[j]
+        nx, ny, nz, off = _plane(vertices, faces[f, 0], faces[f, 1], faces[f, 2], origin)
+        out[j, 0], out[j, 1], out[j, 2], out[j, 3] = nx, ny, nz, off
+    return out
+
+
+@nb.njit(cache=True, inline="always")
+def _carried(normals, jb, jc, b, k, i):
+    """Unit normal cof(I + J) n of row i, J = b jb[i] + k jc[i]."""
+    a00 = 1.0 + b * jb[i, 0, 0] + k * jc[i, 0, 0]
+    a01 = b * jb[i, 0, 1] + k * jc[i, 0, 1]
+    a02 = b * jb[i, 0, 2] + k * jc[i, 0, 2]
+    a10 = b * jb[i, 1, 0] + k * jc[i, 1, 0]
+    a11 = 1.0 + b * jb[i, 1, 1] + k * jc[i, 1, 1]
+    a12 = b * jb[i, 1, 2] + k * jc[i, 1, 2]
+    a20 = b * jb[i, 2, 0] + k * jc[i, 2, 0]
+    a21 = b * jb[i, 2, 1] + k * jc[i, 2, 1]
+    a22 = 1.0 + b * jb[i, 2, 2] + k * jc[i, 2, 2]
+    # cofactor matrix columns: cross products of the columns of a
+    c00 = a11 * a22 - a21 * a12
+    c10 = a21 * a02 - a01 * a22
+    c20 = a01 * a12 - a11 * a02
+    c01 = a12 * a20 - a22 * a10
+    c11 = a22 * a00 - a02 * a20
+    c21 = a02 * a10 - a12 * a00
+    c02 = a10 * a21 - a20 * a11
+    c12 = a20 * a01 - a00 * a21
+    c22 = a00 * a11 - a10 * a01
+    nx, ny, nz = normals[i, 0], normals[i, 1], normals[i, 2]
+    x = c00 * nx + c01 * ny + c02 * nz
+    y = c10 * nx + c11 * ny + c12 * nz
+    z = c20 * nx + c21 * ny + c22 * nz
+    s = 1.0 / (math.sqrt(x * x + y * y + z * z) + 1e-300)
+    return x * s, y * s, z * s
 
 
 @nb.njit(cache=True, parallel=True)
@@ -41,32 +100,29 @@ def carried_normals(normals, jb, jc, b, k):
     m = normals.shape[0]
     out = np.empty((m, 3))
     for i in nb.prange(m):
-        a00 = 1.0 + b * jb[i, 0, 0] + k * jc[i, 0, 0]
-        a01 = b * jb[i, 0, 1] + k * jc[i, 0, 1]
-        a02 = b * jb[i, 0, 2] + k * jc[i, 0, 2]
-        a10 = b * jb[i, 1, 0] + k * jc[i, 1, 0]
-        a11 = 1.0 + b * jb[i, 1, 1] + k * jc[i, 1, 1]
-        a12 = b * jb[i, 1, 2] + k * jc[i, 1, 2]
-        a20 = b * jb[i, 2, 0] + k * jc[i, 2, 0]
-        a21 = b * jb[i, 2, 1] + k * jc[i, 2, 1]
-        a22 = 1.0 + b * jb[i, 2, 2] + k * jc[i, 2, 2]
-        # cofactor matrix columns: cross products of the columns of a
-        c00 = a11 * a22 - a21 * a12
-        c10 = a21 * a02 - a01 * a22
-        c20 = a01 * a12 - a11 * a02
-        c01 = a12 * a20 - a22 * a10
-        c11 = a22 * a00 - a02 * a20
-        c21 = a02 * a10 - a12 * a00
-        c02 = a10 * a21 - a20 * a11
-        c12 = a20 * a01 - a00 * a21
-        c22 = a00 * a11 - a10 * a01
-        nx, ny, nz = normals[i, 0], normals[i, 1], normals[i, 2]
-        x = c00 * nx + c01 * ny + c02 * nz
-        y = c10 * nx + c11 * ny + c12 * nz
-        z = c20 * nx + c21 * ny + c22 * nz
-        s = 1.0 / (math.sqrt(x * x + y * y + z * z) + 1e-300)
-        out[i, 0], out[i, 1], out[i, 2] = x * s, y * s, z * s
+        out[i, 0], out[i, 1], out[i, 2] = _carried(normals, jb, jc, b, k, i)
     return out
+
+
+@nb.njit(cache=True)
+def gl_vertices(vertices, source, origin, arclength, normals, jb, jc, b, k):
+    """The GL vertex data of a moved mesh in one pass, float32 (rounded from float64):
+    positions (G, 3) ``vertices[source] - origin``, the same with the ``arclength`` (G, 4),
+    and the :func:`carried_normals` of ``normals`` padded with 0 (G, 4) (the layouts
+    ``Raster.update_geometry`` uploads), without float64 temporaries."""
+    m = source.shape[0]
+    pos = np.empty((m, 3), np.float32)
+    pos_arc = np.empty((m, 4), np.float32)
+    nrm = np.zeros((m, 4), np.float32)
+    for i in nb.prange(m):
+        s = source[i]
+        for c in range(3):
+            x = np.float32(vertices[s, c] - origin[c])
+            pos[i, c] = x
+            pos_arc[i, c] = x
+        pos_arc[i, 3] = arclength[i]
+        nrm[i, 0], nrm[i, 1], nrm[i, 2] = _carried(normals, jb, jc, b, k, i)
+    return pos, pos_arc, nrm
 
 
 @nb.njit(cache=True, parallel=True)

@@ -152,13 +152,20 @@ class Raster:
         ``normals`` (V, 3) in the upload frame, the per-vertex ``arclength`` (V,) unchanged,
         ``planes`` (F, 4) in the order of ``faces``, and the refitted chunk boxes. Same counts
         and connectivity as at construction."""
-        GL = _gl()
         pos = np.ascontiguousarray(positions, dtype=np.float32)
+        self.upload_geometry(pos, np.column_stack([pos, arclength]),
+                             np.column_stack([normals, np.zeros(len(pos))]), planes, chunks)
+
+    def upload_geometry(self, pos: np.ndarray, pos_arc: np.ndarray, normals4: np.ndarray,
+                        planes: np.ndarray, chunks: culling.Chunks | None = None) -> None:
+        """:meth:`update_geometry` with the arrays already in their GL layouts (float32, the
+        others are converted): positions (V, 3), positions and arclength (V, 4), normals padded
+        with 0 (V, 4), planes (F, 4)."""
+        GL = _gl()
         updates = [(self._buffers[0], GL.GL_ARRAY_BUFFER, pos),
                    (self._tbos[0][0], GL.GL_TEXTURE_BUFFER, planes),
-                   (self._tbos[2][0], GL.GL_TEXTURE_BUFFER, np.column_stack([pos, arclength])),
-                   (self._tbos[3][0], GL.GL_TEXTURE_BUFFER,
-                    np.column_stack([normals, np.zeros(len(pos))]))]
+                   (self._tbos[2][0], GL.GL_TEXTURE_BUFFER, pos_arc),
+                   (self._tbos[3][0], GL.GL_TEXTURE_BUFFER, normals4)]
         if chunks is not None and self.chunks is not None:
             self.chunks = chunks
             updates.append((self._buffers[2], GL.GL_ARRAY_BUFFER, chunks.corners.reshape(-1, 3)))

@@ -41,6 +41,11 @@ from room.render.material import make_textures, material_uniforms
 from room.transforms import check_rigid, invert
 from room.types import BACKGROUND_ID, Frame, Intrinsics
 
+SF_CACHE = 2
+"""Scene flows kept (the last pairs): a generated frame asks for its forward flow (a -> next),
+its backward flow (a -> previous) and its scene flow (a -> next again), so two are needed for
+the third to find the first."""
+
 OUTSIDE_FRACTION = 0.5
 """A frame whose hit pixels mostly see the outer side of the wall was taken from outside."""
 
@@ -92,11 +97,13 @@ class Renderer:
         self._gl_intr = self._pinhole_cover(self.intrinsics)
         self._vertices = np.asarray(mesh.vertices, dtype=np.float64)
         self._faces = np.asarray(mesh.faces, dtype=np.int64)
-        self._fnormals = np.asarray(mesh.face_normals, dtype=np.float64)
+        fnormals = np.asarray(mesh.face_normals, dtype=np.float64)
         self._origin = self._vertices.mean(axis=0)
-        self._fn_ext = np.vstack([self._fnormals, np.zeros((1, 3))])  # sentinel row for -1
-        self._plane_ext = np.append(np.einsum(  # n . (v0 - origin): plane offsets
-            "ij,ij->i", self._fnormals, self._vertices[self._faces[:, 0]] - self._origin), 0.0)
+        # the current shape's float64 face planes (unit normals, n . (v0 - origin)): None after
+        # a move until the CPU side needs them (_face_planes); with a -1 sentinel row (_ext)
+        self._planes: tuple[np.ndarray, np.ndarray] | None = (fnormals, np.einsum(
+            "ij,ij->i", fnormals, self._vertices[self._faces[:, 0]] - self._origin))
+        self._planes_ext: tuple[np.ndarray, np.ndarray] | None = None
         self._branch = np.append(np.asarray(scene.face_branch), BACKGROUND_ID).astype(np.int32)
         self._ctx = gl.Context()
         self.gl_info: dict[str, str] = dict(self._ctx.info)
@@ -109,6 +116,7 @@ class Renderer:
         self._moving: Any = None
         self._gm, self._chunks0, self._chunk_vertices = gm, chunks, None
         self._gm_normals = np.ascontiguousarray(gm.normals, np.float64)
+        self._arclength: np.ndarray | None = None
         self._ref_vertices = self._vertices
         self._time: float | None = None
         order = chunks.order if cull else np.arange(len(gm.faces))
@@ -120,7 +128,7 @@ class Renderer:
             self._gl_intr.width, self._gl_intr.height,
             [pos.astype(np.float32), gm.normals.astype(np.float32), gm.tree],
             gm.faces[order], gm.branches,
-            np.column_stack([self._fnormals, self._plane_ext[:-1]])[order],
+            np.column_stack(self._planes)[order],
             make_textures(self.config),
             lens_rays=cam._pixel_rays(self.intrinsics) if self.intrinsics.is_distorted else None,
             chunks=chunks, near=self._gl_intr.near, cull_back=self._closed,
@@ -132,11 +140,13 @@ class Renderer:
         self._embree_ref: Any = None  # the reference mesh's, for the inside test under motion
         self._bvh: Any = None  # the moving mesh's ray caster (room.render.bvh)
         self._bvh_vertices: np.ndarray | None = None
-        self._fnormals_ref, self._plane_ref = self._fnormals, self._plane_ext[:-1].copy()
+        self._bvh_field: Any = None  # the MeshMotion whose field the tree's bounds are of
+        self._fnormals_ref, self._plane_ref = self._planes
+        self._chunk_field: Any = None  # culling.ChunkField of the motion (boxes per frame)
         self._rays: np.ndarray | None = None
         self._lut: tuple[float, np.ndarray] | None = None
         self._flow: Any = None
-        self._sf_cache: tuple | None = None
+        self._sf_cache: list[tuple] = []  # the last SF_CACHE (key, scene flow) pairs
         if motion is not None:
             self.set_motion(motion)
 
@@ -176,7 +186,8 @@ class Renderer:
 
         was = self._moving is not None
         self._moving = None if motion is None else MeshMotion(motion, self._ref_vertices)
-        self._sf_cache = None
+        self._sf_cache = []
+        self._chunk_field = None
         if was != (motion is not None) and self._flow is not None:
             self._ctx.make_current()
             self._flow.release()
@@ -198,30 +209,63 @@ class Renderer:
     def _upload(self, v: np.ndarray, jac: tuple | None, t: float | None) -> None:
         """Vertices ``v`` (V, 3) of the scene mesh, shading normals carried by the gradient
         ``jac`` = (grad F_b, grad F_c, b, k) at the GPU vertices (None: the reference
-        normals), to the CPU side and GL (room.render.kernels: the per-face and per-vertex
-        work in parallel)."""
+        normals), to the CPU side and GL. A moved shape goes to GL in one pass per table
+        (room.render.kernels.gl_vertices, gl_planes: float64 computed, float32 stored, in the
+        GL layouts), chunk boxes bounded from the field (culling.refit_field), and its float64
+        face planes wait until the CPU side asks for them (:meth:`_face_planes`)."""
         from room.render import kernels
 
         gm = self._gm
-        pos = v[gm.source] - self._origin
-        chunks = self._chunks0
+        self._ctx.make_current()
         if jac is None:  # the reference mesh: its own normals, planes and boxes, bit for bit
-            fn, off = self._fnormals_ref, self._plane_ref
-            nrm = gm.normals
+            planes = (self._fnormals_ref, self._plane_ref)
+            self._raster.update_geometry(v[gm.source] - self._origin, gm.normals, gm.tree[:, 0],
+                                         np.column_stack(planes)[self._order], self._chunks0)
         else:
-            fn, off = kernels.face_planes(v, self._faces, self._origin)
-            nrm = kernels.carried_normals(self._gm_normals, *jac)
-        if jac is not None and chunks is not None:
+            planes = None
+            if self._arclength is None:
+                self._arclength = np.ascontiguousarray(gm.tree[:, 0], np.float64)
+            pos, pos_arc, nrm = kernels.gl_vertices(v, gm.source, self._origin, self._arclength,
+                                                    self._gm_normals, *jac)
+            self._raster.upload_geometry(pos, pos_arc, nrm, kernels.gl_planes(
+                v, self._faces, self._origin, self._order), self._moved_chunks(*jac[2:]))
+        self._vertices, self._planes, self._planes_ext = v, planes, None
+        self._time = t
+
+    def _moved_chunks(self, b: float, k: float) -> Any:
+        """The culling boxes of the mesh moved by the field at signals (b, k) (None without
+        culling): bounded from each chunk's extents of the field's parts (computed once per
+        field), O(chunks) per frame."""
+        if self._chunks0 is None:
+            return None
+        if self._chunk_field is None:
+            gm, src = self._gm, self._gm.source
             if self._chunk_vertices is None:
                 self._chunk_vertices = culling.chunk_vertices(self._chunks0, gm.faces)
-            chunks = culling.refit(self._chunks0, self._chunk_vertices, pos)
-        self._ctx.make_current()
-        self._raster.update_geometry(pos, nrm, gm.tree[:, 0],
-                                     np.column_stack([fn, off])[self._order], chunks)
-        self._vertices, self._fnormals = v, fn
-        self._fn_ext = np.vstack([fn, np.zeros((1, 3))])
-        self._plane_ext = np.append(off, 0.0)
-        self._time = t
+            self._chunk_field = culling.chunk_field(
+                self._chunks0, self._chunk_vertices, self._ref_vertices[src] - self._origin,
+                self._moving.fb[src], self._moving.fc[src])
+        return culling.refit_field(self._chunks0, self._chunk_field, b, k)
+
+    def _face_planes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unit face normals (F, 3) and plane offsets n . (v0 - origin) (F,), float64, of the
+        current shape (computed on first use after a move: GL has its own float32 copy)."""
+        if self._planes is None:
+            from room.render import kernels
+
+            self._planes = kernels.face_planes(self._vertices, self._faces, self._origin)
+        return self._planes
+
+    @property
+    def _fnormals(self) -> np.ndarray:
+        return self._face_planes()[0]
+
+    def _ext(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_face_planes` with a zero sentinel row (face id -1 picks it)."""
+        if self._planes_ext is None:
+            fn, off = self._face_planes()
+            self._planes_ext = (np.vstack([fn, np.zeros((1, 3))]), np.append(off, 0.0))
+        return self._planes_ext
 
     def _motion_meta(self, time_s: float) -> dict:
         b, k = self._moving.signals(float(time_s))
@@ -362,8 +406,9 @@ class Renderer:
         R = T[:3, :3]
         t = T[:3, 3] - self._origin
         idx = face.ravel()
-        nw = np.take(self._fn_ext, idx, axis=0)  # face -1 picks the zero sentinel row
-        e = np.take(self._plane_ext, idx) - (nw[:, 0] * t[0] + nw[:, 1] * t[1] + nw[:, 2] * t[2])
+        fn_ext, plane_ext = self._ext()
+        nw = np.take(fn_ext, idx, axis=0)  # face -1 picks the zero sentinel row
+        e = np.take(plane_ext, idx) - (nw[:, 0] * t[0] + nw[:, 1] * t[1] + nw[:, 2] * t[2])
         n = np.einsum("ij,jk->ik", nw, R)  # n_c = R^T n_w, row-vector form
         rays = self._pinhole_rays().reshape(-1, 2)
         nd = n[:, 0] * rays[:, 0] + n[:, 1] * rays[:, 1] + n[:, 2]
@@ -418,12 +463,22 @@ class Renderer:
         f = self._cast(d, T)
         z, _ = self._intersect(np.maximum(f, 0), d, T)
         ok = (f >= 0) & (z > 0)
-        n = np.einsum("ij,jk->ik", self._fnormals[np.maximum(f, 0)], T[:3, :3])
+        n = np.einsum("ij,jk->ik", self._hit_normals(np.maximum(f, 0)), T[:3, :3])
         n *= np.where(np.einsum("ij,ij->i", n, d) > 0, -1.0, 1.0)[:, None]
         face.ravel()[idx] = np.where(ok, f, BACKGROUND_ID)
         depth.ravel()[idx] = np.where(ok, z, 0.0)
         if normals is not None:  # None on the RGB + depth path
             normals.reshape(-1, 3)[idx] = n * ok[:, None]
+
+    def _hit_normals(self, f: np.ndarray) -> np.ndarray:
+        """Unit normals (N, 3) of faces ``f``: from the float64 face planes when they are at
+        hand, else only these faces' (the same kernel, so the same values)."""
+        if self._planes is not None:
+            return self._planes[0][f]
+        from room.render import kernels
+
+        return kernels.face_planes(self._vertices, np.ascontiguousarray(self._faces[f]),
+                                   self._origin)[0]
 
     def _intersect(self, f: np.ndarray, d: np.ndarray, T: np.ndarray):
         """Rays from the camera centre along d (d_z = 1, camera frame) against triangles f,
@@ -460,7 +515,13 @@ class Renderer:
 
                 self._bvh = MovingBVH(self._ref_vertices, self._faces)
             if self._bvh_vertices is not self._vertices:  # a new shape since the last refit
-                self._bvh.refit(self._vertices)
+                if self._time is None:  # a shape not (yet) of this field: boxes from it
+                    self._bvh.refit(self._vertices)
+                else:  # boxes bounded from the field
+                    if self._bvh_field is not self._moving:
+                        self._bvh.set_field(self._moving.fb, self._moving.fc)
+                        self._bvh_field = self._moving
+                    self._bvh.refit_field(self._vertices, *self._moving.signals(self._time))
                 self._bvh_vertices = self._vertices
             return self._bvh.first_hit(T[:3, 3], np.einsum("ij,kj->ik", d, T[:3, :3]))
         dirs = np.einsum("ij,kj->ik", d, T[:3, :3])
@@ -505,14 +566,15 @@ class Renderer:
         """Per pixel of ``frame_a``, the 3D motion (m) of the surface point it sees until
         ``frame_b``'s time, in camera-a axes, float32 (H, W, 3); 0 where nothing was hit, and
         0 everywhere for a rigid scene (:func:`room.render.geometry.surface_motion`: exact for
-        the frames' meshes, from a's depth and face ids). The last pair's result is cached
+        the frames' meshes, from a's depth and face ids). The last SF_CACHE pairs are cached
         (forward flow and scene flow of one frame share it)."""
         from room.render import geometry
 
         key = (frame_a.index, frame_a.time_s, frame_b.index, frame_b.time_s,
                id(frame_a.depth), id(frame_a.face_id))
-        if self._sf_cache is not None and self._sf_cache[0] == key:
-            return self._sf_cache[1]
+        for k, v in self._sf_cache:
+            if k == key:
+                return v
         if self._moving is None:
             out = np.zeros(frame_a.depth.shape + (3,), np.float32)
         else:
@@ -525,7 +587,7 @@ class Renderer:
                 self._moving.at(frame_a.time_s), self._moving.at(frame_b.time_s), R,
                 np.ascontiguousarray(frame_a.T_world_cam[:3, 3])
             ).astype(np.float32).reshape(frame_a.depth.shape + (3,))
-        self._sf_cache = (key, out)
+        self._sf_cache = [*self._sf_cache[-(SF_CACHE - 1):], (key, out)]
         return out
 
     def close(self) -> None:
