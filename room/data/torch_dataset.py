@@ -8,6 +8,8 @@
 - ``normals`` (3, H, W) float32 camera frame; ``segmentation`` / ``face_id`` (1, H, W) int64;
 - ``flow_fwd`` / ``flow_bwd`` (2, H, W) float32 pixels with ``*_valid`` (1, H, W) bool, from
   KITTI PNG flow (1/64 px steps, 0 where invalid) or .flo files alike;
+- ``scene_flow`` (3, H, W) float32 metres, camera-t axes (breathing datasets; zero on the last
+  frame of a sequence, which has no next frame);
 - always ``K`` (3, 3) float32, ``T_world_cam`` (4, 4) float64, ``index`` and ``sequence``
   (int: position of the sequence in ``self.sequences``).
 
@@ -106,7 +108,7 @@ class FrameDataset:
             a = d[m]
             if m in ("rgb", "rgb_clean"):
                 out[m] = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).float() / 255
-            elif m in ("normals", "flow_fwd", "flow_bwd"):
+            elif m in ("normals", "flow_fwd", "flow_bwd", "scene_flow"):
                 out[m] = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
             elif m in ("segmentation", "face_id"):
                 out[m] = torch.from_numpy(a.astype(np.int64))[None]

@@ -146,3 +146,18 @@ def test_same_config_and_seed_give_the_same_breathing_dataset(breathing_seq, tmp
 
     a, b = digests(seq), digests(again)
     assert a == b and any(k.startswith("scene_flow/") for k in a)
+
+
+def test_torch_dataset_gives_scene_flow_channels_first(breathing_seq):
+    """The torch adapter returns scene flow as (3, H, W) metres, equal to the reader's."""
+    pytest.importorskip("torch", reason="the learn extra (torch) is not installed")
+    from room.data.reader import SequenceReader
+    from room.data.torch_dataset import FrameDataset
+
+    _, seq = breathing_seq
+    ds = FrameDataset(seq, modalities=("rgb", "scene_flow"))
+    item = ds[1]
+    ref = SequenceReader(seq).read(1, ["scene_flow"])["scene_flow"]
+    assert tuple(item["scene_flow"].shape) == (3,) + ref.shape[:2]
+    assert np.array_equal(item["scene_flow"].numpy().transpose(1, 2, 0), ref)
+    assert float(np.abs(ref).max()) > 0  # the airway moves between frames 1 and 2
