@@ -92,26 +92,32 @@ class SequenceReader(Sequence):
         d = self.info.get("motion")
         return None if not d else BreathingMotion.from_dict(d)
 
+    def reference_scene(self, scene: Any = None):
+        """The scene (AirwayScene) the sequence was rendered from: ``scene`` (anything
+        :func:`room.anatomy.load_scene` takes), else the scene folder or recipe info.json
+        records (prepared once and cached); checked against the recorded face count."""
+        from room.anatomy import load_scene
+
+        if scene is None:
+            rec = self.info.get("scene", {})
+            scene = rec.get("dir") or rec.get("recipe")
+            if scene is None:
+                raise DatasetError(f"{self.path}: info.json records neither a scene folder "
+                                   "nor a recipe; pass scene= (the scene it was made from)")
+        loaded = load_scene(scene)
+        want = self.info.get("scene", {}).get("faces")
+        if want is not None and len(loaded.mesh.faces) != int(want):
+            raise DatasetError(f"the scene has {len(loaded.mesh.faces)} faces but {self.path} "
+                               f"was rendered from one with {want}: pass the scene it was "
+                               "made from")
+        return loaded
+
     def reference_mesh(self, scene: Any = None):
         """The scene's reference (CT) mesh, faces in mesh.ply order: from ``scene`` (an
         AirwayScene or anything :func:`room.anatomy.load_scene` takes), else the scene folder
         or recipe info.json records (prepared once and cached)."""
         if self._ref_mesh is None or scene is not None:
-            from room.anatomy import load_scene
-
-            if scene is None:
-                rec = self.info.get("scene", {})
-                scene = rec.get("dir") or rec.get("recipe")
-                if scene is None:
-                    raise DatasetError(f"{self.path}: info.json records neither a scene folder "
-                                       "nor a recipe; pass scene= to mesh()")
-            mesh = load_scene(scene).mesh
-            want = self.info.get("scene", {}).get("faces")
-            if want is not None and len(mesh.faces) != int(want):
-                raise DatasetError(f"the scene has {len(mesh.faces)} faces but {self.path} was "
-                                   f"rendered from one with {want}: pass the scene it was made "
-                                   "from")
-            self._ref_mesh = mesh
+            self._ref_mesh = self.reference_scene(scene).mesh
         return self._ref_mesh
 
     def mesh(self, i: int, scene: Any = None):

@@ -39,8 +39,40 @@ def breath_panels(frames: list[Any], far: float | None = None) -> list[np.ndarra
 def write_breath_video(renderer: Any, T_world_cam: np.ndarray, out: str | Path, n: int = 24,
                        fps: int = 8, carry: bool = False) -> Path:
     """MP4 of :func:`breath_frames` (RGB | depth), cropped to multiples of 16 px."""
+
+    return _write_panels(breath_frames(renderer, T_world_cam, n, carry)[0], out, fps)
+
+
+def sequence_breath_frames(reader: Any, n: int = 24, frame: int = -1) -> list[Any]:
+    """Frame ``frame``'s camera pose (default: the last, deepest, where the airway moves
+    most) of a breathing sequence held still in the world over one breath of its recorded motion: ``n`` Frames drawn from the scene info.json records with the
+    sequence's camera and render settings (config.yaml). DatasetError for a rigid sequence."""
+    from omegaconf import OmegaConf
+
+    from room.config import to_dataclass
+    from room.errors import DatasetError
+    from room.render import CameraConfig, RenderConfig, make_renderer
+
+    if reader.motion is None:
+        raise DatasetError(f"{reader.path} is a rigid sequence (no motion in info.json): "
+                           "nothing breathes")
+    cfg = OmegaConf.to_container(OmegaConf.load(Path(reader.path) / "config.yaml"))
+    camera = to_dataclass(CameraConfig, cfg["camera"])
+    render = to_dataclass(RenderConfig, {**cfg["render"], "backend": "raster"})
+    with make_renderer(reader.reference_scene(), camera, render, motion=reader.motion) as rnd:
+        return breath_frames(rnd, reader.poses[frame], n)[0]
+
+
+def write_sequence_breath_video(reader: Any, out: str | Path, n: int = 24, fps: int = 8,
+                                frame: int = -1) -> Path:
+    """``room-view``'s breath.mp4 of a breathing sequence: :func:`sequence_breath_frames` as
+    RGB | depth, cropped to multiples of 16 px."""
+    return _write_panels(sequence_breath_frames(reader, n, frame), out, fps)
+
+
+def _write_panels(frames: list[Any], out: str | Path, fps: int) -> Path:
     from room.fileio import write_mp4
 
-    panels = breath_panels(breath_frames(renderer, T_world_cam, n, carry)[0])
+    panels = breath_panels(frames)
     h, w = (d // 16 * 16 for d in panels[0].shape[:2])
     return write_mp4(out, (p[:h, :w] for p in panels), fps=fps)

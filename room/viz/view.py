@@ -21,7 +21,8 @@ class ViewConfig:
     to write (default: into each sequence folder; else ``out/<sequence path relative to
     path>/``). ``frames``: rows of the contact sheet; ``size``: edge of one video panel in
     pixels; ``scene_dir``: scene folder for the centerline tree (default: the scene cache entry
-    of the recipe in info.json, if present)."""
+    of the recipe in info.json, if present). ``breath``: for a breathing sequence (motion in
+    info.json) also ``breath.mp4``, the last frame's pose held still over one breath."""
 
     path: str = ""
     out: str | None = None
@@ -33,6 +34,7 @@ class ViewConfig:
     scene_dir: str | None = None
     modalities: tuple[str, ...] = panels.VIEW_MODALITIES
     max_sequences: int = 0  # 0 = every sequence under path
+    breath: bool = True
 
     def __post_init__(self) -> None:
         if not self.path:
@@ -74,5 +76,9 @@ def view_dataset(cfg: ViewConfig) -> list[Path]:
         if cfg.video:
             written.append(write_view_video(reader, dest / "view.mp4", cfg.size, cfg.fps, tree,
                                             cfg.modalities))
+        if cfg.breath and reader.motion is not None:
+            from room.viz.breathing import write_sequence_breath_video
+
+            written.append(write_sequence_breath_video(reader, dest / "breath.mp4"))
         log.info("viewed %s", seq)
     return written
