@@ -45,8 +45,9 @@ def write_breath_video(renderer: Any, T_world_cam: np.ndarray, out: str | Path, 
 
 def sequence_breath_frames(reader: Any, n: int = 24, frame: int = -1) -> list[Any]:
     """Frame ``frame``'s camera pose (default: the last, deepest, where the airway moves
-    most) of a breathing sequence held still in the world over one breath of its recorded motion: ``n`` Frames drawn from the scene info.json records with the
-    sequence's camera and render settings (config.yaml). DatasetError for a rigid sequence."""
+    most) of a breathing sequence held still in the world over one breath of its recorded
+    motion: ``n`` Frames drawn from the scene info.json records with the sequence's camera
+    and render settings (config.yaml). DatasetError for a rigid sequence."""
     from omegaconf import OmegaConf
 
     from room.config import to_dataclass
