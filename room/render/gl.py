@@ -41,6 +41,13 @@ def _have_lib(*names: str) -> bool:
     return False
 
 
+def is_software(info: dict[str, str]) -> bool:
+    """Whether a context's ``info`` (Context.info) names a CPU rasterizer (Mesa llvmpipe,
+    softpipe or swrast), where full-screen fragment passes cost more than numpy/numba loops."""
+    name = info.get("renderer", "").lower()
+    return any(k in name for k in ("llvmpipe", "softpipe", "swrast"))
+
+
 def limit_software_threads(n: int = 1) -> None:
     """Cap Mesa llvmpipe's rasterizer threads for GL contexts created after this call.
 

@@ -1,7 +1,7 @@
-"""Optical flow from the GL pass (Renderer.optical_flow) against the numpy reference
-(geometry.optical_flow) and an independent float64 reprojection of depth through the two poses,
-pinhole, radtan and fisheye, forward and backward. Module-scoped renderers: GL contexts are
-costly on CPU."""
+"""Optical flow of Renderer.optical_flow (the GL pass and the numba loop) against the numpy
+reference (geometry.optical_flow) and an independent float64 reprojection of depth through the
+two poses, pinhole, radtan and fisheye, forward and backward. Module-scoped renderers: GL
+contexts are costly on CPU."""
 
 from __future__ import annotations
 
@@ -54,13 +54,34 @@ def _reprojected(a, b) -> np.ndarray:
     return project(q, b.intrinsics).reshape(a.depth.shape + (2,)) - np.stack([u, v], -1)
 
 
+@pytest.fixture(params=["gl", "cpu"])
+def backend(request, pair):
+    """Both places Renderer.optical_flow can run (the GL pass; the numba loop, the default on
+    a software rasterizer), whatever this machine's default."""
+    r = pair[1]
+    default, r.flow_backend = r.flow_backend, request.param
+    yield request.param
+    r.flow_backend = default
+
+
+def test_default_flow_backend_follows_the_rasterizer(pair):
+    from room.render.gl import is_software
+
+    r = pair[1]
+    assert r.flow_backend == ("cpu" if is_software(r.gl_info) else "gl")
+    assert is_software({"renderer": "llvmpipe (LLVM 15.0.7, 256 bits)"})
+    assert not is_software({"renderer": "NVIDIA H200/PCIe/SSE2"})
+
+
 @pytest.mark.parametrize("direction", ["forward", "backward"])
-def test_gl_flow_matches_numpy_and_reprojection(pair, direction):
+def test_gl_flow_matches_numpy_and_reprojection(pair, backend, direction):
     name, r, a, b = pair
     if direction == "backward":
         a, b = b, a
     flow, valid = r.optical_flow(a, b)
     ref, ref_valid = optical_flow(a, b)
+    if backend == "cpu":  # same float64 formulas in the same order: the reference, bit for bit
+        assert np.array_equal(flow, ref) and np.array_equal(valid, ref_valid)
     assert flow.dtype == np.float32 and flow.shape == a.depth.shape + (2,)
     assert valid.dtype == bool and valid.mean() > 0.6, valid.mean()
     # The same formulas and occlusion test in float32 instead of float64: the motion is
@@ -80,7 +101,7 @@ def test_gl_flow_matches_numpy_and_reprojection(pair, direction):
     assert np.median(e) < 0.05 and np.quantile(e, 0.999) < 1e-3, (name, np.median(e))
 
 
-def test_gl_flow_is_deterministic_and_pure(pair):
+def test_gl_flow_is_deterministic_and_pure(pair, backend):
     """The pass depends on the two depth maps and poses alone (generate.write_sequence relies on
     it: a resumed run reads the previous frame back from disk): repeated and interleaved calls
     give the same bytes."""
