@@ -190,3 +190,48 @@ def chunk_extents(positions, vertex, start, axes, center):
                 lo[c, k] = min(lo[c, k], s)
                 hi[c, k] = max(hi[c, k], s)
     return lo, hi
+
+
+@nb.njit(cache=True, parallel=True)
+def map_ids(raw, lut, offset, branch, segment):
+    """Scene face ids (H, W) int32 of the geometry pass's raw ids (GL chunk order; -1 none,
+    -2 - id the wall seen from outside) through ``lut[raw + offset]`` (which keeps that
+    coding), the outside coding folded back to the face id, and, with ``segment``, each
+    pixel's ``branch`` row (the last row for no hit). Returns (face, seg or an empty array,
+    hit pixels, pixels that see the wall from outside): Renderer._draw's np.take, compare and
+    sum passes in one loop."""
+    h, w = raw.shape
+    face = np.empty((h, w), np.int32)
+    seg = np.empty((h, w) if segment else (0, 0), branch.dtype)
+    none = branch[branch.shape[0] - 1]
+    n_hit = 0
+    n_out = 0
+    for r in nb.prange(h):
+        for c in range(w):
+            f = lut[raw[r, c] + offset]
+            if f < -1:
+                f = -2 - f
+                n_out += 1
+            face[r, c] = f
+            if f >= 0:
+                n_hit += 1
+            if segment:
+                seg[r, c] = branch[f] if f >= 0 else none
+    return face, seg, n_hit, n_out
+
+
+@nb.njit(cache=True, parallel=True)
+def segment(face, branch):
+    """Each pixel's ``branch`` row of its face id (H, W) (the last row where ``face`` < 0), and
+    the number of hit pixels."""
+    h, w = face.shape
+    seg = np.empty((h, w), branch.dtype)
+    none = branch[branch.shape[0] - 1]
+    n_hit = 0
+    for r in nb.prange(h):
+        for c in range(w):
+            f = face[r, c]
+            seg[r, c] = branch[f] if f >= 0 else none
+            if f >= 0:
+                n_hit += 1
+    return seg, n_hit

@@ -27,7 +27,7 @@ the wall's outer side, because back faces are no longer drawn.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -69,6 +69,16 @@ def _closed_inward(mesh) -> bool:
     """Closed, consistently wound, normals into the enclosed volume (the lumen): then a camera
     inside sees front faces only and back faces may be culled."""
     return bool(mesh.is_watertight and mesh.is_winding_consistent and mesh.volume < 0)
+
+
+class _IdMaps(NamedTuple):
+    """What Renderer._draw derives from the face ids besides them: the segmentation (H, W)
+    (BACKGROUND_ID where nothing was hit), and the numbers of hit pixels and of pixels that
+    see the wall from outside."""
+
+    segmentation: np.ndarray
+    n_hit: int
+    n_outside: int
 
 
 class Renderer:
@@ -308,16 +318,14 @@ class Renderer:
         """
         T = check_rigid(T_world_cam, "T_world_cam")
         self.set_time(time_s)
-        color, face, depth, normals, outside_px = self._draw(T)
-        hit = face >= 0
-        n_hit = int(hit.sum())
-        outside = self._outside(T, outside_px, n_hit)
-        gain = self._gain(color, hit)
+        color, face, depth, normals, ids = self._draw(T)
+        outside = self._outside(T, ids.n_outside, ids.n_hit)
+        gain = self._gain(color, face, hit_is_id=True)
         rgb = self._encode(color, gain)
         meta = {
-            "empty": n_hit == 0,
+            "empty": ids.n_hit == 0,
             "outside": bool(outside),
-            "valid_fraction": n_hit / hit.size,
+            "valid_fraction": ids.n_hit / face.size,
             "exposure_gain": float(gain),
             "renderer": "room.render (OpenGL deferred, no MSAA)",
             "gl": dict(self.gl_info),
@@ -325,9 +333,8 @@ class Renderer:
         }
         if self._moving is not None:
             meta["motion"] = self._motion_meta(time_s)
-        seg = np.take(self._branch, face)
         return Frame(rgb=rgb.copy(), rgb_clean=rgb, depth=depth, normals=normals,
-                     segmentation=seg, face_id=face, T_world_cam=T.copy(),
+                     segmentation=ids.segmentation, face_id=face, T_world_cam=T.copy(),
                      intrinsics=self.intrinsics, index=int(index), time_s=float(time_s),
                      meta=meta)
 
@@ -347,11 +354,13 @@ class Renderer:
 
     def _draw(self, T: np.ndarray, face_ids: bool = True):
         """GL passes at the (checked) pose T: linear radiance float16 (H, W, 3), face ids
-        (-1 none), z-depth float32 m, normals float32 (H, W, 3) camera frame, and the mask of
-        pixels that see the wall from outside; lens-corrected (Embree fallback) if distorted.
-        ``face_ids=False`` (the RGB + depth path) skips the normals and, pinhole only, mapping
-        GL ids to scene face ids: ``face`` is then only good for ``face != -1`` and the outside
-        mask is None."""
+        (-1 none), z-depth float32 m, normals float32 (H, W, 3) camera frame, and the
+        :class:`_IdMaps` (segmentation, hit and outside pixel counts); lens-corrected (Embree
+        fallback) if distorted. ``face_ids=False`` (the RGB + depth path) skips the normals
+        and, pinhole only, mapping GL ids to scene face ids: ``face`` is then only good for
+        ``face != -1`` and the id maps are None."""
+        from room.render import kernels
+
         self._ctx.make_current()
         cw = self._cam_world(T)
         g = self._gl_intr
@@ -359,22 +368,24 @@ class Renderer:
                     "u_proj": self._proj, "u_intr": np.array([g.fx, g.fy, g.cx, g.cy]),
                     "u_cam_pos": T[:3, 3] - self._origin}
         color, ids, depth, normals = self._raster.draw(uniforms, normals=face_ids)
-        if not (face_ids or self.intrinsics.is_distorted):
+        distorted = self.intrinsics.is_distorted
+        if not (face_ids or distorted):
             return color, ids[..., 0], depth, normals, None
-        raw = ids[..., 0] + (self._n_faces + 1)
-        face = np.take(self._id_lut, raw)  # GL (chunk) order -> scene face ids, raw coding
-        outside_px = face < -1  # raw id -2 - id: the wall seen from outside
-        np.subtract(-2, face, out=face, where=outside_px)
-        if self.intrinsics.is_distorted:
+        # GL (chunk) order -> scene face ids, the outside coding folded back, and (pinhole)
+        # the segmentation, in one loop
+        face, seg, n_hit, n_out = kernels.map_ids(ids[..., 0], self._id_lut, self._n_faces + 1,
+                                                  self._branch, not distorted)
+        if distorted:
             self._lens_fallback(ids[..., 1] == 1, face, depth, normals, T)
-        return color, face, depth, normals, outside_px
+            seg, n_hit = kernels.segment(face, self._branch)
+        return color, face, depth, normals, _IdMaps(seg, int(n_hit), int(n_out))
 
-    def _outside(self, T: np.ndarray, outside_px: np.ndarray, n_hit: int) -> bool:
+    def _outside(self, T: np.ndarray, n_outside: int, n_hit: int) -> bool:
         """Whether the camera is outside the airway: for a closed mesh (back faces culled), its
         centre is outside the mesh (majority of three ray casts: the first wall hit faces away
         from the camera); else most hit pixels see the wall from outside."""
         if not self._closed:
-            return n_hit > 0 and int(outside_px.sum()) > OUTSIDE_FRACTION * n_hit
+            return n_hit > 0 and n_outside > OUTSIDE_FRACTION * n_hit
         d = np.array([[0.0, 0.0, 1.0], [0.6, -0.3, 1.0], [-0.4, 0.7, -1.0]])
         if self._moving is not None:
             # phi_t is a homeomorphism: the camera is inside the moved mesh exactly when its
