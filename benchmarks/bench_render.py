@@ -2,11 +2,11 @@
 path, at 600 x 600 and 256 x 256:
 
 1. all modalities: ``Renderer.render`` (RGB, depth, normals, segmentation, face ids) plus a point
-   cloud and forward optical flow from the previous frame (the GL pass,
-   ``Renderer.optical_flow``, as the generator uses it); also ``render()`` alone,
-   ``render_rgbd()`` (RGB + depth only, what the Gymnasium observations use), the point cloud,
-   and flow of 30 fps pairs (0.5 mm apart, ~90 % valid) from the GL pass beside the numpy
-   reference (``geometry.optical_flow``);
+   cloud and forward optical flow from the previous frame (``Renderer.optical_flow``, as the
+   generator uses it: the numba loop on a software rasterizer, the GL pass on a GPU); also
+   ``render()`` alone, ``render_rgbd()`` (RGB + depth only, what the Gymnasium observations
+   use), the point cloud, and flow of 30 fps pairs (0.5 mm apart, ~90 % valid) from the GL
+   pass and the numba loop beside the numpy reference (``geometry.optical_flow``);
 2. depth only from the same OpenGL backend (the rasterization floor);
 3. pybullet's own ``getCameraImage`` with TinyRenderer (RGB + depth + segmentation mask; it
    always computes the mask), the usual baseline: the SAME visual mesh (every triangle, written
@@ -159,17 +159,28 @@ def bench_ours(scene, cam, poses, repeats: int):
         step = np.eye(4)
         step[:3, 3] = [0.0002, 0.0001, 0.0005]  # 0.5 mm forward: a 30 fps pair, nearly all valid
         pairs = [(f, r.render(f.T_world_cam @ step)) for f in frames]
+
+        def flow_with(backend):
+            default, r.flow_backend = r.flow_backend, backend
+            try:
+                for a, b in pairs:
+                    r.optical_flow(a, b)
+            finally:
+                r.flow_backend = default
+
         t = timed({"all": all_modalities,
                    "render": lambda: [r.render(T) for T in poses],
                    "rgbd": lambda: [r.render_rgbd(T) for T in poses],
                    "depth": lambda: [r.render_depth(T) for T in poses],
                    "nocull": lambda: [plain.render_rgbd(T) for T in poses],
-                   "flow_gl": lambda: [r.optical_flow(a, b) for a, b in pairs],
+                   "flow_gl": lambda: flow_with("gl"),
+                   "flow_cpu": lambda: flow_with("cpu"),
                    "flow_np": lambda: [optical_flow(a, b) for a, b in pairs],
                    "cloud": lambda: [point_cloud(f) for f in frames]},
                   len(poses), repeats)
         t["valid"] = float(np.mean([r.optical_flow(a, b)[1].mean() for a, b in pairs]))
         t["info"] = r.gl_info
+        t["flow_default"] = r.flow_backend
     return t
 
 
@@ -236,10 +247,13 @@ def main() -> None:
             print(f"  (1) all modalities + point cloud + flow: {t_all}")
             print(f"      render() alone (RGB depth normals seg): {t['render']}")
             print(f"      point_cloud() (numpy, every pixel):  {t['cloud']}")
-            print(f"      flow, GL pass (Renderer.optical_flow): {t['flow_gl']}  (per frame; "
+            print(f"      flow, GL pass (flowpass):            {t['flow_gl']}  (per frame; "
                   f"{100 * t['valid']:.0f} % valid)")
+            print(f"      flow, numba loop (flowcpu):          {t['flow_cpu']}  "
+                  f"(GL / numba {t['flow_gl'].wall / t['flow_cpu'].wall:.2f}; "
+                  f"optical_flow uses {t['flow_default']!r} here)")
             print(f"      flow, numpy reference:               {t['flow_np']}  "
-                  f"(GL {t['flow_np'].wall / t['flow_gl'].wall:.1f}x faster)")
+                  f"(numba {t['flow_np'].wall / t['flow_cpu'].wall:.1f}x faster)")
             print(f"      render_rgbd() (RGB + depth only):   {t_rgbd}")
             print(f"      render_rgbd() without culling:       {t_nocull}  "
                   f"(culling: {t_nocull.wall / t_rgbd.wall:.2f}x faster)")
