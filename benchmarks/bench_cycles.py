@@ -75,14 +75,16 @@ def timing(scene, pose, size: int, repeat: int, threads: int, samples: list[int]
               f"{t_first / raster:9.1f}")
         for n, denoise in [(n, d) for n in samples for d in (False, True)]:
             r.set_look(_cycles(n, denoise, threads))  # sampling settings only: no re-sync
-            ts = []
+            ts, cs = [], []
             for i in range(repeat):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 r.render(pose, index=2 + i)
                 ts.append(time.perf_counter() - t0)
-            t = float(np.median(ts))
+                cs.append(time.process_time() - c0)
+            t, c = float(np.median(ts)), float(np.median(cs))
             name = f"cycles {n} spp" + (", OIDN denoise" if denoise else "")
-            print(f"{name:34s} {1e3 * t:10.1f} {t / raster:9.1f}", flush=True)
+            print(f"{name:34s} {1e3 * t:10.1f} {t / raster:9.1f}   (CPU {c:.1f} s, all threads)",
+                  flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end (machine shared: noisy)")
 
 
