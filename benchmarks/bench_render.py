@@ -21,24 +21,28 @@ run only.
 
 Targets on a 2-core CPU: (1) within 3x of (2); our RGB + depth at least 3x faster than (3).
 
-Where the time goes (llvmpipe, 2 cores, phantom of 164,684 triangles, 600 x 600 pinhole, CPU
-time per frame, 2026-12-03 on a machine shared with three other jobs): the geometry pass ~21 ms
-(culling, see room.render.culling, sends 27-52k of the 165k triangles down: about 2-3x the
-truly visible ones, because a chunk is drawn whole; each occlusion query costs llvmpipe
-~20-50 us), the shading pass ~33 ms (2 LEDs ~45 %, the 3D mucosa texture ~30 %; with the
-radtan lens the lens pass, each distorted pixel's own ray shaded there, ~51 ms), sRGB table +
-take ~3 ms, exposure ~1 ms, reads ~1-2 ms (colour RGB half, depth RED float, normals RGB float,
-each contiguous from its own target), face-id / segmentation mapping ~6 ms. Flow: the GL pass
-~11 ms per pair (radtan 12) against ~22 ms (radtan 41) for the numpy reference on 30 fps pairs;
-the point cloud from depth and the cached ray grid ~5 ms (every pixel; a dataset's stride-4
-cloud ~0.5 ms) stays in numpy: its float64 back-projection alone is ~1 ms, less than the
-~2.3 ms CPU of even an empty full-screen GL pass with its read at 600 x 600. The depth-only
-floor (2) is ~14 ms, and the shading pass alone costs more than twice that: ratio (1)/(2) <= 3
-and (3)/RGB + depth >= 3 need cheaper shading, which changes the RGB bytes of every dataset
-(not done here). Wall times on these shared
-machines move by +-20-30 % between runs and more under load (llvmpipe's two threads lose more
-to other jobs than single-threaded TinyRenderer: compare the CPU ratios too); compare the rows
-of one run only.
+Where the time goes (llvmpipe, 2 cores, phantom of 164,684 triangles, 600 x 600 pinhole, per
+frame, 2026-12-03 on a machine shared with other jobs; single-thread CPU ms scale with load):
+the geometry pass ~20 ms (culling, see room.render.culling, sends 27-52k of the 165k triangles
+down: about 2-3x the truly visible ones, because a chunk is drawn whole; each occlusion query
+costs llvmpipe ~20-50 us), the shading pass ~30-35 ms, reads ~2 ms (colour RGB half, depth RED
+float, normals RGB float, each contiguous from its own target), sRGB table ~1 ms, exposure
+~1 ms, face ids + segmentation ~1.5 ms (one numba loop, kernels.map_ids; four numpy passes
+took ~4-6 ms), the point cloud ~3 ms (every pixel, float64; a dataset's stride-4 cloud
+~0.5 ms), flow ~4-6 ms per pair in the numba loop (the GL pass ~12 ms: llvmpipe runs every
+branch of the flow shader and gathers the 2 x 2 depth texels one by one).
+The shading pass, counted in instructions (valgrind cachegrind on llvmpipe's JIT code, a
+600 x 600 Y-tube frame, deterministic, so unaffected by other load): ~475 M per frame against
+~240 M for the geometry pass with an empty shading pass. Removing one part at a time: the two
+LEDs ~270 M (their Blinn-Phong/Schlick specular half of that), the 3D mucosa texture lookup
+~200 M (one trilinear RGBA8 lookup, ~550 instructions a pixel; two bilinear 2D-array layer
+lookups blended by hand cost the same, tried and dropped), bump mapping ~130 M (it feeds the
+lights, so the parts overlap). Ratio (1)/(2) <= 3 and (3)/RGB + depth >= 3 need a shading
+pass about half as costly, i.e. a simpler look (fewer light or texture terms), which changes
+the RGB bytes of every dataset and the appearance calibration (not done). Wall times on these
+shared machines move by +-20-30 % between runs and more under load (llvmpipe's two threads
+lose more to other jobs than single-threaded TinyRenderer: compare the CPU ratios too);
+compare the rows of one run only.
 
     python benchmarks/bench_render.py [--scene auto|procedural|phantom] [--frames 20]
                                       [--repeats 3]
