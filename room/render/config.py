@@ -28,7 +28,11 @@ class LightConfig:
     intensity: float = 1.0  # relative; the exposure maps it to pixel values
     inner_cone_deg: float = 35.0
     outer_cone_deg: float = 75.0
-    ambient: float = 0.004  # stand-in for inter-reflections, relative to a wall 10 mm away
+    # stand-in for inter-reflections (relative to a wall 10 mm away): light bounced between
+    # the walls of the airway (albedo ~0.4) reaches the deep lumen the LEDs barely light;
+    # 0.02 keeps the far lumen dark red instead of black (issue 18 item 3: real frames have
+    # almost no pixel darker than 1/8 in HSV value; 0.004 before)
+    ambient: float = 0.02
     color: tuple[float, float, float] = (1.0, 0.97, 0.92)  # slightly warm white LED
 
     def __post_init__(self) -> None:

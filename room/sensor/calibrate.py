@@ -61,7 +61,7 @@ class ReferenceKnobs:
     vignetting_tan_half_width: float = 0.787
 
 
-DEFAULT_KNOBS = ReferenceKnobs(tone_gamma=0.75, tone_shoulder=1.0, vignetting_strength=0.8)
+DEFAULT_KNOBS = ReferenceKnobs(tone_gamma=0.75, tone_shoulder=0.7, vignetting_strength=0.8)
 """Tone curve and extra vignetting of assets/sensor/default.json, tuned by hand (with the
 default SensorConfig's brightness equalisation) on 24 default renders of the phantom so that
 they land inside the real frames' p10-p90 ranges: the dark fraction and the centre-to-edge ratio
