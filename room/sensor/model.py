@@ -19,7 +19,9 @@ all in linear light (the clean sRGB render is decoded first), each optional:
    fields mixed by a Cholesky factor; at 1, the default, one field shared by R, G and B);
 7. saturation clip at full well (kept above the brightest pixels by the auto-exposure's
    highlight protection when the equalisation follows), the processor's brightness
-   equalisation (a smooth gain map, metered by the auto-exposure too), clip to white;
+   equalisation (a smooth gain map, metered by the auto-exposure too), pixels whose brightest
+   channel ends above white scaled back to it whole (hue and saturation kept: a near wall
+   stays red instead of clipping to grey-pink), clip to white;
    optional Bayer mosaic + bilinear demosaic (OpenCV);
 8. colour-balance gains, tone curve (gamma, highlight shoulder, sRGB), 8-bit quantisation;
 9. optional JPEG compression.
@@ -166,6 +168,7 @@ class SensorModel:
         if eq is not None:  # the sensor clips at full well, then the processor equalises
             np.clip(x, 0.0, full_well, out=x)
             x *= eq
+            st.scale_into_range(x)  # and brings over-range pixels back keeping their colour
         np.clip(x, 0.0, 1.0, out=x)
         if c.bayer.enabled:
             x = st.demosaic(st.bayer_mosaic(x, c.bayer.pattern), c.bayer.pattern)
