@@ -153,7 +153,8 @@ class SensorModel:
         if c.vignetting.enabled:
             x *= self._vignette(x.shape[:2], intrinsics)
         if c.glare.enabled and c.glare.fraction > 0:
-            x += np.float32(c.glare.fraction) * self._circle_mean(x)
+            glare = c.glare.fraction * self._circle_mean(x)
+            cv2.add(x, tuple(float(v) for v in glare) + (0.0,), dst=x)
         lt = c.local_tone
         eq = cv2.merge([st.local_gain(x, lt.strength, lt.sigma_frac)] * 3) if (
             lt.enabled and lt.strength > 0) else None
