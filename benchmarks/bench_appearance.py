@@ -1,11 +1,15 @@
 """Appearance benchmark: real bronchoscopy statistics vs our renders + sensor vs pybullet.
 
     python benchmarks/bench_appearance.py [--frames 40] [--keep DIR] [--save-clean DIR]
-                                          [--scene DIR] [--backend raster]
+                                          [--scene DIR] [--backend raster] [--views survey]
 
 Renders the default phantom scene (room.anatomy.load_scene with the default SceneConfig)
-with the default camera and render settings at frames spread over the default trajectory plan
-(room.trajectory; else poses along tree.polyline_to(leaf)), applies the default sensor model
+with the default camera and render settings at frames spread evenly over a trajectory plan
+(room.trajectory; else poses along tree.polyline_to(leaf)): ``--views survey`` (the default;
+:data:`VIEWS`) is a bronchoscopic survey as the real frames come from, paths to every branch
+down to generation 3 with the tip steered up to 0.5 rad toward walls and carinas and any roll;
+``--views plan`` is the default dataset's own path (docs/appearance.md). It applies the
+default sensor model
 (conf/sensor/default.yaml, profile assets/sensor/default.json) with each frame's true previous
 pose (motion blur),
 and renders the same poses with pybullet's own TinyRenderer (ER_TINY_RENDERER, default light as
