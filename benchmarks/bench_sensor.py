@@ -75,7 +75,7 @@ def main() -> None:
         owner = st if owner_name == "st" else SensorModel
         _wrap(owner, name, label, acc, depth)
     scene, desc = load_scene(None)
-    pairs = sample_frames(scene, a.frames + 2)
+    pairs = sample_frames(scene, a.frames + 2, views="plan")  # the default dataset's
     sensor = SensorModel(SensorConfig())
     cam = CameraConfig(width=a.width, height=a.width)
     t_r, t_s, meta = [], [], {}
