@@ -26,23 +26,22 @@ frame, 2026-12-03 on a machine shared with other jobs; single-thread CPU ms scal
 the geometry pass ~20 ms (culling, see room.render.culling, sends 27-52k of the 165k triangles
 down: about 2-3x the truly visible ones, because a chunk is drawn whole; each occlusion query
 costs llvmpipe ~20-50 us), the shading pass ~30-35 ms, reads ~2 ms (colour RGB half, depth RED
-float, normals RGB float, each contiguous from its own target), sRGB table ~1 ms, exposure
-~1 ms, face ids + segmentation ~1.5 ms (one numba loop, kernels.map_ids; four numpy passes
-took ~4-6 ms), the point cloud ~3 ms (every pixel, float64; a dataset's stride-4 cloud
-~0.5 ms), flow ~4-6 ms per pair in the numba loop (the GL pass ~12 ms: llvmpipe runs every
-branch of the flow shader and gathers the 2 x 2 depth texels one by one).
-The shading pass, counted in instructions (valgrind cachegrind on llvmpipe's JIT code, a
-600 x 600 Y-tube frame, deterministic, so unaffected by other load): ~475 M per frame against
-~240 M for the geometry pass with an empty shading pass. Removing one part at a time: the two
-LEDs ~270 M (their Blinn-Phong/Schlick specular half of that), the 3D mucosa texture lookup
-~200 M (one trilinear RGBA8 lookup, ~550 instructions a pixel; two bilinear 2D-array layer
-lookups blended by hand cost the same, tried and dropped), bump mapping ~130 M (it feeds the
-lights, so the parts overlap). Ratio (1)/(2) <= 3 and (3)/RGB + depth >= 3 need a shading
-pass about half as costly, i.e. a simpler look (fewer light or texture terms), which changes
-the RGB bytes of every dataset and the appearance calibration (not done). Wall times on these
-shared machines move by +-20-30 % between runs and more under load (llvmpipe's two threads
-lose more to other jobs than single-threaded TinyRenderer: compare the CPU ratios too);
-compare the rows of one run only.
+float, normals RGB float, each contiguous from its own target), sRGB table ~1 ms, exposure ~1
+ms, face ids + segmentation ~1.5 ms (one numba loop, kernels.map_ids; four numpy passes took
+~4-6 ms), the point cloud ~3 ms (every pixel, float64; a dataset's stride-4 cloud ~0.5 ms), flow
+~4-6 ms per pair in the numba loop (the GL pass ~12 ms: llvmpipe runs every branch of the flow
+shader and gathers the 2 x 2 depth texels one by one). The shading pass, counted in instructions
+(benchmarks/shading_instructions.py: valgrind cachegrind, whole process, a 600 x 600 Y-tube
+frame; deterministic, so unaffected by other load): ~715 M per frame on top of the geometry pass
+and an empty shading pass. Removing one part at a time: the two LEDs ~440 M (their specular lobe
+and Fresnel term ~250 M), the 3D mucosa texture lookup ~340 M (one trilinear RGBA8 lookup, ~900
+instructions a pixel in llvmpipe's general sampler; two bilinear 2D or 2D-array lookups blended
+by hand save only 2-4 %, tried and dropped), bump mapping ~250 M (it feeds the lights, so the
+parts overlap). Ratio (1)/(2) <= 3 and (3)/RGB + depth >= 3 need a shading pass about half as
+costly, i.e. a simpler look (fewer light or texture terms), which changes the RGB bytes of every
+dataset and the appearance calibration (not done). Wall times on these shared machines move by
++-20-30 % between runs and more under load (llvmpipe's two threads lose more to other jobs than
+single-threaded TinyRenderer: compare the CPU ratios too); compare the rows of one run only.
 
     python benchmarks/bench_render.py [--scene auto|procedural|phantom] [--frames 20]
                                       [--repeats 3]
