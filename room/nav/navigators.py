@@ -55,6 +55,13 @@ def rates_to(env: Any, q_target: np.ndarray) -> np.ndarray:
     return np.clip(a, -1.0, 1.0).astype(np.float32)
 
 
+#: The benchmark follower's tuning: the controller's defaults (those of the physical trajectory
+#: source) plus what a robotic-bronchoscope operator does at a stall: closed-loop aim on the
+#: measured tip direction (two tendon planes) and retract-and-retry with another aim point.
+NAV_FOLLOWER = FollowerConfig(aim_gain_per_s=2.0, retry_lookahead_short_m=0.005,
+                              retry_lookahead_long_m=0.016, retry_backoff_growth=1.5)
+
+
 class FollowerNavigator(Navigator):
     """The centerline follower; its goal is the middle of the target's last third."""
 
@@ -62,7 +69,7 @@ class FollowerNavigator(Navigator):
     observation = "none"
 
     def __init__(self, cfg: FollowerConfig | None = None) -> None:
-        self.cfg = cfg or FollowerConfig()
+        self.cfg = cfg or NAV_FOLLOWER
 
     def reset(self, env: Any, seed: int) -> None:
         nav = env.nav
@@ -115,12 +122,21 @@ class MPCConfig:
     far_m: float = 0.08  # depth 0 (no hit) read as this far
     w_effort: float = 0.05  # per unit of mean bend + roll rate (no needless motion)
     w_roll_centre: float = 1.0  # per rad of predicted roll beyond +-90 degrees
+    # retract-and-retry on a stall: the path left to the target (the goal observation) shrank
+    # by less than jam_progress_m in jam_time_s -> retract at half speed for backoff_s with
+    # the bend relaxing towards straight, then plan again (0: off)
+    jam_time_s: float = 1.5
+    jam_progress_m: float = 0.001
+    backoff_s: float = 0.6
 
     def __post_init__(self) -> None:
         if self.horizon_s <= 0 or self.horizon_points < 1 or self.segments < 1 or \
                 self.samples < 0 or self.arc_points < 1 or self.cloud_stride < 1:
             raise ConfigError("MPCConfig: horizon_s > 0, horizon_points/segments/arc_points/"
                               "cloud_stride >= 1, samples >= 0")
+        if min(self.jam_time_s, self.jam_progress_m, self.backoff_s) < 0:
+            raise ConfigError("MPCConfig: jam_time_s, jam_progress_m and backoff_s must be >= 0"
+                              " (jam_time_s = 0 turns the retry off)")
 
 
 def _bend_base(state: Any, rc: Any) -> np.ndarray:
@@ -171,6 +187,8 @@ class MPCNavigator(Navigator):
         intr = env.renderer.intrinsics
         self.K = (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height)
         self._period = _action_period(env)
+        self._best_left, self._best_t, self._backoff_until = np.inf, None, None
+        self.retries = 0
 
     # ------------------------------------------------------------------ depth and cloud
     def _depth(self, obs: dict, env: Any) -> np.ndarray:
@@ -226,9 +244,36 @@ class MPCNavigator(Navigator):
         return Pb @ R.T + t, ax_b @ R.T
 
     # ---------------------------------------------------------------------------- act
+    def _retreat(self, obs: dict, state: Any) -> np.ndarray | None:
+        """The retract action while a retry is under way (None otherwise): no progress along
+        the path for ``jam_time_s`` starts one (progress read from the goal observation)."""
+        cfg = self.cfg
+        if cfg.jam_time_s <= 0:
+            return None
+        t, left = float(state.time_s), float(obs["goal"][4])
+        if self._best_t is None or left < self._best_left - cfg.jam_progress_m:
+            self._best_left, self._best_t = left, t
+        if self._backoff_until is None and t - self._best_t > cfg.jam_time_s:
+            self._backoff_until = t + cfg.backoff_s
+            self.retries += 1
+        if self._backoff_until is None:
+            return None
+        if t >= self._backoff_until:  # retry: plan again from here
+            self._backoff_until, self._best_t = None, t
+            return None
+        n = self.rc.n_q
+        a = np.zeros(n, np.float32)
+        bend = np.asarray(state.q_target[:n - 2], float)  # relax the bend by half a rate
+        a[:n - 2] = -0.5 * np.clip(bend / (self.vmax[:n - 2] * self._period), -1.0, 1.0)
+        a[-1] = -0.5
+        return a
+
     def act(self, obs: dict, env: Any) -> np.ndarray:
         cfg = self.cfg
         state = env.sim.state
+        back = self._retreat(obs, state)
+        if back is not None:
+            return back
         depth = self._depth(obs, env)
         g = obs["goal"]
         goal = np.asarray(g[:3], float) * float(g[3])  # next waypoint, camera frame
