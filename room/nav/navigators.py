@@ -27,6 +27,7 @@ import numpy as np
 
 from room.errors import ConfigError
 from room.robot.controllers import CenterlineFollower, FollowerConfig
+from room.robot.kinematics import hinge_arc
 
 
 class Navigator:
@@ -56,10 +57,14 @@ def rates_to(env: Any, q_target: np.ndarray) -> np.ndarray:
 
 
 #: The benchmark follower's tuning: the controller's defaults (those of the physical trajectory
-#: source) plus what a robotic-bronchoscope operator does at a stall: closed-loop aim on the
-#: measured tip direction (two tendon planes) and retract-and-retry with another aim point.
-NAV_FOLLOWER = FollowerConfig(aim_gain_per_s=2.0, retry_lookahead_short_m=0.005,
-                              retry_lookahead_long_m=0.016, retry_backoff_growth=1.5)
+#: source) plus what a robotic-bronchoscope operator does at a stall: retract and retry with
+#: another aim point (a nearer, then a farther look-ahead), and keep pushing up to 0.9 N of
+#: wall force (insertion slows from 0.3 N; the task fails at 1.5 N) so that the tip slides
+#: along the wall into a narrow branch instead of stopping at 0.5 N. The closed-loop aim
+#: (aim_gain_per_s) stays off: integrated against a wall it over-bends the tip into it.
+NAV_FOLLOWER = FollowerConfig(force_soft_N=0.3, force_max_N=0.9,
+                              retry_lookahead_short_m=0.005, retry_lookahead_long_m=0.016,
+                              retry_backoff_growth=1.5)
 
 
 class FollowerNavigator(Navigator):
@@ -209,7 +214,7 @@ class MPCNavigator(Navigator):
     def predict(self, state: Any, T_world_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted bending-section points (C, T, P, 3) and tip axes (C, T, 3) in the
         current camera frame, for every sampled rate sequence (one bending plane turned by the
-        roll, or two planes: the equivalent single arc)."""
+        roll, or two planes: the arc with the hinge section's tip axis)."""
         cfg, rc = self.cfg, self.rc
         C, S, _ = self.seqs.shape
         ts = np.linspace(cfg.horizon_s / cfg.horizon_points, cfg.horizon_s, cfg.horizon_points)
@@ -224,8 +229,8 @@ class MPCNavigator(Navigator):
         bend = np.clip(q[:n - 2] + dq[..., :n - 2], -rc.max_bend_rad, rc.max_bend_rad)
         if n == 3:  # signed angle in the plane of the roll
             th, phi = bend[..., 0], 0.0
-        else:  # the equivalent single arc (kinematics.two_plane_to_single)
-            th, phi = np.hypot(bend[..., 0], bend[..., 1]), np.arctan2(bend[..., 1], bend[..., 0])
+        else:  # the arc with the hinge section's tip axis (kinematics.hinge_arc)
+            th, phi = hinge_arc(bend[..., 0], bend[..., 1], rc.bending_links)
         droll = np.clip(q[-2] + dq[..., -2], -rc.roll_limit_rad, rc.roll_limit_rad) - q[-2]
         self._roll_end = q[-2] + droll[:, -1]
         dins = np.clip(q[-1] + dq[..., -1], 0.0, rc.insertion_max_m) - q[-1]

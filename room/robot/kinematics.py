@@ -90,6 +90,25 @@ def _hinge_axis(theta_a: float, theta_b: float, n: int) -> np.ndarray:
     return R[:, 2]
 
 
+def hinge_arc(theta_a: np.ndarray, theta_b: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(theta, phi) of the arc whose tip axis is that of the alternating-hinge section bent by
+    hinge angles ``(theta_a, theta_b)`` (arrays of one shape): the inverse of
+    :func:`hinge_command`, vectorised."""
+    half = n // 2
+    a, b = np.asarray(theta_a, float) / half, np.asarray(theta_b, float) / half
+    ca, sa, cb, sb = np.cos(a), np.sin(a), np.cos(b), np.sin(b)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    rx = np.stack([np.stack([o, z, z], -1), np.stack([z, ca, -sa], -1),
+                   np.stack([z, sa, ca], -1)], -2)
+    ry = np.stack([np.stack([cb, z, sb], -1), np.stack([z, o, z], -1),
+                   np.stack([-sb, z, cb], -1)], -2)
+    v = np.broadcast_to(np.array([0.0, 0.0, 1.0]), a.shape + (3,))
+    for j in reversed(range(n)):  # R_0 R_1 ... R_n-1 z, applied from the right
+        v = np.einsum("...ij,...j->...i", rx if j % 2 == 0 else ry, v)
+    th = np.arccos(np.clip(v[..., 2], -1.0, 1.0))
+    return th, np.arctan2(v[..., 0], -v[..., 1])
+
+
 def axis_to_bend(axis: np.ndarray) -> np.ndarray:
     """The two-plane bend vector ``theta (cos phi, sin phi)`` of the arc whose tip axis (base
     frame) is ``axis``."""
