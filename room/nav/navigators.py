@@ -61,10 +61,13 @@ def rates_to(env: Any, q_target: np.ndarray) -> np.ndarray:
 #: another aim point (a nearer, then a farther look-ahead), and keep pushing up to 0.9 N of
 #: wall force (insertion slows from 0.3 N; the task fails at 1.5 N) so that the tip slides
 #: along the wall into a narrow branch instead of stopping at 0.5 N. The closed-loop aim
-#: (aim_gain_per_s) stays off: integrated against a wall it over-bends the tip into it.
+#: (aim_gain_per_s) stays off: integrated against a wall it over-bends the tip into it. The
+#: tip counts as lost (back off) only beyond 1.5 mean lumen radii from the path: the CT
+#: scene's lumens are not circular, and at 1 radius the follower backed off at the carina
+#: with the tip free in the lumen.
 NAV_FOLLOWER = FollowerConfig(force_soft_N=0.3, force_max_N=0.9,
                               retry_lookahead_short_m=0.005, retry_lookahead_long_m=0.016,
-                              retry_backoff_growth=1.5)
+                              retry_backoff_growth=1.5, lost_radius_factor=1.5)
 
 
 class FollowerNavigator(Navigator):

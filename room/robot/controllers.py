@@ -62,6 +62,8 @@ class FollowerConfig:
     retry_lookahead_long_m: float = 0.0
     retry_backoff_growth: float = 1.0
     retry_reset_m: float = 0.005  # a jam this far past the last one starts a new series
+    lost_radius_factor: float = 1.0  # lost (back off): tip farther than this x the local
+    # mean lumen radius from the path (wide, non-circular lumens need more than 1)
 
     def __post_init__(self) -> None:
         for k, v in vars(self).items():
@@ -227,7 +229,7 @@ class CenterlineFollower:
         tip = state.T_world_tip[:3, 3]
         s_tip, d_path, r_here = self.path.project(tip)
         self.done = self.done or s_tip >= self.path.length - cfg.goal_margin_m
-        lost = d_path > r_here
+        lost = d_path > cfg.lost_radius_factor * r_here
         T_B = self._bend_base(state)
         look = self.path.point_at(s_tip + self._lookahead())
         w = T_B[:3, :3].T @ (look - T_B[:3, 3])
