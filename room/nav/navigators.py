@@ -3,8 +3,9 @@ target, all behind one interface (:class:`Navigator`): ``reset(env, seed)`` at t
 trial, ``act(obs, env) -> action`` (joint rates in [-1, 1], the env's action) every step.
 
 - :class:`FollowerNavigator`: the centerline follower (:class:`room.robot.controllers.
-  CenterlineFollower`) on the planned path (privileged: it knows the tip pose and the map);
-  its joint targets become rates.
+  CenterlineFollower`) on the planned path (privileged: it knows the tip pose and the map),
+  tuned as :data:`NAV_FOLLOWER` (retract-and-retry at a stall); its joint targets become
+  rates.
 - :class:`MPCNavigator`: sampling model-predictive control on a depth image (ground truth, or
   predicted from the RGB by a depth model, see :mod:`room.nav.depth`). Every step it samples
   joint-rate sequences over a short horizon, predicts the bending section's shape along each with
@@ -13,6 +14,7 @@ trial, ``act(obs, env) -> action`` (joint rates in [-1, 1], the env's action) ev
   it, and clearance read from the depth image (the predicted scope points against the
   back-projected wall points; a point behind the visible wall or closer than the scope radius is
   a predicted wall contact). The first action of the best sequence is applied (receding horizon).
+  No progress along the path for ``jam_time_s``: it retracts for ``backoff_s``, then plans again.
 - :class:`RandomNavigator`: uniformly random joint rates, held for a few steps (a baseline).
 
 Every navigator is deterministic for a seed.

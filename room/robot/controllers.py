@@ -6,9 +6,10 @@ runs controllers without the controllers importing it).
   target branch (insert, roll, bend), pure-pursuit style: at every control step the tip is
   aimed at a look-ahead point on the path, the bending plane is set by roll and the bending
   angle solved on the constant-curvature arc; insertion slows for large steering errors,
-  near bifurcations and with wall force, and backs off when the tip has left the path. A scope
-  with two tendon planes (``bending_planes=2``) bends straight towards the aim point instead
-  and holds its roll.
+  near bifurcations and with wall force, and backs off when the tip has left the path or made
+  no progress (a jam), then retries (optionally with other look-aheads and longer back-offs:
+  ``retry_*``). A scope with two tendon planes (``bending_planes=2``) bends straight towards
+  the aim point instead (hinge angles from ``kinematics.hinge_command``) and holds its roll.
 - :class:`ScriptedTeleop`: joint-space teleoperation from timed joint targets or a callable.
 
 Lengths in metres, angles in radians, the world frame as in the scene.
