@@ -3,8 +3,9 @@ target, all behind one interface (:class:`Navigator`): ``reset(env, seed)`` at t
 trial, ``act(obs, env) -> action`` (joint rates in [-1, 1], the env's action) every step.
 
 - :class:`FollowerNavigator`: the centerline follower (:class:`room.robot.controllers.
-  CenterlineFollower`) on the planned path (privileged: it knows the tip pose and the map);
-  its joint targets become rates.
+  CenterlineFollower`) on the planned path (privileged: it knows the tip pose and the map),
+  tuned as :data:`NAV_FOLLOWER` (retract-and-retry at a stall); its joint targets become
+  rates.
 - :class:`MPCNavigator`: sampling model-predictive control on a depth image (ground truth, or
   predicted from the RGB by a depth model, see :mod:`room.nav.depth`). Every step it samples
   joint-rate sequences over a short horizon, predicts the bending section's shape along each with
@@ -13,6 +14,7 @@ trial, ``act(obs, env) -> action`` (joint rates in [-1, 1], the env's action) ev
   it, and clearance read from the depth image (the predicted scope points against the
   back-projected wall points; a point behind the visible wall or closer than the scope radius is
   a predicted wall contact). The first action of the best sequence is applied (receding horizon).
+  No progress along the path for ``jam_time_s``: it retracts for ``backoff_s``, then plans again.
 - :class:`RandomNavigator`: uniformly random joint rates, held for a few steps (a baseline).
 
 Every navigator is deterministic for a seed.
@@ -27,6 +29,7 @@ import numpy as np
 
 from room.errors import ConfigError
 from room.robot.controllers import CenterlineFollower, FollowerConfig
+from room.robot.kinematics import hinge_arc
 
 
 class Navigator:
@@ -55,6 +58,20 @@ def rates_to(env: Any, q_target: np.ndarray) -> np.ndarray:
     return np.clip(a, -1.0, 1.0).astype(np.float32)
 
 
+#: The benchmark follower's tuning: the controller's defaults (those of the physical trajectory
+#: source) plus what a robotic-bronchoscope operator does at a stall: retract and retry with
+#: another aim point (a nearer, then a farther look-ahead), and keep pushing up to 0.9 N of
+#: wall force (insertion slows from 0.3 N; the task fails at 1.5 N) so that the tip slides
+#: along the wall into a narrow branch instead of stopping at 0.5 N. The closed-loop aim
+#: (aim_gain_per_s) stays off: integrated against a wall it over-bends the tip into it. The
+#: tip counts as lost (back off) only beyond 1.5 mean lumen radii from the path: the CT
+#: scene's lumens are not circular, and at 1 radius the follower backed off at the carina
+#: with the tip free in the lumen.
+NAV_FOLLOWER = FollowerConfig(force_soft_N=0.3, force_max_N=0.9,
+                              retry_lookahead_short_m=0.005, retry_lookahead_long_m=0.016,
+                              retry_backoff_growth=1.5, lost_radius_factor=1.5)
+
+
 class FollowerNavigator(Navigator):
     """The centerline follower; its goal is the middle of the target's last third."""
 
@@ -62,7 +79,7 @@ class FollowerNavigator(Navigator):
     observation = "none"
 
     def __init__(self, cfg: FollowerConfig | None = None) -> None:
-        self.cfg = cfg or FollowerConfig()
+        self.cfg = cfg or NAV_FOLLOWER
 
     def reset(self, env: Any, seed: int) -> None:
         nav = env.nav
@@ -109,18 +126,29 @@ class MPCConfig:
     w_heading: float = 1.0  # per unit cosine between the tip axis and the waypoint
     w_clearance: float = 2000.0  # per metre of missing clearance (summed over points)
     w_collision: float = 5.0  # per predicted point behind the visible wall
-    safe_clearance_m: float = 0.0015  # wanted gap between scope surface and wall
+    # wanted gap between scope surface and wall: 1.5 mm stalled the MPC in 6.6-8 mm lumens
+    # (phantom generation 3), where a centred 4.2 mm scope has 1.2-1.9 mm
+    safe_clearance_m: float = 0.0005
     force_soft_N: float = 0.2  # measured wall force above this: insertion is penalised
     w_force: float = 2.0
     far_m: float = 0.08  # depth 0 (no hit) read as this far
     w_effort: float = 0.05  # per unit of mean bend + roll rate (no needless motion)
     w_roll_centre: float = 1.0  # per rad of predicted roll beyond +-90 degrees
+    # retract-and-retry on a stall: the path left to the target (the goal observation) shrank
+    # by less than jam_progress_m in jam_time_s -> retract at half speed for backoff_s with
+    # the bend relaxing towards straight, then plan again (0: off)
+    jam_time_s: float = 1.5
+    jam_progress_m: float = 0.001
+    backoff_s: float = 0.6
 
     def __post_init__(self) -> None:
         if self.horizon_s <= 0 or self.horizon_points < 1 or self.segments < 1 or \
                 self.samples < 0 or self.arc_points < 1 or self.cloud_stride < 1:
             raise ConfigError("MPCConfig: horizon_s > 0, horizon_points/segments/arc_points/"
                               "cloud_stride >= 1, samples >= 0")
+        if min(self.jam_time_s, self.jam_progress_m, self.backoff_s) < 0:
+            raise ConfigError("MPCConfig: jam_time_s, jam_progress_m and backoff_s must be >= 0"
+                              " (jam_time_s = 0 turns the retry off)")
 
 
 def _bend_base(state: Any, rc: Any) -> np.ndarray:
@@ -171,6 +199,8 @@ class MPCNavigator(Navigator):
         intr = env.renderer.intrinsics
         self.K = (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height)
         self._period = _action_period(env)
+        self._best_left, self._best_t, self._backoff_until = np.inf, None, None
+        self.retries = 0
 
     # ------------------------------------------------------------------ depth and cloud
     def _depth(self, obs: dict, env: Any) -> np.ndarray:
@@ -191,7 +221,7 @@ class MPCNavigator(Navigator):
     def predict(self, state: Any, T_world_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted bending-section points (C, T, P, 3) and tip axes (C, T, 3) in the
         current camera frame, for every sampled rate sequence (one bending plane turned by the
-        roll, or two planes: the equivalent single arc)."""
+        roll, or two planes: the arc with the hinge section's tip axis)."""
         cfg, rc = self.cfg, self.rc
         C, S, _ = self.seqs.shape
         ts = np.linspace(cfg.horizon_s / cfg.horizon_points, cfg.horizon_s, cfg.horizon_points)
@@ -206,8 +236,8 @@ class MPCNavigator(Navigator):
         bend = np.clip(q[:n - 2] + dq[..., :n - 2], -rc.max_bend_rad, rc.max_bend_rad)
         if n == 3:  # signed angle in the plane of the roll
             th, phi = bend[..., 0], 0.0
-        else:  # the equivalent single arc (kinematics.two_plane_to_single)
-            th, phi = np.hypot(bend[..., 0], bend[..., 1]), np.arctan2(bend[..., 1], bend[..., 0])
+        else:  # the arc with the hinge section's tip axis (kinematics.hinge_arc)
+            th, phi = hinge_arc(bend[..., 0], bend[..., 1], rc.bending_links)
         droll = np.clip(q[-2] + dq[..., -2], -rc.roll_limit_rad, rc.roll_limit_rad) - q[-2]
         self._roll_end = q[-2] + droll[:, -1]
         dins = np.clip(q[-1] + dq[..., -1], 0.0, rc.insertion_max_m) - q[-1]
@@ -226,9 +256,36 @@ class MPCNavigator(Navigator):
         return Pb @ R.T + t, ax_b @ R.T
 
     # ---------------------------------------------------------------------------- act
+    def _retreat(self, obs: dict, state: Any) -> np.ndarray | None:
+        """The retract action while a retry is under way (None otherwise): no progress along
+        the path for ``jam_time_s`` starts one (progress read from the goal observation)."""
+        cfg = self.cfg
+        if cfg.jam_time_s <= 0:
+            return None
+        t, left = float(state.time_s), float(obs["goal"][4])
+        if self._best_t is None or left < self._best_left - cfg.jam_progress_m:
+            self._best_left, self._best_t = left, t
+        if self._backoff_until is None and t - self._best_t > cfg.jam_time_s:
+            self._backoff_until = t + cfg.backoff_s
+            self.retries += 1
+        if self._backoff_until is None:
+            return None
+        if t >= self._backoff_until:  # retry: plan again from here
+            self._backoff_until, self._best_t = None, t
+            return None
+        n = self.rc.n_q
+        a = np.zeros(n, np.float32)
+        bend = np.asarray(state.q_target[:n - 2], float)  # relax the bend by half a rate
+        a[:n - 2] = -0.5 * np.clip(bend / (self.vmax[:n - 2] * self._period), -1.0, 1.0)
+        a[-1] = -0.5
+        return a
+
     def act(self, obs: dict, env: Any) -> np.ndarray:
         cfg = self.cfg
         state = env.sim.state
+        back = self._retreat(obs, state)
+        if back is not None:
+            return back
         depth = self._depth(obs, env)
         g = obs["goal"]
         goal = np.asarray(g[:3], float) * float(g[3])  # next waypoint, camera frame

@@ -37,7 +37,8 @@ FORMAT = "room.navigate/1"
 def navigation_scope() -> RobotConfig:
     """The benchmark's scope: the default 4.2 mm scope with two orthogonal tendon planes
     (``bending_planes=2``, 4-way steering as on robotic bronchoscopes) instead of one plane
-    turned by rolling the whole scope (conf/robot/navigation.yaml). The single-plane scope
+    turned by rolling the whole scope (conf/robot/navigation.yaml); the bending section bends
+    on hinges alternately about x and y (room.robot.model). The single-plane scope
     jams where a branch turns 40-53 degrees within one bending length of the previous turn in
     a plane turned about 90 degrees: it has to roll a bent tip inside a narrow branch."""
     return RobotConfig(bending_planes=2)

@@ -9,8 +9,11 @@ q1b towards camera +x).
 
 The passive shaft and the bending section are chains of capsule links. Shaft joints are
 revolute, alternating about the link x and y axes (two bending directions, torsionally stiff so
-roll is transmitted); bending joints turn about x (``bending_planes = 1``) or are spherical
-(``bending_planes = 2``). Each joint is held by an implicit joint motor (see ``room.sim``): it
+roll is transmitted); bending joints turn about x (``bending_planes = 1``) or alternately
+about x and y (``bending_planes = 2``: the hinges of a 4-way section's vertebrae; spherical
+joints were used before, but PyBullet's spherical joint motor ignores the torque limit and did
+not hold the commanded bend in contact). Each joint is held by an implicit joint motor (see
+``room.sim``): it
 keeps the target shape (straight for the shaft, ``q1 / n`` per joint for the bending section) as
 long as the torque needed stays below ``*_torque_limit_Nm`` and yields beyond it, with the
 position and velocity gains setting how fast it relaxes back (the spring and the damper). An
@@ -129,6 +132,10 @@ class RobotConfig:
                 bad(f"{name} must be an integer >= 1, got {v!r}")
         if self.bending_planes not in (1, 2):
             bad(f"bending_planes must be 1 or 2, got {self.bending_planes!r}")
+        if self.bending_planes == 2 and (not isinstance(self.bending_links, int)
+                                         or self.bending_links % 2):
+            bad(f"bending_planes = 2 needs an even bending_links (hinges alternate between "
+                f"the two planes), got {self.bending_links!r}")
         if self.max_bend_rad > math.radians(270):
             bad(f"max_bend_rad = {self.max_bend_rad} rad exceeds 270 degrees; real scopes bend "
                 "120-210 degrees")

@@ -6,9 +6,10 @@ runs controllers without the controllers importing it).
   target branch (insert, roll, bend), pure-pursuit style: at every control step the tip is
   aimed at a look-ahead point on the path, the bending plane is set by roll and the bending
   angle solved on the constant-curvature arc; insertion slows for large steering errors,
-  near bifurcations and with wall force, and backs off when the tip has left the path. A scope
-  with two tendon planes (``bending_planes=2``) bends straight towards the aim point instead
-  and holds its roll.
+  near bifurcations and with wall force, and backs off when the tip has left the path or made
+  no progress (a jam), then retries (optionally with other look-aheads and longer back-offs:
+  ``retry_*``). A scope with two tendon planes (``bending_planes=2``) bends straight towards
+  the aim point instead (hinge angles from ``kinematics.hinge_command``) and holds its roll.
 - :class:`ScriptedTeleop`: joint-space teleoperation from timed joint targets or a callable.
 
 Lengths in metres, angles in radians, the world frame as in the scene.
@@ -26,6 +27,7 @@ from room.anatomy.tree import CenterlineTree
 from room.errors import ConfigError
 from room.robot.config import RobotConfig
 from room.robot.interface import JointCommand, SimState
+from room.robot.kinematics import axis_to_bend, hinge_command
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,23 @@ class FollowerConfig:
     jam_time_s: float = 1.5  # no progress (1 mm) for this long: a jam ...
     backoff_s: float = 0.6  # ... back off this long at half speed, then go on
     backoff_bend_factor: float = 0.5  # bending angle scaled by this while backing off
+    # two tendon planes only: closed-loop aim. The measured tip axis (in the bending-section
+    # base frame) is compared with the commanded bend; the error is integrated into a
+    # correction of the command (gain per second, at most aim_correction_max_rad), and
+    # insertion waits while the tip points more than aim_error_stop_rad away from the command
+    aim_gain_per_s: float = 0.0
+    aim_correction_max_rad: float = 0.8
+    aim_error_stop_rad: float = 0.6
+    # retract-and-retry: after the k-th jam at the same place the follower re-advances aiming
+    # with the k-th look-ahead of (lookahead_m, retry_lookahead_short_m,
+    # retry_lookahead_long_m) in turn (0: not used) and backs off retry_backoff_growth x
+    # longer for every further jam there (1: always backoff_s)
+    retry_lookahead_short_m: float = 0.0
+    retry_lookahead_long_m: float = 0.0
+    retry_backoff_growth: float = 1.0
+    retry_reset_m: float = 0.005  # a jam this far past the last one starts a new series
+    lost_radius_factor: float = 1.0  # lost (back off): tip farther than this x the local
+    # mean lumen radius from the path (wide, non-circular lumens need more than 1)
 
     def __post_init__(self) -> None:
         for k, v in vars(self).items():
@@ -100,6 +119,8 @@ class CenterlineFollower:
         self._committed: float | None = None  # bending sign of a half turn under way
         self._best_s, self._best_t = -np.inf, 0.0  # best progress and when it was made
         self._backoff_until: float | None = None
+        self._aim_corr = np.zeros(2)  # closed-loop aim correction (two planes), rad
+        self._jams, self._jam_s = 0, -np.inf  # jams in the current series, where it began
 
     def _bend_base(self, state: SimState) -> np.ndarray:
         """Frame at the start of the bending section (the tip frame walked back along the
@@ -122,6 +143,46 @@ class CenterlineFollower:
         # the plane phi bends towards (sin phi, -cos phi) of the base frame (kinematics)
         phi = np.arctan2(w[0], -w[1])
         return theta * np.array([np.cos(phi), np.sin(phi)]), 0.0, hold, False
+
+    def _lookahead(self) -> float:
+        """The aim point's distance ahead of the tip (m) for the current retry."""
+        cfg = self.cfg
+        opts = [cfg.lookahead_m] + [x for x in (cfg.retry_lookahead_short_m,
+                                                cfg.retry_lookahead_long_m) if x > 0]
+        return opts[self._jams % len(opts)]
+
+    def _on_jam(self, s_tip: float) -> None:
+        """Count a jam (a new series once the tip got ``retry_reset_m`` past the last one's
+        place) and forget the aim correction learnt on the way in."""
+        if s_tip > self._jam_s + self.cfg.retry_reset_m:
+            self._jams, self._jam_s = 0, s_tip
+        self._jams += 1
+        self._aim_corr = np.zeros(2)
+
+    def _measured_bend(self, state: SimState, T_B: np.ndarray) -> np.ndarray:
+        """The arc bend (two-plane vector, rad) that points the tip where it points now: the
+        measured tip axis in the bending-section base frame."""
+        return axis_to_bend(T_B[:3, :3].T @ state.T_world_tip[:3, 2])
+
+    def _close_aim(self, bend: np.ndarray, state: SimState, T_B: np.ndarray):
+        """Two planes: the hinge command for the wanted bend (arc model, see
+        kinematics.hinge_command), with the closed-loop aim: the error between the wanted and
+        the measured tip direction integrated into a bounded correction. Returns (hinge
+        command, aim error rad)."""
+        cfg, rc = self.cfg, self.robot
+        err = bend - self._measured_bend(state, T_B)
+        e = float(np.linalg.norm(err))
+        if cfg.aim_gain_per_s > 0.0:
+            c = self._aim_corr + cfg.aim_gain_per_s * self.dt * err
+            n = float(np.linalg.norm(c))
+            if n > cfg.aim_correction_max_rad:
+                c *= cfg.aim_correction_max_rad / n
+            self._aim_corr = c
+            bend = bend + c
+            n = float(np.linalg.norm(bend))
+            if n > rc.max_bend_rad:
+                bend *= rc.max_bend_rad / n
+        return hinge_command(bend[0], bend[1], rc.bending_links, rc.max_bend_rad), e
 
     def _steer_roll(self, w: np.ndarray, lateral: float, q: np.ndarray, state: SimState):
         """One tendon plane: roll so that the bending direction (-y of the base frame) faces
@@ -169,13 +230,15 @@ class CenterlineFollower:
         tip = state.T_world_tip[:3, 3]
         s_tip, d_path, r_here = self.path.project(tip)
         self.done = self.done or s_tip >= self.path.length - cfg.goal_margin_m
-        lost = d_path > r_here
+        lost = d_path > cfg.lost_radius_factor * r_here
         T_B = self._bend_base(state)
-        look = self.path.point_at(s_tip + cfg.lookahead_m)
+        look = self.path.point_at(s_tip + self._lookahead())
         w = T_B[:3, :3].T @ (look - T_B[:3, 3])
         lateral = float(np.hypot(w[0], w[1]))
+        aim_err = 0.0
         if rc.bending_planes == 2:
             bend, roll_err, q2_t, roll_stuck = self._steer_two_plane(w, lateral, state)
+            bend, aim_err = self._close_aim(bend, state, T_B)
         else:
             bend, roll_err, q2_t, roll_stuck = self._steer_roll(w, lateral, q, state)
         theta = float(np.linalg.norm(bend))
@@ -190,6 +253,8 @@ class CenterlineFollower:
         # would stall the insertion)
         ref = q[:1] if rc.bending_planes == 1 else np.asarray(state.q_target)[:2]
         v *= max(0.0, 1.0 - float(np.linalg.norm(bend - ref)) / 0.5)
+        if cfg.aim_gain_per_s > 0.0:  # the tip points elsewhere than wanted: wait for it
+            v *= max(0.0, 1.0 - aim_err / cfg.aim_error_stop_rad)
         f = state.max_force_N
         if f > cfg.force_soft_N:
             v *= max(0.0, (cfg.force_max_N - f) / (cfg.force_max_N - cfg.force_soft_N))
@@ -198,7 +263,9 @@ class CenterlineFollower:
         if s_tip > self._best_s + 0.001:
             self._best_s, self._best_t = s_tip, t
         if self._backoff_until is None and t - self._best_t > cfg.jam_time_s and not self.done:
-            self._backoff_until = t + cfg.backoff_s
+            self._on_jam(s_tip)
+            self._backoff_until = t + cfg.backoff_s * cfg.retry_backoff_growth ** min(
+                self._jams - 1, 3)
         backing = self._backoff_until is not None and t < self._backoff_until
         if self._backoff_until is not None and not backing:
             self._backoff_until, self._best_t = None, t
@@ -211,7 +278,8 @@ class CenterlineFollower:
         q3_t = float(np.clip(q[-1] + v * self.dt * 2.0, 0.0, rc.insertion_max_m))
         self.last = {"s_tip": s_tip, "d_path": d_path, "radius": r_here, "lost": lost,
                      "roll_stuck": roll_stuck,
-                     "roll_err": roll_err, "theta": theta, "v": v}
+                     "roll_err": roll_err, "theta": theta, "v": v, "aim_err": aim_err,
+                     "jams": self._jams}
         return JointCommand(np.array([*bend, q2_t, q3_t]), "position")
 
     __call__ = command

@@ -6,7 +6,9 @@ Chain (PyBullet link index = joint index)::
     0  slider      prismatic z        q3 insertion (driven base, no collision shape)
     1  shaft_0     revolute z         q2 roll (capsule)
     2..ns          shaft_i            spherical, passive (held straight by a yielding motor)
-    ns+1..ns+nb    bend_j             spherical, actuated: q1 / nb each
+    ns+1..ns+nb    bend_j             revolute about x, actuated: q1 / nb each; with two
+                                      tendon planes alternately about x and y (the hinges of
+                                      a 4-way section's vertebrae): q1a / (nb/2), q1b / (nb/2)
 
 Link frames sit at their proximal joint with +z distal. The bending joints are at the arc
 positions ``(j - 1/2) * l`` of the bending section (see ``kinematics.discrete_transform``): the
@@ -53,7 +55,7 @@ def link_layout(cfg: RobotConfig) -> list[LinkSpec]:
         links.append(LinkSpec(f"shaft_{i}", "shaft", joint, ls + extra, i * ls))
     for j in range(cfg.bending_links):
         length = lb if j < cfg.bending_links - 1 else 0.5 * lb
-        joint = "revolute_x" if cfg.bending_planes == 1 else "spherical"
+        joint = "revolute_x" if cfg.bending_planes == 1 or j % 2 == 0 else "revolute_y"
         links.append(LinkSpec(f"bend_{j}", "bend", joint, length,
                               cfg.shaft_length_m + (j + 0.5) * lb))
     return links

@@ -67,20 +67,14 @@ class RobotBody:
                                 physicsClientId=c)
         n, tau = len(self.bend_ids), cfg.bend_torque_limit_Nm * S * S
         if cfg.bending_planes == 1:
-            p.setJointMotorControlArray(
-                self.id, self.bend_ids, p.POSITION_CONTROL,
-                targetPositions=[q[0] / cfg.bending_links] * n, targetVelocities=[0.0] * n,
-                positionGains=[cfg.bend_position_gain] * n,
-                velocityGains=[cfg.bend_velocity_gain] * n, forces=[tau] * n,
-                physicsClientId=c)
-            return
-        rotvec = np.array([q[0], q[1], 0.0])
-        quat = Rotation.from_rotvec(rotvec / cfg.bending_links).as_quat().tolist()
-        p.setJointMotorControlMultiDofArray(
-            self.id, self.bend_ids, p.POSITION_CONTROL, targetPositions=[quat] * n,
-            targetVelocities=[[0, 0, 0]] * n, positionGains=[cfg.bend_position_gain] * n,
-            velocityGains=[cfg.bend_velocity_gain] * n, forces=[[tau] * 3] * n,
-            physicsClientId=c)
+            targets = [q[0] / cfg.bending_links] * n
+        else:  # hinges alternately about x (plane a) and y (plane b), n / 2 each
+            half = cfg.bending_links // 2
+            targets = [(q[0] if j % 2 == 0 else q[1]) / half for j in range(n)]
+        p.setJointMotorControlArray(
+            self.id, self.bend_ids, p.POSITION_CONTROL, targetPositions=targets,
+            targetVelocities=[0.0] * n, positionGains=[cfg.bend_position_gain] * n,
+            velocityGains=[cfg.bend_velocity_gain] * n, forces=[tau] * n, physicsClientId=c)
 
     def set_airway_collision(self, airway: int, link: int, enable: bool) -> None:
         p.setCollisionFilterPair(self.id, airway, link, -1, int(enable), physicsClientId=self.c)
@@ -102,13 +96,11 @@ class RobotBody:
         """Measured joint vector (q1[, q1b], q2, q3) in SI units."""
         ins = p.getJointState(self.id, 0, physicsClientId=self.c)[0] / S
         roll = p.getJointState(self.id, 1, physicsClientId=self.c)[0]
+        js = [j[0] for j in p.getJointStates(self.id, self.bend_ids, physicsClientId=self.c)]
         if self.cfg.bending_planes == 1:
-            js = p.getJointStates(self.id, self.bend_ids, physicsClientId=self.c)
-            bend = [sum(j[0] for j in js)]
-        else:  # sum of the (small) per-joint rotation vectors: no +-pi ambiguity
-            js = p.getJointStatesMultiDof(self.id, self.bend_ids, physicsClientId=self.c)
-            rv = sum(Rotation.from_quat(j[0]).as_rotvec() for j in js)
-            bend = [rv[0], rv[1]]
+            bend = [sum(js)]
+        else:  # the x hinges bend plane a, the y hinges plane b
+            bend = [sum(js[0::2]), sum(js[1::2])]
         return np.concatenate([bend, [roll, ins]])
 
     def tip_pose(self, poses: np.ndarray) -> np.ndarray:

@@ -92,21 +92,34 @@ def test_discrete_chain_converges_to_arc():
 
 
 def test_two_plane_equals_single_plane():
+    """Continuous model: two-plane bending is the single-plane arc in the plane phi. The
+    simulated two-plane section (hinges alternately about x and y) is modelled exactly by
+    hinge_transform; hinge_command points its tip along the arc's tip axis."""
     cfg1, cfg2 = RobotConfig(), RobotConfig(bending_planes=2)
     theta, phi = two_plane_to_single(0.6, -0.8)
     assert theta == pytest.approx(1.0) and phi == pytest.approx(math.atan2(-0.8, 0.6))
     start = np.eye(4)
-    T2 = tip_pose([0.6, -0.8, 0.3, 0.05], cfg2, start)
-    # same arc as single-plane bending of 1.0 rad after rolling the plane by phi
-    Tb = tip_pose([1.0, 0.3, 0.05], cfg1, start, discrete=True)
+    T2 = tip_pose([0.6, -0.8, 0.3, 0.05], cfg2, start, discrete=False)
+    Tb = tip_pose([1.0, 0.3, 0.05], cfg1, start, discrete=False)
     assert not np.allclose(T2, Tb)  # different plane ...
     from scipy.spatial.transform import Rotation
 
-    from room.robot.kinematics import discrete_transform as dt
+    from room.robot.kinematics import cc_transform, hinge_command, hinge_transform
     from room.transforms import make_T
 
     base = make_T(Rotation.from_rotvec([0, 0, 0.3]).as_matrix(), [0, 0, 0.05 - 0.03])
-    np.testing.assert_allclose(T2, base @ dt(1.0, phi, 0.03, cfg2.bending_links), atol=1e-12)
+    np.testing.assert_allclose(T2, base @ cc_transform(1.0, phi, 0.03), atol=1e-12)
+    Th = tip_pose([0.6, -0.8, 0.3, 0.05], cfg2, start)  # discrete: the hinge chain
+    np.testing.assert_allclose(Th, base @ hinge_transform(0.6, -0.8, 0.03, 6), atol=1e-12)
+    # one plane only: three double-length hinges, heading exact
+    Hx = hinge_transform(0.9, 0.0, 0.03, 6)
+    np.testing.assert_allclose(Hx[:3, :3], cc_transform(0.9, 0.0, 0.03)[:3, :3], atol=1e-12)
+    # both planes: the finite rotations do not commute (heading off by degrees) ...
+    axis = cc_transform(1.0, phi, 0.03)[:3, 2]
+    assert np.degrees(np.arccos(hinge_transform(0.6, -0.8, 0.03, 6)[:3, 2] @ axis)) > 1.0
+    # ... and the compensated command points the tip along the arc's axis (1e-4 rad)
+    qa, qb = hinge_command(0.6, -0.8, 6)
+    assert np.arccos(min(1.0, hinge_transform(qa, qb, 0.03, 6)[:3, 2] @ axis)) < 1e-4
 
 
 def test_q1_bends_towards_image_top():

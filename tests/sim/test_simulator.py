@@ -31,7 +31,10 @@ def test_free_space_bending_matches_constant_curvature(saved_tube, planes, q):
     orientation, so the angle differs only by motor tracking (0.5 degrees allowed); its tip
     position differs from the continuous arc by the discretisation error of
     ``kinematics.discrete_transform`` (0.44 mm at 180 degrees with 6 links), plus 0.3 mm of
-    tracking (measured: 0.0005 mm one-plane, 0.005 mm two-plane).
+    tracking (measured: 0.0005 mm one-plane, 0.005 mm two-plane). The two-plane section bends
+    on hinges alternately about x and y: its exact model is ``kinematics.hinge_transform``
+    (the discrete ``tip_pose``), whose heading differs from the continuous arc's by the
+    non-commuting hinge rotations, so there the heading is checked against that model.
     """
     cfg = RobotConfig(bending_planes=planes)
     sim_cfg = SimConfig(start_depth_m=-0.1, gravity_m_s2=(0.0, 0.0, 0.0))
@@ -43,11 +46,12 @@ def test_free_space_bending_matches_constant_curvature(saved_tube, planes, q):
         cc = tip_pose(q, cfg, sim.T_world_start, discrete=False)
         disc = tip_pose(q, cfg, sim.T_world_start, discrete=True)
         theta = math.hypot(*q[:planes])
+        ref = cc if planes == 1 else disc
         # the tip heading is turned by exactly the commanded bending angle
         assert _angle(sim.T_world_start[:3, :3], s.T_world_cam[:3, :3]) == pytest.approx(
-            math.degrees(theta) if q[-2] == 0 else _angle(sim.T_world_start[:3, :3],
-                                                          cc[:3, :3]), abs=0.5)
-        assert _angle(s.T_world_cam[:3, :3], cc[:3, :3]) < 0.5
+            math.degrees(theta) if q[-2] == 0 and planes == 1 else _angle(
+                sim.T_world_start[:3, :3], ref[:3, :3]), abs=0.5)
+        assert _angle(s.T_world_cam[:3, :3], ref[:3, :3]) < 0.5
         disc_err = np.linalg.norm(disc[:3, 3] - cc[:3, 3])
         tol = 3e-4
         assert np.linalg.norm(s.T_world_cam[:3, 3] - disc[:3, 3]) < tol
