@@ -48,6 +48,7 @@ import numpy as np
 from room.errors import ConfigError
 from room.sensor import stages as st
 from room.sensor.config import SensorConfig
+from room.sensor.fused import finish_uint8
 from room.sensor.profile import SensorProfile, load_profile
 from room.types import Frame, Intrinsics
 
@@ -166,15 +167,17 @@ class SensorModel:
             x = st.bloom(x, c.bloom.threshold * full_well, c.bloom.sigma_px, c.bloom.strength)
         if c.noise.enabled and c.noise.scale > 0:
             x += self._noise(x, rng)
-        if eq is not None:  # the sensor clips at full well, then the processor equalises
-            np.clip(x, 0.0, full_well, out=x)
-            x *= eq
-            st.scale_into_range(x)  # and brings over-range pixels back keeping their colour
-        np.clip(x, 0.0, 1.0, out=x)
-        if c.bayer.enabled:
+        gains = self._r.gains if c.colour.enabled else None
+        if not c.bayer.enabled:  # the steps below in one loop, bit for bit (sensor.fused)
+            out = finish_uint8(x, eq, full_well, gains, self._r.gamma, self._r.shoulder)
+        else:
+            if eq is not None:  # the sensor clips at full well, then the processor equalises
+                np.clip(x, 0.0, full_well, out=x)
+                x *= eq
+                st.scale_into_range(x)  # and brings over-range pixels back keeping colour
+            np.clip(x, 0.0, 1.0, out=x)
             x = st.demosaic(st.bayer_mosaic(x, c.bayer.pattern), c.bayer.pattern)
-        out = st.develop_uint8(x, self._r.gains if c.colour.enabled else None, self._r.gamma,
-                               self._r.shoulder)
+            out = st.develop_uint8(x, gains, self._r.gamma, self._r.shoulder)
         if c.jpeg.enabled:
             out = st.jpeg_roundtrip(out, c.jpeg.quality)
         return out, info

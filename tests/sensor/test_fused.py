@@ -1,0 +1,49 @@
+"""The fused end of the sensor pipeline (room.sensor.fused) gives the numpy stages' codes bit
+for bit: on random signals spanning negatives, over-range values and full-well clipping, with
+and without equalisation and colour gains, and through SensorModel on a rendered-like image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from room.sensor import stages as st
+from room.sensor.fused import finish_uint8
+
+
+def _reference(x, eq, full_well, gains, gamma, shoulder):
+    x = x.copy()
+    if eq is not None:
+        np.clip(x, 0.0, full_well, out=x)
+        x *= eq
+        st.scale_into_range(x)
+    np.clip(x, 0.0, 1.0, out=x)
+    return st.develop_uint8(x, gains, gamma, shoulder)
+
+
+@pytest.mark.parametrize("with_eq", [False, True])
+@pytest.mark.parametrize("with_gains", [False, True])
+def test_fused_tail_is_bit_identical(with_eq, with_gains):
+    rng = np.random.default_rng(7)
+    x = rng.normal(0.5, 0.6, (61, 47, 3)).astype(np.float32)  # negatives and > 1 included
+    x[0, :4] = [0.0, -0.0, 1.0]  # signed zero and the exact edges
+    eq = rng.uniform(0.5, 2.5, x.shape).astype(np.float32) if with_eq else None
+    gains = np.array([1.31, 1.0, 0.87], np.float32) if with_gains else None
+    for gamma, shoulder in [(1.0, 0.0), (0.8, 0.7)]:
+        ref = _reference(x, eq, 1.37, gains, gamma, shoulder)
+        out = finish_uint8(x, eq, 1.37, gains, gamma, shoulder)
+        assert out.dtype == np.uint8 and np.array_equal(out, ref)
+        assert len(np.unique(ref)) > 100  # the test spans the tone curve, not only 0 and 255
+
+
+def test_sensor_model_output_unchanged_by_the_fused_tail(monkeypatch):
+    from room.sensor import SensorConfig, SensorModel
+    from room.sensor import model as model_mod
+
+    rgb = (np.random.default_rng(3).uniform(0, 1, (48, 64, 3)) ** 2 * 255).astype(np.uint8)
+    m = SensorModel(SensorConfig())
+    fused, _ = m.process(rgb, np.random.default_rng(5))
+    monkeypatch.setattr(model_mod, "finish_uint8",
+                        lambda x, eq, fw, g, gamma, sh: _reference(x, eq, fw, g, gamma, sh))
+    ref, _ = m.process(rgb, np.random.default_rng(5))
+    assert np.array_equal(fused, ref)
