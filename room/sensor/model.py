@@ -165,12 +165,16 @@ class SensorModel:
         full_well = self._full_well(x) if eq is not None else 1.0
         if c.bloom.enabled:  # glow of what nears full well
             x = st.bloom(x, c.bloom.threshold * full_well, c.bloom.sigma_px, c.bloom.strength)
-        if c.noise.enabled and c.noise.scale > 0:
-            x += self._noise(x, rng)
+        noisy = c.noise.enabled and c.noise.scale > 0
         gains = self._r.gains if c.colour.enabled else None
-        if not c.bayer.enabled:  # the steps below in one loop, bit for bit (sensor.fused)
-            out = finish_uint8(x, eq, full_well, gains, self._r.gamma, self._r.shoulder)
+        if not c.bayer.enabled:  # noise and the steps below in one loop, bit for bit
+            noise = (self._noise_field(x.shape[:2], rng), *self._noise_coeffs()) if noisy \
+                else None
+            out = finish_uint8(x, eq, full_well, gains, self._r.gamma, self._r.shoulder,
+                               noise=noise)
         else:
+            if noisy:
+                x += self._noise(x, rng)
             if eq is not None:  # the sensor clips at full well, then the processor equalises
                 np.clip(x, 0.0, full_well, out=x)
                 x *= eq
@@ -286,8 +290,17 @@ class SensorModel:
 
     def _noise(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Zero-mean noise with per-pixel std sqrt(var(clip(x))) and the profile's spectrum."""
+        n = self._noise_field(x.shape[:2], rng)
+        if n.ndim == 2:
+            n = cv2.merge([n] * 3)
+        n *= self._noise_std(x)
+        return n
+
+    def _noise_field(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+        """The unit-variance noise field with the profile's spectrum: (H, W) shared by R, G and
+        B (``channel_correlation`` >= 1: 1/3 of the cost), else (H, W, 3)."""
         c = self.cfg.noise
-        h, w = x.shape[:2]
+        h, w = shape
         amp = None
         if c.spectrum == "profile":
             key = ("psd", h, w)
@@ -295,21 +308,25 @@ class SensorModel:
                 p = self.profile
                 self._cache[key] = st.psd_filter(h, w, p.noise_psd_freq, p.noise_psd_log10)
             amp = self._cache[key]
-        if c.channel_correlation >= 1.0:  # one field shared by R, G and B: 1/3 of the cost
-            n = cv2.merge([st.correlated_noise(rng, (h, w), amp)] * 3)
-        else:
-            key = ("mix", c.channel_correlation)
-            if key not in self._cache:
-                self._cache[key] = st.channel_mix(3, c.channel_correlation)
-            n = st.correlated_noise(rng, (h, w, 3), amp, mix=self._cache[key])
-        n *= self._noise_std(x)
-        return n
+        if c.channel_correlation >= 1.0:
+            return st.correlated_noise(rng, (h, w), amp)
+        key = ("mix", c.channel_correlation)
+        if key not in self._cache:
+            self._cache[key] = st.channel_mix(3, c.channel_correlation)
+        return st.correlated_noise(rng, (h, w, 3), amp, mix=self._cache[key])
+
+    def _noise_coeffs(self) -> tuple[np.float32, np.float32]:
+        """float32 (a, b) of the noise variance a clip(x) + b (linear light)."""
+        c = self.cfg.noise
+        return (np.float32(c.scale ** 2 * self._r.shot_a),
+                np.float32(c.scale ** 2 * self._r.read_b))
 
     def _noise_std(self, x: np.ndarray) -> np.ndarray:
         """float32 sqrt(noise_variance(x)) (float32 arithmetic)."""
+        a, b = self._noise_coeffs()
         s = np.clip(x, 0.0, 1.0)
-        s *= np.float32(self.cfg.noise.scale ** 2 * self._r.shot_a)
-        s += np.float32(self.cfg.noise.scale ** 2 * self._r.read_b)
+        s *= a
+        s += b
         return np.sqrt(s, out=s)
 
 

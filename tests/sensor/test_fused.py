@@ -1,6 +1,7 @@
 """The fused end of the sensor pipeline (room.sensor.fused) gives the numpy stages' codes bit
 for bit: on random signals spanning negatives, over-range values and full-well clipping, with
-and without equalisation and colour gains, and through SensorModel on a rendered-like image."""
+and without noise (one shared or three fields), equalisation and colour gains, and through
+SensorModel on a rendered-like image."""
 
 from __future__ import annotations
 
@@ -11,8 +12,16 @@ from room.sensor import stages as st
 from room.sensor.fused import finish_uint8
 
 
-def _reference(x, eq, full_well, gains, gamma, shoulder):
+def _reference(x, eq, full_well, gains, gamma, shoulder, noise=None):
     x = x.copy()
+    if noise is not None:  # SensorModel._noise and _noise_std
+        field, a, b = noise
+        n = np.stack([field] * 3, -1) if field.ndim == 2 else field.copy()
+        s = np.clip(x, 0.0, 1.0)
+        s *= a
+        s += b
+        n *= np.sqrt(s, out=s)
+        x += n
     if eq is not None:
         np.clip(x, 0.0, full_well, out=x)
         x *= eq
@@ -21,17 +30,23 @@ def _reference(x, eq, full_well, gains, gamma, shoulder):
     return st.develop_uint8(x, gains, gamma, shoulder)
 
 
+@pytest.mark.parametrize("noise_channels", [0, 1, 3])
 @pytest.mark.parametrize("with_eq", [False, True])
 @pytest.mark.parametrize("with_gains", [False, True])
-def test_fused_tail_is_bit_identical(with_eq, with_gains):
+def test_fused_tail_is_bit_identical(with_eq, with_gains, noise_channels):
     rng = np.random.default_rng(7)
     x = rng.normal(0.5, 0.6, (61, 47, 3)).astype(np.float32)  # negatives and > 1 included
     x[0, :4] = [0.0, -0.0, 1.0]  # signed zero and the exact edges
     eq = rng.uniform(0.5, 2.5, x.shape).astype(np.float32) if with_eq else None
     gains = np.array([1.31, 1.0, 0.87], np.float32) if with_gains else None
+    noise = None
+    if noise_channels:
+        shape = x.shape[:2] if noise_channels == 1 else x.shape
+        noise = (rng.standard_normal(shape, dtype=np.float32), np.float32(0.004),
+                 np.float32(1e-4))
     for gamma, shoulder in [(1.0, 0.0), (0.8, 0.7)]:
-        ref = _reference(x, eq, 1.37, gains, gamma, shoulder)
-        out = finish_uint8(x, eq, 1.37, gains, gamma, shoulder)
+        ref = _reference(x, eq, 1.37, gains, gamma, shoulder, noise)
+        out = finish_uint8(x, eq, 1.37, gains, gamma, shoulder, noise=noise)
         assert out.dtype == np.uint8 and np.array_equal(out, ref)
         assert len(np.unique(ref)) > 100  # the test spans the tone curve, not only 0 and 255
 
@@ -43,7 +58,6 @@ def test_sensor_model_output_unchanged_by_the_fused_tail(monkeypatch):
     rgb = (np.random.default_rng(3).uniform(0, 1, (48, 64, 3)) ** 2 * 255).astype(np.uint8)
     m = SensorModel(SensorConfig())
     fused, _ = m.process(rgb, np.random.default_rng(5))
-    monkeypatch.setattr(model_mod, "finish_uint8",
-                        lambda x, eq, fw, g, gamma, sh: _reference(x, eq, fw, g, gamma, sh))
+    monkeypatch.setattr(model_mod, "finish_uint8", _reference)
     ref, _ = m.process(rgb, np.random.default_rng(5))
     assert np.array_equal(fused, ref)
