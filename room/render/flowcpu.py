@@ -4,12 +4,13 @@ temporaries; each pixel independent, so the result does not depend on the thread
 
 Why a CPU kernel beside the GL pass (:mod:`room.render.flowpass`): on a software rasterizer
 (Mesa llvmpipe) a full-screen fragment pass runs the shader in SIMD blocks with every branch
-and texel gathers one by one. The GL flow pass costs ~12-13 ms per 600 x 600 pair on 2 cores,
-and this loop ~2-4 ms (``benchmarks/bench_render.py`` prints both). On a GPU the GL pass
-stays the faster one; :meth:`room.render.renderer.Renderer.optical_flow` picks by the GL
-renderer. Rigid scenes give the numpy reference bit for bit (no fused multiply-adds, same
-operation order; the tests check equality); with tissue motion the motion's rotation into
-camera b is a 3-term sum, equal to the reference's matrix product to float64 rounding.
+and texel gathers one by one. The GL flow pass costs ~11-12 ms per 600 x 600 pair on 2 cores,
+this loop ~6 ms, the numpy reference ~38 ms (``benchmarks/bench_render.py`` prints all three).
+On a GPU the GL pass stays the faster one; :meth:`room.render.renderer.Renderer.optical_flow`
+picks by the GL renderer. Rigid scenes give the numpy reference bit for bit (no fused
+multiply-adds, same operation order; the tests check equality); with tissue motion the
+motion's rotation into camera b is a 3-term sum, equal to the reference's matrix product to
+float64 rounding.
 """
 
 from __future__ import annotations

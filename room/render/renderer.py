@@ -559,7 +559,7 @@ class Renderer:
         """Flow a -> b and its validity mask: the definition, occlusion test and image space of
         :func:`room.render.geometry.optical_flow` (the float64 reference), from the frames'
         depth maps and poses. ``self.flow_backend`` says where: ``"cpu"`` (the default on a
-        software rasterizer, where it is ~3x faster) is a fused numba loop
+        software rasterizer, where it is ~2x faster) is a fused numba loop
         (:mod:`room.render.flowcpu`), bit-identical to the reference for a rigid scene;
         ``"gl"`` (the default on a GPU) the GL pass (:mod:`room.render.flowpass`), to float32
         rounding (~1e-4 px). Frames of another camera go to the numpy reference."""
