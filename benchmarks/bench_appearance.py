@@ -1,11 +1,15 @@
 """Appearance benchmark: real bronchoscopy statistics vs our renders + sensor vs pybullet.
 
     python benchmarks/bench_appearance.py [--frames 40] [--keep DIR] [--save-clean DIR]
-                                          [--scene DIR] [--backend raster]
+                                          [--scene DIR] [--backend raster] [--views survey]
 
 Renders the default phantom scene (room.anatomy.load_scene with the default SceneConfig)
-with the default camera and render settings at frames spread over the default trajectory plan
-(room.trajectory; else poses along tree.polyline_to(leaf)), applies the default sensor model
+with the default camera and render settings at frames spread evenly over a trajectory plan
+(room.trajectory; else poses along tree.polyline_to(leaf)): ``--views survey`` (the default;
+:data:`VIEWS`) is a bronchoscopic survey as the real frames come from, paths to every branch
+down to generation 3 with the tip steered up to 0.5 rad toward walls and carinas and any roll;
+``--views plan`` is the default dataset's own path (docs/appearance.md). It applies the
+default sensor model
 (conf/sensor/default.yaml, profile assets/sensor/default.json) with each frame's true previous
 pose (motion blur),
 and renders the same poses with pybullet's own TinyRenderer (ER_TINY_RENDERER, default light as
@@ -86,19 +90,34 @@ def load_scene(folder: Path | None):
     return load_scene(SceneConfig()), "default phantom (SceneConfig())"
 
 
-def sample_frames(scene, n_frames: int, seed: int = 0) -> list[tuple]:
-    """``n_frames`` (pose, time, previous pose, previous time) spread evenly over the default
-    trajectory plan (room.trajectory, TrajectoryConfig()); the previous pose is the frame
-    before in the same sequence (the camera motion that shapes motion blur). Without
-    room.trajectory: poses along the centerline to a few leaves, 3 mm apart at 15 Hz, looking
-    8 mm ahead."""
+VIEWS = {
+    # a bronchoscopic survey (the real frames' setting): paths to every branch down to
+    # generation 3, the tip up to half a radius off the axis and steered up to 0.5 rad
+    # (29 degrees) off the path toward walls, carinas and bifurcations, any roll
+    "survey": {"n_sequences": 0, "max_generation": 3, "view_jitter_rad": 0.5,
+               "lateral_offset": 0.5, "roll_jitter_rad": 3.14},
+    # the default dataset's plan: one path, looking down the lumen (tilt <= 0.08 rad)
+    "plan": {},
+}
+"""View distributions of the frames (TrajectoryConfig overrides, seed 0; module docstring)."""
+
+
+def sample_frames(scene, n_frames: int, seed: int = 0, views: str = "survey") -> list[tuple]:
+    """``n_frames`` (pose, time, previous pose, previous time) spread evenly over the
+    trajectory plan of the view distribution ``views`` (:data:`VIEWS`: TrajectoryConfig()
+    with those overrides, room.trajectory); the previous pose is the frame before in the same
+    sequence (the camera motion that shapes motion blur). Without room.trajectory: poses
+    along the centerline to a few leaves, 3 mm apart at 15 Hz, looking 8 mm ahead."""
     try:
         from room.trajectory import TrajectoryConfig, plan_sequences
     except ImportError:
         seqs = _centerline_sequences(scene, seed)
     else:
+        if views not in VIEWS:
+            sys.exit(f"--views {views!r}: use one of {sorted(VIEWS)}")
+        cfg = TrajectoryConfig(**VIEWS[views])
         seqs = [(np.asarray(s.poses, float), np.asarray(s.times, float))
-                for s in plan_sequences(scene, TrajectoryConfig(), seed)]
+                for s in plan_sequences(scene, cfg, seed)]
     pairs = [(P[j], t[j], P[j - 1], t[j - 1]) for P, t in seqs for j in range(1, len(P))]
     idx = np.linspace(0, len(pairs) - 1, min(n_frames, len(pairs))).round().astype(int)
     return [pairs[i] for i in idx]
@@ -305,13 +324,15 @@ def main() -> None:
                          "sensor.calibrate.make_default_profile) instead of printing the table")
     ap.add_argument("--scene", type=Path, default=None,
                     help="scene folder (default: the default phantom via load_scene)")
+    ap.add_argument("--views", default="survey", choices=sorted(VIEWS),
+                    help="view distribution of the frames (VIEWS; default survey)")
     ap.add_argument("--backend", default="raster",
                     help="render backend (RenderConfig.backend; default raster)")
     args = ap.parse_args()
     tool, ref = shared_tool_and_reference()
     scene, desc = load_scene(args.scene)
-    pairs = sample_frames(scene, args.frames, args.seed)
-    print(f"scene: {desc}; {len(pairs)} frames; profile: "
+    pairs = sample_frames(scene, args.frames, args.seed, args.views)
+    print(f"scene: {desc}; {len(pairs)} frames ({args.views} views); profile: "
           f"{REPO_ROOT / 'assets/sensor/default.json'}")
     clean, noisy, intr, (t_r, t_s), gl, frames = render_ours(scene, pairs, args.save_clean,
                                                              args.backend)

@@ -76,7 +76,7 @@ def main() -> None:
         owner = {"st": st, "fused": model_mod}.get(owner_name, SensorModel)
         _wrap(owner, name, label, acc, depth)
     scene, desc = load_scene(None)
-    pairs = sample_frames(scene, a.frames + 2)
+    pairs = sample_frames(scene, a.frames + 2, views="plan")  # the default dataset's
     sensor = SensorModel(SensorConfig())
     cam = CameraConfig(width=a.width, height=a.width)
     t_r, t_s, meta = [], [], {}

@@ -1,7 +1,7 @@
 """Sensor stage: the camera after the optics. A clean render -> the bronchoscope's image.
 
 Takes the render stage's :class:`~room.types.Frame` and replaces its ``rgb`` (noise, vignetting,
-exposure, blur, bloom, Bayer, JPEG); every ground-truth field stays as rendered. Modules:
+exposure, blur, glare, bloom, Bayer, JPEG); every ground-truth field stays as rendered. Modules:
 
 - :mod:`~room.sensor.config`: :class:`SensorConfig` (Hydra group ``sensor``) and its parts;
 - :mod:`~room.sensor.model`: :class:`SensorModel` (``apply(frame, prev_frame)``);
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         BloomConfig,
         ColourConfig,
         ExposureConfig,
+        GlareConfig,
         JpegConfig,
         LocalToneConfig,
         MotionBlurConfig,
@@ -50,7 +51,7 @@ __all__ = [
     # config
     "SensorConfig", "ExposureConfig", "VignettingConfig", "NoiseConfig", "BayerConfig",
     "ColourConfig", "ToneConfig", "JpegConfig", "MotionBlurConfig", "BloomConfig",
-    "LocalToneConfig", "AppearanceRandomization",
+    "LocalToneConfig", "GlareConfig", "AppearanceRandomization",
     # model, profile
     "SensorModel", "SensorProfile", "load_profile",
     # appearance
@@ -61,7 +62,7 @@ __all__ = [
 _WHERE = {  # public name -> the module that defines it
     **dict.fromkeys(("SensorConfig", "ExposureConfig", "VignettingConfig", "NoiseConfig",
                      "BayerConfig", "ColourConfig", "ToneConfig", "JpegConfig",
-                     "MotionBlurConfig", "BloomConfig", "LocalToneConfig",
+                     "MotionBlurConfig", "BloomConfig", "LocalToneConfig", "GlareConfig",
                      "AppearanceRandomization"), "config"),
     "SensorModel": "model", "SensorProfile": "profile", "load_profile": "profile",
     **dict.fromkeys(("sequence_appearance", "AppearanceSample", "sample_appearance",

@@ -8,7 +8,8 @@ all in linear light (the clean sRGB render is decoded first), each optional:
    every 4th row and column, interpolated between), over the exposure time (scaled by the
    frames' time step);
 2. defocus blur (Gaussian);
-3. vignetting (fitted radial profile, or cos^4 from the intrinsics);
+3. vignetting (fitted radial profile, or cos^4 from the intrinsics), then veiling glare (a
+   uniform offset, a fraction of the image's mean colour: stray light in the optics);
 4. exposure: a fixed gain, or auto-gain aiming the output mean luminance at a target, smoothed
    across frames in the log domain (the previous gain is read from ``prev_frame.meta``);
 5. highlight bloom (threshold + Gaussian glow);
@@ -18,7 +19,9 @@ all in linear light (the clean sRGB render is decoded first), each optional:
    fields mixed by a Cholesky factor; at 1, the default, one field shared by R, G and B);
 7. saturation clip at full well (kept above the brightest pixels by the auto-exposure's
    highlight protection when the equalisation follows), the processor's brightness
-   equalisation (a smooth gain map, metered by the auto-exposure too), clip to white;
+   equalisation (a smooth gain map, metered by the auto-exposure too), pixels whose brightest
+   channel ends above white scaled back to it whole (hue and saturation kept: a near wall
+   stays red instead of clipping to grey-pink), clip to white;
    optional Bayer mosaic + bilinear demosaic (OpenCV);
 8. colour-balance gains, tone curve (gamma, highlight shoulder, sRGB), 8-bit quantisation;
 9. optional JPEG compression.
@@ -150,6 +153,9 @@ class SensorModel:
         x = st.gaussian_blur(x, self.defocus_sigma(x.shape[1]))
         if c.vignetting.enabled:
             x *= self._vignette(x.shape[:2], intrinsics)
+        if c.glare.enabled and c.glare.fraction > 0:
+            glare = c.glare.fraction * self._circle_mean(x)
+            cv2.add(x, tuple(float(v) for v in glare) + (0.0,), dst=x)
         lt = c.local_tone
         eq = cv2.merge([st.local_gain(x, lt.strength, lt.sigma_frac)] * 3) if (
             lt.enabled and lt.strength > 0) else None
@@ -172,6 +178,7 @@ class SensorModel:
             if eq is not None:  # the sensor clips at full well, then the processor equalises
                 np.clip(x, 0.0, full_well, out=x)
                 x *= eq
+                st.scale_into_range(x)  # and brings over-range pixels back keeping colour
             np.clip(x, 0.0, 1.0, out=x)
             x = st.demosaic(st.bayer_mosaic(x, c.bayer.pattern), c.bayer.pattern)
             out = st.develop_uint8(x, gains, self._r.gamma, self._r.shoulder)
@@ -212,6 +219,16 @@ class SensorModel:
         inside = self._cache[key]
         sub = x[::step, ::step][inside]
         return sub if eq is None else sub * eq[::step, ::step][inside]
+
+    def _circle_mean(self, x: np.ndarray) -> np.ndarray:
+        """(3,) float32 mean of ``x`` inside the image circle, on the auto-exposure's ~96-px
+        subsample (veiling glare: only its level matters)."""
+        h, w = x.shape[:2]
+        step = max(1, min(h, w) // 96)
+        key = ("meter", h, w)
+        if key not in self._cache:
+            self._cache[key] = st.normalised_radius(h, w)[::step, ::step] <= 1.0
+        return x[::step, ::step][self._cache[key]].mean(axis=0).astype(np.float32)
 
     def _full_well(self, x: np.ndarray) -> float:
         """Saturation level of the sensor signal ``x`` (linear, after the exposure gain)

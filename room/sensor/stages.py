@@ -313,6 +313,20 @@ def local_gain(lin: np.ndarray, strength: float, sigma_frac: float) -> np.ndarra
     return cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
 
 
+def scale_into_range(x: np.ndarray) -> np.ndarray:
+    """Scale each pixel of the (H, W, 3) float32 image ``x`` whose brightest channel exceeds 1
+    by 1 / that channel, in place (the pixel's ratios R : G : B, hence its hue and
+    saturation, are kept; a per-channel clip would turn it grey or shift its hue). Pixels in
+    range are untouched; returns ``x``."""
+    if x.size == 0 or float(x.max()) <= 1.0:
+        return x
+    r, g, b = cv2.split(x)
+    m = cv2.max(cv2.max(r, g), b)  # the brightest channel (numpy's max over axis 2: 20x slower)
+    rows = np.flatnonzero(m.max(axis=1) > 1.0)  # work on the rows that hold such pixels
+    x[rows] /= np.maximum(m[rows], np.float32(1.0))[..., None]
+    return x
+
+
 def image_motion(depth: np.ndarray, intr, T_world_cam: np.ndarray,
                  T_world_prev: np.ndarray, far_m: float | None = None,
                  rays: np.ndarray | None = None) -> np.ndarray:

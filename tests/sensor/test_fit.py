@@ -21,8 +21,8 @@ from room.sensor.profile import SensorProfile, load_profile, profile_dir
 def quiet(**changes) -> SensorConfig:
     """Every stage off but the ones given (as in test_model.py)."""
     off = {k: dataclasses.replace(getattr(SensorConfig(), k), enabled=False) for k in (
-        "motion_blur", "vignetting", "exposure", "bloom", "local_tone", "noise", "colour",
-        "tone")}
+        "motion_blur", "vignetting", "exposure", "bloom", "local_tone", "glare", "noise",
+        "colour", "tone")}
     return SensorConfig(**{**off, **changes})
 
 

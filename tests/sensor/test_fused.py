@@ -25,6 +25,7 @@ def _reference(x, eq, full_well, gains, gamma, shoulder, noise=None):
     if eq is not None:
         np.clip(x, 0.0, full_well, out=x)
         x *= eq
+        st.scale_into_range(x)
     np.clip(x, 0.0, 1.0, out=x)
     return st.develop_uint8(x, gains, gamma, shoulder)
 

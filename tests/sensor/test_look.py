@@ -23,7 +23,8 @@ from room import transforms
 pytestmark = pytest.mark.gl
 
 OLD_MATERIAL = {"color_variation": 0.35, "color_variation_rgb": (0.6, 1.4, 1.2),
-                "ring_color": (0.80, 0.62, 0.56), "roughness": 0.25}
+                "ring_color": (0.80, 0.62, 0.56), "roughness": 0.25, "vessel_contrast": 0.55,
+                "ring_contrast": 0.35, "ring_bump": 0.015, "bump_strength": 1.0}
 """The default material before issue 18 item 3 (used with no highlight protection in the
 render's exposure, sensor channel correlation 0.8 and the sensor clipping at white before its
 equalisation)."""
@@ -53,14 +54,27 @@ def _look(scene, render_cfg, sensor_cfg) -> list[np.ndarray]:
     return out
 
 
+def _resized(rgb: np.ndarray) -> np.ndarray:
+    """The image as appearance_gap.py sees it: resized to 128 x 128 (PIL bilinear), 0..1."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb).resize((128, 128), Image.BILINEAR), float) / 255
+
+
+def _gradient_features(rgb: np.ndarray) -> np.ndarray:
+    """The 12 gradient features of appearance_gap.py: histogram of the luma gradient
+    magnitude (np.gradient, per 128-px pixel) in 12 bins over [0, 0.12]."""
+    lum = _resized(rgb) @ np.array([0.299, 0.587, 0.114])
+    gy, gx = np.gradient(lum)
+    return np.histogram(np.hypot(gx, gy), 12, (0, 0.12))[0] / lum.size
+
+
 def _colour_features(rgb: np.ndarray) -> np.ndarray:
     """The 48 colour features of appearance_gap.py: 16-bin histograms of H, S and V of the
     image resized to 128 x 128 (PIL bilinear, as the tool does)."""
-    from PIL import Image
     from skimage.color import rgb2hsv
 
-    img = np.asarray(Image.fromarray(rgb).resize((128, 128), Image.BILINEAR), float) / 255
-    hsv = rgb2hsv(img)
+    hsv = rgb2hsv(_resized(rgb))
     return np.concatenate([np.histogram(hsv[..., c], 16, (0, 1))[0] / hsv[..., c].size
                            for c in range(3)])
 
@@ -77,8 +91,11 @@ def looks(yscene):
     old_s = dataclasses.replace(
         new_s, noise=dataclasses.replace(new_s.noise, channel_correlation=0.8),
         exposure=dataclasses.replace(new_s.exposure, headroom_percentile=100.0))
-    feats = {name: np.array([_colour_features(im) for im in _look(yscene, r, s)])
-             for name, r, s in (("old", old_r, old_s), ("new", new_r, new_s))}
+    feats = {}
+    for name, r, s in (("old", old_r, old_s), ("new", new_r, new_s)):
+        ims = _look(yscene, r, s)
+        feats[name] = np.array([_colour_features(im) for im in ims])
+        feats[name + "_gradient"] = np.array([_gradient_features(im) for im in ims])
     return feats
 
 
@@ -98,8 +115,22 @@ def test_default_look_colour_moves_toward_real_frames(looks, shared_data):
     real = np.load(shared_data / "reference" / "bronchoscopy_features.npz")["features"]
     mean = real[:, :48].astype(float).mean(0)
     # L1 distance of the mean H, S, V histograms (0..6) to the real frames' mean
-    dist = {k: float(np.abs(v.mean(0) - mean).sum()) for k, v in looks.items()}
+    dist = {k: float(np.abs(looks[k].mean(0) - mean).sum()) for k in ("old", "new")}
     assert dist["new"] < 0.8 * dist["old"], dist
+
+
+@pytest.mark.realdata
+def test_default_look_gradients_move_toward_real_frames(looks, shared_data):
+    # Real frames are smooth at 128 x 128: 90 % of their pixels change by under 0.02 a pixel
+    # (gradient bins 0-1) and under 3 % by more than 0.03. The old pattern contrasts (vessels
+    # 0.55, rings 0.35 with 1.5 % ridges, bumps 1.0) put far more pixels in the steep bins;
+    # the new defaults (about a third of that contrast) must halve the L1 distance of the
+    # mean gradient histogram (0..2) to the real frames' mean on the same three views.
+    real = np.load(shared_data / "reference" / "bronchoscopy_features.npz")["features"]
+    mean = real[:, 80:92].astype(float).mean(0)
+    dist = {k: float(np.abs(looks[k + "_gradient"].mean(0) - mean).sum())
+            for k in ("old", "new")}
+    assert dist["new"] < 0.5 * dist["old"], dist
 
 
 def test_highlight_protection_keeps_near_walls_below_white(yscene):

@@ -15,6 +15,7 @@ from room.sensor.config import (
     BloomConfig,
     ColourConfig,
     ExposureConfig,
+    GlareConfig,
     JpegConfig,
     LocalToneConfig,
     MotionBlurConfig,
@@ -35,7 +36,7 @@ def quiet(**changes) -> SensorConfig:
     base = SensorConfig(
         motion_blur=MotionBlurConfig(enabled=False), vignetting=VignettingConfig(enabled=False),
         exposure=ExposureConfig(enabled=False), bloom=BloomConfig(enabled=False),
-        local_tone=LocalToneConfig(enabled=False),
+        local_tone=LocalToneConfig(enabled=False), glare=GlareConfig(enabled=False),
         noise=NoiseConfig(enabled=False), colour=ColourConfig(enabled=False),
         tone=ToneConfig(enabled=False))
     return dataclasses.replace(base, **changes)
@@ -201,3 +202,26 @@ def test_sensor_presets_compose():
             assert not cfg.enabled
         if name == "randomized":
             assert cfg.randomization.enabled
+
+
+def test_veiling_glare_adds_a_share_of_the_mean_colour():
+    # Left half black, right half a red of known linear value, no other stage: glare adds
+    # fraction x (the mean over the image circle) to every pixel, per channel. The mean is
+    # taken on the auto-exposure's subsample (step 1 at this size: every pixel inside the
+    # circle), so the expected offset is computed over the same pixels.
+    rgb = np.zeros((80, 96, 3), np.uint8)
+    rgb[:, 48:] = (200, 90, 100)
+    lin = st.uint8_to_linear(rgb).astype(np.float64)
+    inside = st.normalised_radius(80, 96) <= 1.0
+    offset = 0.05 * lin[inside].mean(axis=0)
+    cfg = quiet(glare=GlareConfig(fraction=0.05), defocus_sigma_px=0.0)
+    out, _ = SensorModel(cfg, "default").process(rgb, np.random.default_rng(0))
+    got = st.uint8_to_linear(out).astype(np.float64)
+    # output rounding to 8-bit sRGB: at most half a step, 1.5e-4 linear near black (where the
+    # sRGB toe is linear) and 2.2e-3 at 200/255
+    assert np.allclose(got[:, :48], offset, atol=1.6e-4)
+    assert np.allclose(got[:, 48:], lin[:, 48:] + offset, atol=2.3e-3)
+    off = SensorModel(quiet(defocus_sigma_px=0.0), "default")
+    assert np.array_equal(off.process(rgb, np.random.default_rng(0))[0], rgb)
+    with pytest.raises(ConfigError, match="glare.fraction"):
+        SensorConfig(glare=GlareConfig(fraction=1.5))

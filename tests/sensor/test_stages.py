@@ -56,6 +56,23 @@ def test_local_gain_compresses_large_scale_brightness():
     assert np.allclose(st.local_gain(lin, 0.0, 0.08), 1.0)
 
 
+def test_scale_into_range_keeps_colour_ratios():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.0, 1.6, (20, 30, 3)).astype(np.float32)
+    before = x.copy()
+    st.scale_into_range(x)
+    m = before.max(axis=2)
+    over = m > 1
+    assert over.any() and (~over).any()
+    # in-range pixels untouched, bit for bit; over-range ones: brightest channel exactly 1
+    # (float32 division: within one ulp) and the same R : G : B ratios
+    assert np.array_equal(x[~over], before[~over])
+    assert np.allclose(x[over].max(axis=1), 1.0, atol=1e-6)
+    assert np.allclose(x[over] * m[over][:, None], before[over], rtol=1e-6)
+    y = np.full((4, 4, 3), 0.5, np.float32)
+    assert np.array_equal(st.scale_into_range(y), np.full((4, 4, 3), 0.5, np.float32))
+
+
 def test_bloom_glows_around_highlights():
     img = np.zeros((64, 64, 3), np.float32)
     img[30:34, 30:34] = 2.0
