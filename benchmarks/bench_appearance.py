@@ -2,6 +2,7 @@
 
     python benchmarks/bench_appearance.py [--frames 40] [--keep DIR] [--save-clean DIR]
                                           [--scene DIR] [--backend raster] [--views survey]
+                                          [--look default|realistic]
 
 Renders the default phantom scene (room.anatomy.load_scene with the default SceneConfig)
 with the default camera and render settings at frames spread evenly over a trajectory plan
@@ -30,7 +31,9 @@ when RenderConfig has that field); ``raster`` is the default OpenGL renderer.
 Also prints the time per frame of the sensor model against the render (ms and ratio).
 ``--save-clean DIR`` writes the clean renders (used by room-fit-sensor calibrate=DIR).
 ``--calibrate`` remakes assets/sensor/default.json from the reference statistics and these
-renders (how the committed default profile was made: ``--calibrate --frames 24``).
+renders (how the committed default profile was made: ``--calibrate --frames 24``); with
+``--look realistic`` it remakes assets/sensor/realistic.json for the realistic look
+(``render=realistic sensor=realistic``, docs/appearance.md).
 """
 
 from __future__ import annotations
@@ -141,13 +144,24 @@ def _centerline_sequences(scene, seed: int) -> list[tuple[np.ndarray, np.ndarray
     return seqs
 
 
-def render_config(backend: str):
-    """RenderConfig() for ``backend`` ("raster": the default; others need the field)."""
+LOOKS = ("default", "realistic")
+"""Looks: the Hydra presets ``render=<look> sensor=<look>`` (conf/render, conf/sensor)."""
+
+
+def look_configs(look: str):
+    """(RenderConfig, SensorConfig) of the look ``look`` as room-generate composes them."""
+    from room.compose import compose_generate
+
+    job = compose_generate([f"render={look}", f"sensor={look}"])
+    return job.render, job.sensor
+
+
+def render_config(backend: str, look: str = "default"):
+    """The look's RenderConfig for ``backend`` ("raster": the default; others need the
+    field)."""
     import dataclasses
 
-    from room.render import RenderConfig
-
-    cfg = RenderConfig()
+    cfg = look_configs(look)[0]
     if backend == "raster":
         return cfg
     if "backend" not in {f.name for f in dataclasses.fields(cfg)}:
@@ -156,17 +170,18 @@ def render_config(backend: str):
     return dataclasses.replace(cfg, backend=backend)
 
 
-def render_ours(scene, pairs, save_clean: Path | None, backend: str = "raster"):
-    """Clean renders and sensor images (default SensorConfig) of (pose, previous pose) pairs.
+def render_ours(scene, pairs, save_clean: Path | None, backend: str = "raster",
+                look: str = "default"):
+    """Clean renders and sensor images (the look's SensorConfig) of (pose, previous pose) pairs.
     The previous frame handed to the sensor carries the previous pose (motion blur) and the
     last sensor gain (auto-exposure smoothing)."""
     from room.render import CameraConfig, make_renderer
-    from room.sensor import SensorConfig, SensorModel
+    from room.sensor import SensorModel
 
-    sensor = SensorModel(SensorConfig())
+    sensor = SensorModel(look_configs(look)[1])
     clean, noisy, t_render, t_sensor, frames = [], [], [], [], []
     meta = {}
-    with make_renderer(scene, CameraConfig(), render_config(backend)) as r:
+    with make_renderer(scene, CameraConfig(), render_config(backend, look)) as r:
         for i, (T, t, T_prev, t_prev) in enumerate(pairs):
             t0 = time.perf_counter()
             f = r.render(T, index=i, time_s=float(t))
@@ -320,7 +335,7 @@ def main() -> None:
     ap.add_argument("--save-clean", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--calibrate", action="store_true",
-                    help="recalibrate assets/sensor/default.json on these renders (room."
+                    help="recalibrate assets/sensor/<look>.json on these renders (room."
                          "sensor.calibrate.make_default_profile) instead of printing the table")
     ap.add_argument("--scene", type=Path, default=None,
                     help="scene folder (default: the default phantom via load_scene)")
@@ -328,20 +343,24 @@ def main() -> None:
                     help="view distribution of the frames (VIEWS; default survey)")
     ap.add_argument("--backend", default="raster",
                     help="render backend (RenderConfig.backend; default raster)")
+    ap.add_argument("--look", default="default", choices=LOOKS,
+                    help="render=LOOK sensor=LOOK presets (default: the default look)")
     args = ap.parse_args()
     tool, ref = shared_tool_and_reference()
     scene, desc = load_scene(args.scene)
     pairs = sample_frames(scene, args.frames, args.seed, args.views)
-    print(f"scene: {desc}; {len(pairs)} frames ({args.views} views); profile: "
-          f"{REPO_ROOT / 'assets/sensor/default.json'}")
+    print(f"scene: {desc}; {len(pairs)} frames ({args.views} views); look: {args.look}; "
+          f"profile: {look_configs(args.look)[1].profile}")
     clean, noisy, intr, (t_r, t_s), gl, frames = render_ours(scene, pairs, args.save_clean,
-                                                             args.backend)
+                                                             args.backend, args.look)
     if args.calibrate:
-        from room.sensor.calibrate import make_default_profile
+        from room.sensor.calibrate import DEFAULT_KNOBS, REALISTIC_KNOBS, make_default_profile
         from room.sensor.profile import profile_dir
 
-        prof = make_default_profile(ref, frames, [(p[2], p[3]) for p in pairs])
-        print(f"wrote {prof.save(profile_dir() / 'default.json')}; run again (without "
+        knobs = REALISTIC_KNOBS if args.look == "realistic" else DEFAULT_KNOBS
+        prof = make_default_profile(ref, frames, [(p[2], p[3]) for p in pairs], knobs,
+                                    name=args.look, cfg=look_configs(args.look)[1])
+        print(f"wrote {prof.save(profile_dir() / f'{args.look}.json')}; run again (without "
               "--calibrate) for the table with the new profile")
         return
     bullet, t_b = render_pybullet(scene, [p[0] for p in pairs], intr)

@@ -28,11 +28,7 @@ class LightConfig:
     intensity: float = 1.0  # relative; the exposure maps it to pixel values
     inner_cone_deg: float = 35.0
     outer_cone_deg: float = 75.0
-    # stand-in for inter-reflections (relative to a wall 10 mm away): light bounced between
-    # the walls of the airway (albedo ~0.4) reaches the deep lumen the LEDs barely light;
-    # 0.02 keeps the far lumen dark red instead of black (issue 18 item 3: real frames have
-    # almost no pixel darker than 1/8 in HSV value; 0.004 before)
-    ambient: float = 0.02
+    ambient: float = 0.004  # stand-in for inter-reflections, relative to a wall 10 mm away
     color: tuple[float, float, float] = (1.0, 0.97, 0.92)  # slightly warm white LED
 
     def __post_init__(self) -> None:
@@ -49,25 +45,22 @@ class MaterialConfig:
     """Procedural wet mucosa (linear albedo, before exposure and sRGB encoding)."""
 
     base_color: tuple[float, float, float] = (0.66, 0.27, 0.29)
-    color_variation: float = 0.5  # amplitude of the large-scale mottling
-    # albedo change (R, G, B factors) per unit of mottling: less perfused patches turn paler
-    # and yellowish (G up, R and B down), well-perfused ones deeper magenta-red, as real
-    # frames' hues spread to both sides of red (issue 18: 20 % of their pixels are orange-red,
-    # G > B) and their saturation over 0.19-0.44
-    color_variation_rgb: tuple[float, float, float] = (-0.5, 1.0, -0.4)
+    color_variation: float = 0.4  # amplitude of the large-scale mottling
+    # albedo change (R, G, B factors) per unit of mottling: less perfused patches turn
+    # yellowish (G up, R and B down, about iso-luminant), well-perfused ones magenta-red, as
+    # real frames' hues spread to both sides of red (issue 18: 20 % of their pixels are
+    # orange-red, G > B)
+    color_variation_rgb: tuple[float, float, float] = (-0.6, 1.0, -1.2)
     color_scale_m: float = 0.012  # size of one mottling period
     vessel_density: float = 1.0  # 0 disables vessels
-    # pattern contrasts (issue 18 item 3): real frames carry about a third of the contrast the
-    # earlier defaults (vessels 0.55, rings 0.35 with ridges 0.015, bumps 1.0) gave at 5-60
-    # cycles per frame (the appearance features' gradient and spectrum groups)
-    vessel_contrast: float = 0.3
+    vessel_contrast: float = 0.55
     vessel_scale_m: float = 0.008  # period of the large vessels; capillaries are 3x finer
-    ring_contrast: float = 0.12  # cartilage rings in generations <= ring_max_generation
+    ring_contrast: float = 0.35  # cartilage rings in generations <= ring_max_generation
     ring_pitch_m: float = 0.004
     ring_max_generation: int = 1
     ring_color: tuple[float, float, float] = (0.80, 0.50, 0.48)  # pale pink, not white
-    ring_bump: float = 0.005  # ring ridge height as a fraction of the pitch
-    bump_strength: float = 0.4  # relative height of the mucosal bumps
+    ring_bump: float = 0.015  # ring ridge height as a fraction of the pitch
+    bump_strength: float = 1.0  # relative height of the mucosal bumps
     bump_scale_m: float = 0.004
     roughness: float = 0.15  # of the specular lobe; wet mucosa: small sharp highlights
     specular: float = 0.05  # reflectance at normal incidence (water 0.02; a bit of sheen)

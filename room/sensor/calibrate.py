@@ -61,12 +61,16 @@ class ReferenceKnobs:
     vignetting_tan_half_width: float = 0.787
 
 
-DEFAULT_KNOBS = ReferenceKnobs(tone_gamma=0.75, tone_shoulder=0.7, vignetting_strength=0.8)
+DEFAULT_KNOBS = ReferenceKnobs(tone_gamma=0.75, tone_shoulder=1.0, vignetting_strength=0.8)
 """Tone curve and extra vignetting of assets/sensor/default.json, tuned by hand (with the
-default SensorConfig's brightness equalisation) on 24 default renders of the phantom so that
-they land inside the real frames' p10-p90 ranges: the dark fraction and the centre-to-edge ratio
-pull in opposite directions and depend on these knobs. The renders are those of
-``benchmarks/bench_appearance.py --calibrate --frames 24`` (survey views, issue 18 item 3)."""
+default SensorConfig's brightness equalisation, local_tone.strength 0.55) on 24 default renders
+of the phantom so that they land inside the real frames' p10-p90 ranges: the dark fraction and
+the centre-to-edge ratio pull in opposite directions and depend on these knobs."""
+
+REALISTIC_KNOBS = ReferenceKnobs(tone_gamma=0.75, tone_shoulder=0.7, vignetting_strength=0.8)
+"""The knobs of assets/sensor/realistic.json (the realistic look, conf/sensor/realistic.yaml):
+a softer highlight shoulder, tuned the same way on 24 renders of its survey views
+(``benchmarks/bench_appearance.py --look realistic --calibrate --frames 24``)."""
 
 
 def make_default_profile(reference: str | Path | dict, frames: Sequence,

@@ -120,14 +120,16 @@ class LocalToneConfig:
     """Brightness equalisation of the processor (stages.local_gain): a smooth gain map
     lifting the dark lumen and taming near walls; ``strength`` in [0, 1], ``sigma_frac`` the
     blur scale as a fraction of the image width. Applied after the noise (it amplifies it).
-    The default strength (0.55 before issue 18 item 3) keeps the dark fraction (luminance <
-    0.15) of the benchmark's survey views inside the real frames' range with the render's
-    ambient term and the veiling glare lifting the far lumen; a weaker equalisation keeps the
-    real frames' spread of brightness (their HSV value spans 0.2-0.9)."""
+    ``keep_colour``: pixels whose brightest channel the gain lifts above white are scaled back
+    whole (stages.scale_into_range: hue and saturation kept, a near wall stays red) instead of
+    clipped per channel (grey-pink). The realistic look (conf/sensor/realistic.yaml) uses a
+    weaker equalisation (0.3: the real frames' spread of brightness, HSV value 0.2-0.9) with
+    ``keep_colour``; the default keeps 0.55 and per-channel clipping (docs/appearance.md)."""
 
     enabled: bool = True
-    strength: float = 0.3
+    strength: float = 0.55
     sigma_frac: float = 0.08
+    keep_colour: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ class GlareConfig:
     the scene's mean colour instead of a near-black, strongly saturated red (real frames have
     no pixel darker than 1/16 or more saturated than 0.69 in HSV; issue 18 item 3)."""
 
-    enabled: bool = True
+    enabled: bool = False  # on in the realistic look (conf/sensor/realistic.yaml)
     fraction: float = 0.03
 
 

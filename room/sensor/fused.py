@@ -1,5 +1,5 @@
 """The end of the sensor pipeline as one numba loop over pixels: the noise (a unit field times
-each pixel's noise std), clip at full well, the processor's equalisation gain, colour-keeping
+each pixel's noise std), clip at full well, the processor's equalisation gain, (optional) colour-keeping
 range scaling, clip to [0, 1], colour gains and the tone curve's 8-bit quantisation tables
 (:func:`room.sensor.stages.develop_uint8`).
 
@@ -35,7 +35,7 @@ def _noisy(v, f, a, b):
 
 
 @nb.njit(cache=True, parallel=True)
-def _finish(x, field, a, b, eq, full_well, gains, base, edge, shift, out):
+def _finish(x, field, a, b, eq, full_well, keep_colour, gains, base, edge, shift, out):
     h, w = x.shape[0], x.shape[1]
     use_eq = eq.shape[0] > 0
     n_field = field.shape[2]  # 0: no noise, 1: one field for R, G and B, 3: one per channel
@@ -57,7 +57,7 @@ def _finish(x, field, a, b, eq, full_well, gains, base, edge, shift, out):
                 v1 = _clip(v1, zero, full_well) * eq[r, c, 1]
                 v2 = _clip(v2, zero, full_well) * eq[r, c, 2]
                 m = max(v0, max(v1, v2))
-                if m > one:
+                if keep_colour and m > one:
                     v0, v1, v2 = v0 / m, v1 / m, v2 / m
             y[3 * c] = _clip(_clip(v0, zero, one) * gains[0], zero, one)
             y[3 * c + 1] = _clip(_clip(v1, zero, one) * gains[1], zero, one)
@@ -69,12 +69,14 @@ def _finish(x, field, a, b, eq, full_well, gains, base, edge, shift, out):
 
 def finish_uint8(x: np.ndarray, eq: np.ndarray | None, full_well: float,
                  gains: np.ndarray | None, gamma: float, shoulder: float,
-                 noise: tuple[np.ndarray, float, float] | None = None) -> np.ndarray:
+                 noise: tuple[np.ndarray, float, float] | None = None,
+                 keep_colour: bool = False) -> np.ndarray:
     """uint8 (H, W, 3) image of the linear sensor signal ``x`` (float32 (H, W, 3), after the
     exposure gain and bloom): ``noise`` = (unit field (H, W) or (H, W, 3), a, b) adds
     field * sqrt(a clip(x, 0, 1) + b) (float32); then, with the equalisation gain ``eq``
-    (float32 (H, W, 3)), it is clipped at ``full_well``, multiplied by ``eq`` and scaled back
-    into range keeping each pixel's colour (stages.scale_into_range); then clipped to [0, 1]
+    (float32 (H, W, 3)), it is clipped at ``full_well``, multiplied by ``eq`` and, with
+    ``keep_colour``, scaled back into range keeping each pixel's colour
+    (stages.scale_into_range); then clipped to [0, 1]
     and developed (stages.develop_uint8 with colour ``gains`` (3,), None for none, and the
     tone curve)."""
     base, edge, shift = st._quantizer(gamma, shoulder)
@@ -88,5 +90,5 @@ def finish_uint8(x: np.ndarray, eq: np.ndarray | None, full_well: float,
         field = field[..., None] if field.ndim == 2 else field
     out = np.empty(x.shape, np.uint8)
     _finish(np.ascontiguousarray(x, np.float32), field, np.float32(a), np.float32(b), e,
-            np.float32(full_well), g, base, edge, int(shift), out)
+            np.float32(full_well), bool(keep_colour), g, base, edge, int(shift), out)
     return out

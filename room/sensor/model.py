@@ -8,8 +8,8 @@ all in linear light (the clean sRGB render is decoded first), each optional:
    every 4th row and column, interpolated between), over the exposure time (scaled by the
    frames' time step);
 2. defocus blur (Gaussian);
-3. vignetting (fitted radial profile, or cos^4 from the intrinsics), then veiling glare (a
-   uniform offset, a fraction of the image's mean colour: stray light in the optics);
+3. vignetting (fitted radial profile, or cos^4 from the intrinsics), then optional veiling
+   glare (a uniform offset, a fraction of the image's mean colour: stray light in the optics);
 4. exposure: a fixed gain, or auto-gain aiming the output mean luminance at a target, smoothed
    across frames in the log domain (the previous gain is read from ``prev_frame.meta``);
 5. highlight bloom (threshold + Gaussian glow);
@@ -19,9 +19,10 @@ all in linear light (the clean sRGB render is decoded first), each optional:
    fields mixed by a Cholesky factor; at 1, the default, one field shared by R, G and B);
 7. saturation clip at full well (kept above the brightest pixels by the auto-exposure's
    highlight protection when the equalisation follows), the processor's brightness
-   equalisation (a smooth gain map, metered by the auto-exposure too), pixels whose brightest
-   channel ends above white scaled back to it whole (hue and saturation kept: a near wall
-   stays red instead of clipping to grey-pink), clip to white;
+   equalisation (a smooth gain map, metered by the auto-exposure too), optionally pixels whose
+   brightest channel ends above white scaled back to it whole (``local_tone.keep_colour``:
+   hue and saturation kept, a near wall stays red instead of clipping to grey-pink), clip to
+   white;
    optional Bayer mosaic + bilinear demosaic (OpenCV);
 8. colour-balance gains, tone curve (gamma, highlight shoulder, sRGB), 8-bit quantisation;
 9. optional JPEG compression.
@@ -171,14 +172,15 @@ class SensorModel:
             noise = (self._noise_field(x.shape[:2], rng), *self._noise_coeffs()) if noisy \
                 else None
             out = finish_uint8(x, eq, full_well, gains, self._r.gamma, self._r.shoulder,
-                               noise=noise)
+                               noise=noise, keep_colour=c.local_tone.keep_colour)
         else:
             if noisy:
                 x += self._noise(x, rng)
             if eq is not None:  # the sensor clips at full well, then the processor equalises
                 np.clip(x, 0.0, full_well, out=x)
                 x *= eq
-                st.scale_into_range(x)  # and brings over-range pixels back keeping colour
+                if c.local_tone.keep_colour:  # over-range pixels back keeping colour
+                    st.scale_into_range(x)
             np.clip(x, 0.0, 1.0, out=x)
             x = st.demosaic(st.bayer_mosaic(x, c.bayer.pattern), c.bayer.pattern)
             out = st.develop_uint8(x, gains, self._r.gamma, self._r.shoulder)

@@ -48,9 +48,7 @@ def test_set_look_switches_lights_and_pattern(yscene):
             r.set_look(dataclasses.replace(cfg, material=dataclasses.replace(
                 cfg.material, ring_max_generation=3)))
     assert brighter.astype(float).mean() > first.astype(float).mean() + 5
-    # another pattern: ~1.8 DN mean change with the default (low, issue 18 item 3) pattern
-    # contrasts; the same look gives exactly 0 (below)
-    assert np.abs(other.astype(float) - first).mean() > 1
+    assert np.abs(other.astype(float) - first).mean() > 2  # another pattern
     assert np.array_equal(again, first)
 
 

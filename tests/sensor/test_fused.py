@@ -12,7 +12,7 @@ from room.sensor import stages as st
 from room.sensor.fused import finish_uint8
 
 
-def _reference(x, eq, full_well, gains, gamma, shoulder, noise=None):
+def _reference(x, eq, full_well, gains, gamma, shoulder, noise=None, keep_colour=False):
     x = x.copy()
     if noise is not None:  # SensorModel._noise and _noise_std
         field, a, b = noise
@@ -25,7 +25,8 @@ def _reference(x, eq, full_well, gains, gamma, shoulder, noise=None):
     if eq is not None:
         np.clip(x, 0.0, full_well, out=x)
         x *= eq
-        st.scale_into_range(x)
+        if keep_colour:
+            st.scale_into_range(x)
     np.clip(x, 0.0, 1.0, out=x)
     return st.develop_uint8(x, gains, gamma, shoulder)
 
@@ -33,7 +34,8 @@ def _reference(x, eq, full_well, gains, gamma, shoulder, noise=None):
 @pytest.mark.parametrize("noise_channels", [0, 1, 3])
 @pytest.mark.parametrize("with_eq", [False, True])
 @pytest.mark.parametrize("with_gains", [False, True])
-def test_fused_tail_is_bit_identical(with_eq, with_gains, noise_channels):
+@pytest.mark.parametrize("keep_colour", [False, True])
+def test_fused_tail_is_bit_identical(with_eq, with_gains, noise_channels, keep_colour):
     rng = np.random.default_rng(7)
     x = rng.normal(0.5, 0.6, (61, 47, 3)).astype(np.float32)  # negatives and > 1 included
     x[0, :4] = [0.0, -0.0, 1.0]  # signed zero and the exact edges
@@ -45,18 +47,21 @@ def test_fused_tail_is_bit_identical(with_eq, with_gains, noise_channels):
         noise = (rng.standard_normal(shape, dtype=np.float32), np.float32(0.004),
                  np.float32(1e-4))
     for gamma, shoulder in [(1.0, 0.0), (0.8, 0.7)]:
-        ref = _reference(x, eq, 1.37, gains, gamma, shoulder, noise)
-        out = finish_uint8(x, eq, 1.37, gains, gamma, shoulder, noise=noise)
+        ref = _reference(x, eq, 1.37, gains, gamma, shoulder, noise, keep_colour)
+        out = finish_uint8(x, eq, 1.37, gains, gamma, shoulder, noise=noise,
+                           keep_colour=keep_colour)
         assert out.dtype == np.uint8 and np.array_equal(out, ref)
         assert len(np.unique(ref)) > 100  # the test spans the tone curve, not only 0 and 255
 
 
-def test_sensor_model_output_unchanged_by_the_fused_tail(monkeypatch):
-    from room.sensor import SensorConfig, SensorModel
+@pytest.mark.parametrize("look", ["default", "realistic"])
+def test_sensor_model_output_unchanged_by_the_fused_tail(monkeypatch, look):
+    from room.compose import compose_generate
+    from room.sensor import SensorModel
     from room.sensor import model as model_mod
 
     rgb = (np.random.default_rng(3).uniform(0, 1, (48, 64, 3)) ** 2 * 255).astype(np.uint8)
-    m = SensorModel(SensorConfig())
+    m = SensorModel(compose_generate([f"sensor={look}"]).sensor)
     fused, _ = m.process(rgb, np.random.default_rng(5))
     monkeypatch.setattr(model_mod, "finish_uint8", _reference)
     ref, _ = m.process(rgb, np.random.default_rng(5))

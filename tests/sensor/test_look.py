@@ -7,8 +7,9 @@ above blue). The old default look had neither property: near walls clipped to wh
 out grey-blue after the colour gains and the equalisation, and the mottling never turned a
 pixel orange. These
 checks render the same three views of the Y-bifurcation with the old and the new default look
-through the same sensor profile and compare the colour features, computed as the tool does
-(HSV histograms of the image resized to 128 x 128).
+and the realistic look (``render=realistic sensor=realistic``: 3x less pattern contrast, veiling
+glare, its own profile) and compare the colour and gradient features, computed as the tool does
+(HSV histograms and the luma gradient histogram of the image resized to 128 x 128).
 """
 
 from __future__ import annotations
@@ -82,25 +83,29 @@ def _colour_features(rgb: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def looks(yscene):
     pytest.importorskip("skimage")
+    from room.compose import compose_generate
     from room.render import RenderConfig
     from room.sensor import SensorConfig
 
     new_r, new_s = RenderConfig(), SensorConfig()
+    real = compose_generate(["render=realistic", "sensor=realistic"])
     old_r = dataclasses.replace(new_r, highlight_percentile=100.0,
                                 material=dataclasses.replace(new_r.material, **OLD_MATERIAL))
     old_s = dataclasses.replace(
         new_s, noise=dataclasses.replace(new_s.noise, channel_correlation=0.8),
         exposure=dataclasses.replace(new_s.exposure, headroom_percentile=100.0))
     feats = {}
-    for name, r, s in (("old", old_r, old_s), ("new", new_r, new_s)):
+    for name, r, s in (("old", old_r, old_s), ("new", new_r, new_s),
+                       ("realistic", real.render, real.sensor)):
         ims = _look(yscene, r, s)
         feats[name] = np.array([_colour_features(im) for im in ims])
         feats[name + "_gradient"] = np.array([_gradient_features(im) for im in ims])
     return feats
 
 
-def test_default_look_has_no_grey_or_off_hue_pixels(looks):
-    new, old = looks["new"], looks["old"]
+@pytest.mark.parametrize("look", ["new", "realistic"])
+def test_default_look_has_no_grey_or_off_hue_pixels(looks, look):
+    new, old = looks[look], looks["old"]
     off_hue = slice(2, 13)  # hue bins 2..12: empty in every real frame
     grey = slice(16, 18)  # saturation < 1/8: empty (< 0.1 % in any real frame)
     assert new[:, off_hue].sum() == 0 and new[:, grey].max() < 1e-3
@@ -111,26 +116,27 @@ def test_default_look_has_no_grey_or_off_hue_pixels(looks):
 
 
 @pytest.mark.realdata
-def test_default_look_colour_moves_toward_real_frames(looks, shared_data):
+@pytest.mark.parametrize("look", ["new", "realistic"])
+def test_default_look_colour_moves_toward_real_frames(looks, shared_data, look):
     real = np.load(shared_data / "reference" / "bronchoscopy_features.npz")["features"]
     mean = real[:, :48].astype(float).mean(0)
     # L1 distance of the mean H, S, V histograms (0..6) to the real frames' mean
-    dist = {k: float(np.abs(looks[k].mean(0) - mean).sum()) for k in ("old", "new")}
-    assert dist["new"] < 0.8 * dist["old"], dist
+    dist = {k: float(np.abs(looks[k].mean(0) - mean).sum()) for k in ("old", look)}
+    assert dist[look] < 0.8 * dist["old"], dist
 
 
 @pytest.mark.realdata
-def test_default_look_gradients_move_toward_real_frames(looks, shared_data):
+def test_realistic_look_gradients_move_toward_real_frames(looks, shared_data):
     # Real frames are smooth at 128 x 128: 90 % of their pixels change by under 0.02 a pixel
-    # (gradient bins 0-1) and under 3 % by more than 0.03. The old pattern contrasts (vessels
-    # 0.55, rings 0.35 with 1.5 % ridges, bumps 1.0) put far more pixels in the steep bins;
-    # the new defaults (about a third of that contrast) must halve the L1 distance of the
-    # mean gradient histogram (0..2) to the real frames' mean on the same three views.
+    # (gradient bins 0-1) and under 3 % by more than 0.03. The default pattern contrasts
+    # (vessels 0.55, rings 0.35 with 1.5 % ridges, bumps 1.0) put far more pixels in the steep
+    # bins; the realistic look (about a third of that contrast) must halve the L1 distance of
+    # the mean gradient histogram (0..2) to the real frames' mean on the same three views.
     real = np.load(shared_data / "reference" / "bronchoscopy_features.npz")["features"]
     mean = real[:, 80:92].astype(float).mean(0)
     dist = {k: float(np.abs(looks[k + "_gradient"].mean(0) - mean).sum())
-            for k in ("old", "new")}
-    assert dist["new"] < 0.5 * dist["old"], dist
+            for k in ("new", "realistic")}
+    assert dist["realistic"] < 0.5 * dist["new"], dist
 
 
 def test_highlight_protection_keeps_near_walls_below_white(yscene):

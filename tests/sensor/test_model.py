@@ -214,7 +214,7 @@ def test_veiling_glare_adds_a_share_of_the_mean_colour():
     lin = st.uint8_to_linear(rgb).astype(np.float64)
     inside = st.normalised_radius(80, 96) <= 1.0
     offset = 0.05 * lin[inside].mean(axis=0)
-    cfg = quiet(glare=GlareConfig(fraction=0.05), defocus_sigma_px=0.0)
+    cfg = quiet(glare=GlareConfig(enabled=True, fraction=0.05), defocus_sigma_px=0.0)
     out, _ = SensorModel(cfg, "default").process(rgb, np.random.default_rng(0))
     got = st.uint8_to_linear(out).astype(np.float64)
     # output rounding to 8-bit sRGB: at most half a step, 1.5e-4 linear near black (where the
