@@ -53,7 +53,6 @@ if importlib.util.find_spec("room") is None:  # run from a checkout without inst
     sys.path.insert(0, str(REPO))
 
 from room import transforms  # noqa: E402
-from room.paths import REPO_ROOT  # noqa: E402
 
 SCALARS = ("r_over_g", "b_over_g", "mean_luminance", "dark_fraction",
            "center_to_edge_luminance", "specular_fraction", "hf_residual_std",

@@ -1,6 +1,7 @@
 """The end of the sensor pipeline as one numba loop over pixels: the noise (a unit field times
-each pixel's noise std), clip at full well, the processor's equalisation gain, (optional) colour-keeping
-range scaling, clip to [0, 1], colour gains and the tone curve's 8-bit quantisation tables
+each pixel's noise std), clip at full well, the processor's equalisation gain, optionally
+colour-keeping range scaling, clip to [0, 1], colour gains and the tone curve's 8-bit
+quantisation tables
 (:func:`room.sensor.stages.develop_uint8`).
 
 Each of those is a full pass over a float32 (H, W, 3) image in numpy (about 15-25 ms together
