@@ -202,6 +202,9 @@ def test_sensor_presets_compose():
             assert not cfg.enabled
         if name == "randomized":
             assert cfg.randomization.enabled
+        if name == "realistic":  # its own profile, glare and colour-keeping equalisation
+            assert cfg.profile == "realistic" and cfg.glare.enabled
+            assert cfg.local_tone.keep_colour and cfg.local_tone.strength == 0.3
 
 
 def test_veiling_glare_adds_a_share_of_the_mean_colour():
