@@ -161,10 +161,11 @@ def _bend_base(state: Any, rc: Any) -> np.ndarray:
 def arc_points(theta: np.ndarray, length: float, u: np.ndarray) -> np.ndarray:
     """Points at fractions ``u`` (P,) along a constant-curvature arc bent by ``theta`` (...,)
     towards -y of its base frame: (..., P, 3). Also the tip axis at u = 1: see arc_axis."""
-    th = theta[..., None] * u  # (..., P)
-    k = np.where(np.abs(theta) > 1e-6, theta / length, 1e-6)[..., None]
-    y = -(1.0 - np.cos(th)) / k
-    z = np.sin(th) / k
+    th = np.asarray(theta, float)[..., None] * u  # (..., P)
+    s = length * u  # arc length to each point; sin(th)/k and (1 - cos th)/k with k = theta/L,
+    # written with sinc so that a straight section (theta = 0) keeps its length
+    z = s * np.sinc(th / np.pi)
+    y = -s * 0.5 * th * np.sinc(th / (2.0 * np.pi)) ** 2
     return np.stack([np.zeros_like(y), y, z], axis=-1)
 
 
