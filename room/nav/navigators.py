@@ -8,13 +8,15 @@ trial, ``act(obs, env) -> action`` (joint rates in [-1, 1], the env's action) ev
   rates.
 - :class:`MPCNavigator`: sampling model-predictive control on a depth image (ground truth, or
   predicted from the RGB by a depth model, see :mod:`room.nav.depth`). Every step it samples
-  joint-rate sequences over a short horizon, predicts the bending section's shape along each with
-  the robot's constant-curvature model (from the measured bending-section base), and scores it
+  joint-rate sequences over a short horizon, predicts the bending section's shape along each
+  (from the measured bending-section base: the hinge chain of a two-plane section, the
+  constant-curvature arc of a one-plane one), and scores it
   by progress towards the goal's next waypoint (the env's ``goal`` observation), heading towards
   it, and clearance read from the depth image (the predicted scope points against the
   back-projected wall points; a point behind the visible wall or closer than the scope radius is
   a predicted wall contact). The first action of the best sequence is applied (receding horizon).
-  No progress along the path for ``jam_time_s``: it retracts for ``backoff_s``, then plans again.
+  No progress along the path for ``jam_time_s``: it retracts for ``backoff_s``, pushes by
+  pursuit on the goal direction for ``push_s`` (two planes), then plans again.
 - :class:`RandomNavigator`: uniformly random joint rates, held for a few steps (a baseline).
 
 Every navigator is deterministic for a seed.
