@@ -46,7 +46,8 @@ class Navigator:
 
     def _pursue(self, obs: dict, state: Any) -> np.ndarray:
         """Two planes: bend rates that turn the tip axis towards the goal direction (camera
-        frame; least squares on the hinge section's Jacobian, kinematics.hinge_points) and
+        frame; damped least squares on the hinge section's Jacobian, kinematics.hinge_points,
+        for a step of at most 0.3 rad) and
         insertion at push_speed, scaled by the alignment, stopped above force_soft_N."""
         cfg, rc = self.cfg, self.rc
         q = np.asarray(state.q_target, float)
@@ -57,7 +58,12 @@ class Navigator:
         _, ax = hinge_points(ab[:, 0], ab[:, 1], rc.bending_length_m, rc.bending_links)
         ax = ax @ T[:3, :3].T  # camera frame
         J = np.stack([(ax[1] - ax[0]) / h, (ax[2] - ax[0]) / h], axis=1)  # (3, 2)
-        d = np.linalg.lstsq(J, u - ax[0], rcond=None)[0]
+        err = u - ax[0]
+        n_err = float(np.linalg.norm(err))
+        if n_err > 0.3:  # a step of at most ~0.3 rad towards the goal direction
+            err *= 0.3 / n_err
+        # damped least squares: near a singular bend (large bends) no wild swings
+        d = np.linalg.solve(J.T @ J + 0.05 * np.eye(2), J.T @ err)
         a = np.zeros(rc.n_q, np.float32)
         a[:2] = np.clip(d / (self.vmax[:2] * cfg.push_settle_s), -1.0, 1.0)
         align = float(np.clip(ax[0] @ u, 0.0, 1.0))
