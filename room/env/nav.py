@@ -220,8 +220,11 @@ class BronchoscopyNavEnv(gym.Env):
         if self.task.target_branch is not None and self.task.target_branch not in tree.branches:
             raise ConfigError(f"target_branch {self.task.target_branch} is not in the scene "
                               f"(ids: {sorted(tree.branches)})")
-        self._candidates = (target_candidates(tree, rc.radius_m, self.task.target_generation)
-                            if self.task.target_branch is None else [self.task.target_branch])
+        self._candidates = (target_candidates(
+            tree, rc.radius_m, self.task.target_generation, mesh=self.scene.collision_mesh,
+            link_length_m=rc.bending_length_m / rc.bending_links,
+            success_fraction=self.task.task.success_fraction)
+            if self.task.target_branch is None else [self.task.target_branch])
         self._last_rgb: np.ndarray | None = None
         self.nav: NavTask | None = None
 

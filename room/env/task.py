@@ -55,24 +55,103 @@ class TaskConfig:
 
 
 def reachable_branches(tree: CenterlineTree, scope_radius_m: float,
-                       clearance: float = 1.1) -> list[int]:
-    """Branch ids (generation >= 1) whose whole path from the trachea is wider than the scope:
-    every branch on it has a mean lumen radius above ``clearance`` x the scope radius."""
-    out = []
+                       clearance: float = 1.1, mesh: Any = None,
+                       link_length_m: float = 0.005,
+                       success_fraction: float = 1.0 / 3.0) -> list[int]:
+    """Branch ids (generation >= 1) the scope can reach.
+
+    With the airway ``mesh`` (the collision mesh the simulation uses): the scope fits at every
+    centerline sample from the trachea to the target's goal (the start of its last
+    ``success_fraction``): the passage radius there (:func:`room.anatomy.lumen.passage_radius`,
+    the largest ball in the cross-section) is at least the scope radius plus the sagitta
+    ``L * theta / 8`` of a rigid link of length ``L = link_length_m`` (a bending-section link)
+    across the centerline's turn ``theta`` over one link length (a chord of a bend of radius R
+    bulges L^2 / (8 R) = L theta / 8 to the side). This is the geometric necessity on a rigid
+    wall, with no clearance to spare (:func:`passage_margins` gives the margins). Branches whose
+    path has a branch with a mean radius below the scope radius are not measured (out).
+    Without a mesh: every branch on the path has a mean lumen radius above ``clearance`` x the
+    scope radius (the tree alone)."""
+    if mesh is None:
+        return sorted(b.id for b in tree if b.generation >= 1 and all(
+            tree[i].radius_m > clearance * scope_radius_m for i in tree.path_to(b.id)))
+    m = passage_margins(tree, mesh, scope_radius_m, link_length_m, success_fraction)
+    return sorted(b for b, v in m.items() if v >= 0.0)
+
+
+def passage_margins(tree: CenterlineTree, mesh: Any, scope_radius_m: float,
+                    link_length_m: float = 0.005, success_fraction: float = 1.0 / 3.0,
+                    spacing_m: float = 0.001) -> dict[int, float]:
+    """Branch id -> the smallest margin (m) of passage radius over what the scope needs
+    (scope radius + rigid-link sagitta, see :func:`reachable_branches`) along the path from the
+    trachea to the branch's goal point (the trachea from one trachea radius below its top, where
+    the scope starts); measured only for branches (generation >= 1) whose every path branch
+    has a mean radius above the scope radius (the others cannot be reached: -inf)."""
+    from room.anatomy.lumen import branch_passage
+
+    if scope_radius_m <= 0 or link_length_m < 0 or not 0.0 < success_fraction <= 1.0:
+        raise ConfigError("passage_margins: scope_radius_m > 0, link_length_m >= 0, "
+                          "success_fraction in (0, 1]")
+    cand = {b.id for b in tree if all(tree[i].radius_m > scope_radius_m
+                                      for i in tree.path_to(b.id))}
+    bp = branch_passage(mesh, _Subset(tree, cand), spacing_m=spacing_m)
+    need: dict[int, np.ndarray] = {}
+    for i in cand:
+        need[i] = bp[i][1] - _required(tree, i, bp[i][0], scope_radius_m, link_length_m)
+        if tree[i].generation == 0:  # the entry (the mesh's end, open or capped) is not a
+            need[i][bp[i][0] < tree[i].radius_m] = np.inf  # passage: the scope starts there
+    out: dict[int, float] = {}
     for b in tree:
         if b.generation < 1:
             continue
-        if all(tree[i].radius_m > clearance * scope_radius_m for i in tree.path_to(b.id)):
-            out.append(b.id)
-    return sorted(out)
+        if b.id not in cand:
+            out[b.id] = -np.inf
+            continue
+        v = [need[i].min() for i in tree.path_to(b.id)[:-1]]
+        s = bp[b.id][0]
+        v.append(need[b.id][s <= (1.0 - success_fraction) * b.length_m + 1e-9].min())
+        out[b.id] = float(min(v))
+    return out
+
+
+class _Subset:
+    """The branches ``ids`` of a tree, iterable and indexable like the tree."""
+
+    def __init__(self, tree: CenterlineTree, ids: set[int]) -> None:
+        self.tree, self.ids = tree, sorted(ids)
+
+    def __iter__(self):
+        return (self.tree[i] for i in self.ids)
+
+    def __getitem__(self, i: int):
+        return self.tree[i]
+
+
+def _required(tree: CenterlineTree, branch_id: int, s: np.ndarray, radius: float,
+              link: float) -> np.ndarray:
+    """Scope radius + the sagitta of a rigid link across the turn of the centerline path
+    (through the parent's end) over one link length, at arc lengths ``s`` of the branch."""
+    path = CenterlinePath(tree, branch_id, spacing_m=2.5e-4)
+    s0 = path.length - tree[branch_id].length_m
+    x = s0 + np.asarray(s)
+
+    def at(v: np.ndarray) -> np.ndarray:
+        v = np.clip(v, 0.0, path.length)
+        return np.stack([np.interp(v, path.s, path.points[:, k]) for k in range(3)], axis=-1)
+
+    a, b = at(x) - at(x - link / 2), at(x + link / 2) - at(x)
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    cos = (a * b).sum(1) / np.maximum(na * nb, 1e-15)
+    theta = np.where((na > 1e-9) & (nb > 1e-9), np.arccos(np.clip(cos, -1.0, 1.0)), 0.0)
+    return radius + link * theta / 8.0
 
 
 def target_candidates(tree: CenterlineTree, scope_radius_m: float,
-                      generation: int | None = None) -> list[int]:
+                      generation: int | None = None, **reach: Any) -> list[int]:
     """Targets a seed draws from: reachable branches of ``generation``; with None, the reachable
     branches none of whose children is reachable (the deepest the scope fits). Falls back to the
-    tree's leaves when the scope fits nowhere."""
-    ok = reachable_branches(tree, scope_radius_m)
+    tree's leaves when the scope fits nowhere. ``reach``: :func:`reachable_branches`' options
+    (``mesh=``, ``link_length_m=``, ``success_fraction=``)."""
+    ok = reachable_branches(tree, scope_radius_m, **reach)
     if generation is not None:
         ids = [b for b in ok if tree[b].generation == generation]
         if not ids:

@@ -8,13 +8,15 @@ trial, ``act(obs, env) -> action`` (joint rates in [-1, 1], the env's action) ev
   rates.
 - :class:`MPCNavigator`: sampling model-predictive control on a depth image (ground truth, or
   predicted from the RGB by a depth model, see :mod:`room.nav.depth`). Every step it samples
-  joint-rate sequences over a short horizon, predicts the bending section's shape along each with
-  the robot's constant-curvature model (from the measured bending-section base), and scores it
+  joint-rate sequences over a short horizon, predicts the bending section's shape along each
+  (from the measured bending-section base: the hinge chain of a two-plane section, the
+  constant-curvature arc of a one-plane one), and scores it
   by progress towards the goal's next waypoint (the env's ``goal`` observation), heading towards
   it, and clearance read from the depth image (the predicted scope points against the
   back-projected wall points; a point behind the visible wall or closer than the scope radius is
   a predicted wall contact). The first action of the best sequence is applied (receding horizon).
-  No progress along the path for ``jam_time_s``: it retracts for ``backoff_s``, then plans again.
+  No progress along the path for ``jam_time_s``: it retracts for ``backoff_s``, pushes by
+  pursuit on the goal direction for ``push_s`` (two planes), then plans again.
 - :class:`RandomNavigator`: uniformly random joint rates, held for a few steps (a baseline).
 
 Every navigator is deterministic for a seed.
@@ -29,7 +31,7 @@ import numpy as np
 
 from room.errors import ConfigError
 from room.robot.controllers import CenterlineFollower, FollowerConfig
-from room.robot.kinematics import hinge_arc
+from room.robot.kinematics import hinge_points
 
 
 class Navigator:
@@ -41,6 +43,33 @@ class Navigator:
 
     def reset(self, env: Any, seed: int) -> None:  # pragma: no cover - interface
         pass
+
+    def _pursue(self, obs: dict, state: Any) -> np.ndarray:
+        """Two planes: bend rates that turn the tip axis towards the goal direction (camera
+        frame; damped least squares on the hinge section's Jacobian, kinematics.hinge_points,
+        for a step of at most 0.3 rad) and
+        insertion at push_speed, scaled by the alignment, stopped above force_soft_N."""
+        cfg, rc = self.cfg, self.rc
+        q = np.asarray(state.q_target, float)
+        u = np.asarray(obs["goal"][:3], float)
+        T = np.linalg.inv(state.T_world_cam) @ _bend_base(state, rc)
+        h = 1e-3
+        ab = q[:2] + np.array([[0.0, 0.0], [h, 0.0], [0.0, h]])
+        _, ax = hinge_points(ab[:, 0], ab[:, 1], rc.bending_length_m, rc.bending_links)
+        ax = ax @ T[:3, :3].T  # camera frame
+        J = np.stack([(ax[1] - ax[0]) / h, (ax[2] - ax[0]) / h], axis=1)  # (3, 2)
+        err = u - ax[0]
+        n_err = float(np.linalg.norm(err))
+        if n_err > 0.3:  # a step of at most ~0.3 rad towards the goal direction
+            err *= 0.3 / n_err
+        # damped least squares: near a singular bend (large bends) no wild swings
+        d = np.linalg.solve(J.T @ J + 0.05 * np.eye(2), J.T @ err)
+        a = np.zeros(rc.n_q, np.float32)
+        a[:2] = np.clip(d / (self.vmax[:2] * cfg.push_settle_s), -1.0, 1.0)
+        align = float(np.clip(ax[0] @ u, 0.0, 1.0))
+        if state.max_force_N < cfg.force_soft_N:
+            a[-1] = cfg.push_speed * align
+        return a
 
     def act(self, obs: dict, env: Any) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
@@ -140,15 +169,27 @@ class MPCConfig:
     jam_time_s: float = 1.5
     jam_progress_m: float = 0.001
     backoff_s: float = 0.6
+    # after a retract (two tendon planes): re-advance for push_s by pursuit on the goal
+    # observation, turning the tip towards the waypoint (the hinge section's Jacobian) and
+    # inserting at push_speed x full speed while the measured force stays under force_soft_N,
+    # then plan again. Sampled plans predict the scope in free space; round a turn sharper than
+    # about 90 degrees (the carina crop's 120-degree entry into branch 6) insertion moves the
+    # bent section along its base axis, away from the goal, so no plan makes progress and the
+    # scope must slide along the wall as the follower's does (0: off)
+    push_s: float = 5.0
+    push_speed: float = 0.3
+    push_settle_s: float = 0.3  # the bend closes its error to the goal direction in about this
 
     def __post_init__(self) -> None:
         if self.horizon_s <= 0 or self.horizon_points < 1 or self.segments < 1 or \
                 self.samples < 0 or self.arc_points < 1 or self.cloud_stride < 1:
             raise ConfigError("MPCConfig: horizon_s > 0, horizon_points/segments/arc_points/"
                               "cloud_stride >= 1, samples >= 0")
-        if min(self.jam_time_s, self.jam_progress_m, self.backoff_s) < 0:
-            raise ConfigError("MPCConfig: jam_time_s, jam_progress_m and backoff_s must be >= 0"
-                              " (jam_time_s = 0 turns the retry off)")
+        if min(self.jam_time_s, self.jam_progress_m, self.backoff_s, self.push_s,
+               self.push_speed) < 0 or self.push_speed > 1 or self.push_settle_s <= 0:
+            raise ConfigError("MPCConfig: jam_time_s, jam_progress_m, backoff_s, push_s must be"
+                              " >= 0 (jam_time_s = 0 turns the retry off), push_speed in"
+                              " [0, 1], push_settle_s > 0")
 
 
 def _bend_base(state: Any, rc: Any) -> np.ndarray:
@@ -161,10 +202,11 @@ def _bend_base(state: Any, rc: Any) -> np.ndarray:
 def arc_points(theta: np.ndarray, length: float, u: np.ndarray) -> np.ndarray:
     """Points at fractions ``u`` (P,) along a constant-curvature arc bent by ``theta`` (...,)
     towards -y of its base frame: (..., P, 3). Also the tip axis at u = 1: see arc_axis."""
-    th = theta[..., None] * u  # (..., P)
-    k = np.where(np.abs(theta) > 1e-6, theta / length, 1e-6)[..., None]
-    y = -(1.0 - np.cos(th)) / k
-    z = np.sin(th) / k
+    th = np.asarray(theta, float)[..., None] * u  # (..., P)
+    s = length * u  # arc length to each point; sin(th)/k and (1 - cos th)/k with k = theta/L,
+    # written with sinc so that a straight section (theta = 0) keeps its length
+    z = s * np.sinc(th / np.pi)
+    y = -s * 0.5 * th * np.sinc(th / (2.0 * np.pi)) ** 2
     return np.stack([np.zeros_like(y), y, z], axis=-1)
 
 
@@ -200,6 +242,7 @@ class MPCNavigator(Navigator):
         self.K = (intr.fx, intr.fy, intr.cx, intr.cy, intr.width, intr.height)
         self._period = _action_period(env)
         self._best_left, self._best_t, self._backoff_until = np.inf, None, None
+        self._push_until: float | None = None
         self.retries = 0
 
     # ------------------------------------------------------------------ depth and cloud
@@ -221,7 +264,9 @@ class MPCNavigator(Navigator):
     def predict(self, state: Any, T_world_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted bending-section points (C, T, P, 3) and tip axes (C, T, 3) in the
         current camera frame, for every sampled rate sequence (one bending plane turned by the
-        roll, or two planes: the arc with the hinge section's tip axis)."""
+        roll, on the constant-curvature arc; two planes: the hinge section's own kinematics,
+        ``kinematics.hinge_points``, which puts the tip 2-5 mm from the arc with the same tip
+        axis at bends of 1-2 rad)."""
         cfg, rc = self.cfg, self.rc
         C, S, _ = self.seqs.shape
         ts = np.linspace(cfg.horizon_s / cfg.horizon_points, cfg.horizon_s, cfg.horizon_points)
@@ -234,22 +279,25 @@ class MPCNavigator(Navigator):
         dq *= self.vmax
         q = state.q_target
         bend = np.clip(q[:n - 2] + dq[..., :n - 2], -rc.max_bend_rad, rc.max_bend_rad)
-        if n == 3:  # signed angle in the plane of the roll
-            th, phi = bend[..., 0], 0.0
-        else:  # the arc with the hinge section's tip axis (kinematics.hinge_arc)
-            th, phi = hinge_arc(bend[..., 0], bend[..., 1], rc.bending_links)
         droll = np.clip(q[-2] + dq[..., -2], -rc.roll_limit_rad, rc.roll_limit_rad) - q[-2]
         self._roll_end = q[-2] + droll[:, -1]
         dins = np.clip(q[-1] + dq[..., -1], 0.0, rc.insertion_max_m) - q[-1]
         u = np.linspace(1.0 / cfg.arc_points, 1.0, cfg.arc_points)
-        P = arc_points(th, rc.bending_length_m, u)  # (C, T, P, 3) bent towards -y
-        # turn the plane about the base axis by the roll change and the bending-plane angle
-        c, s = np.cos(droll + phi), np.sin(droll + phi)
-        x = c[..., None] * P[..., 0] - s[..., None] * P[..., 1]
-        y = s[..., None] * P[..., 0] + c[..., None] * P[..., 1]
-        z = P[..., 2] + dins[..., None]
-        Pb = np.stack([x, y, z], axis=-1)
-        ax_b = np.stack([s * np.sin(th), -c * np.sin(th), np.cos(th)], axis=-1)
+        if n == 3:  # signed angle in the plane of the roll, on the constant-curvature arc
+            th = bend[..., 0]
+            P = arc_points(th, rc.bending_length_m, u)  # (C, T, P, 3) bent towards -y
+            ax = np.stack([np.zeros_like(th), -np.sin(th), np.cos(th)], axis=-1)
+        else:  # the hinge section itself (kinematics.hinge_points): the link ends nearest u
+            H, ax = hinge_points(bend[..., 0], bend[..., 1], rc.bending_length_m,
+                                 rc.bending_links)
+            P = H[..., np.ceil(u * rc.bending_links - 1e-9).astype(int) - 1, :]
+        # turn about the base axis by the roll change, shift by the insertion
+        c, s = np.cos(droll), np.sin(droll)
+        Pb = np.stack([c[..., None] * P[..., 0] - s[..., None] * P[..., 1],
+                       s[..., None] * P[..., 0] + c[..., None] * P[..., 1],
+                       P[..., 2] + dins[..., None]], axis=-1)
+        ax_b = np.stack([c * ax[..., 0] - s * ax[..., 1], s * ax[..., 0] + c * ax[..., 1],
+                         ax[..., 2]], axis=-1)
         T_B = _bend_base(state, rc)
         T_cam_B = np.linalg.inv(T_world_cam) @ T_B
         R, t = T_cam_B[:3, :3], T_cam_B[:3, 3]
@@ -270,8 +318,10 @@ class MPCNavigator(Navigator):
             self.retries += 1
         if self._backoff_until is None:
             return None
-        if t >= self._backoff_until:  # retry: plan again from here
+        if t >= self._backoff_until:  # retry: push by pursuit (two planes), then plan again
             self._backoff_until, self._best_t = None, t
+            if cfg.push_s > 0 and self.rc.n_q == 4:
+                self._push_until = t + cfg.push_s
             return None
         n = self.rc.n_q
         a = np.zeros(n, np.float32)
@@ -286,6 +336,10 @@ class MPCNavigator(Navigator):
         back = self._retreat(obs, state)
         if back is not None:
             return back
+        if self._push_until is not None:
+            if float(state.time_s) < self._push_until:
+                return self._pursue(obs, state)
+            self._push_until = None
         depth = self._depth(obs, env)
         g = obs["goal"]
         goal = np.asarray(g[:3], float) * float(g[3])  # next waypoint, camera frame

@@ -133,12 +133,18 @@ def run_trial(env: Any, navigator: Any, target: int, seed: int, trace: bool = Fa
     return m
 
 
-def plan_trials(cfg: NavigateConfig, tree: Any, scope_radius_m: float) -> list[tuple]:
-    """(navigator, target, seed) for every trial, in a fixed order."""
+def plan_trials(cfg: NavigateConfig, tree: Any, scope_radius_m: float,
+                mesh: Any = None) -> list[tuple]:
+    """(navigator, target, seed) for every trial, in a fixed order; the targets: every branch
+    the scope can reach (``room.env.task.reachable_branches``, on the scene's collision
+    ``mesh`` when given) of each generation, unless ``cfg.targets`` names them."""
     if cfg.targets:
         targets = [int(t) for t in cfg.targets]
     else:
-        ok = reachable_branches(tree, scope_radius_m)
+        rc = cfg.robot
+        ok = reachable_branches(tree, scope_radius_m, mesh=mesh,
+                                link_length_m=rc.bending_length_m / rc.bending_links,
+                                success_fraction=cfg.task.success_fraction)
         rng = np.random.default_rng(cfg.seed)
         targets = []
         for g in cfg.generations:
@@ -183,7 +189,7 @@ def run_suite(cfg: NavigateConfig) -> dict[str, Any]:
     from room.anatomy.load import load_scene
 
     scene = load_scene(Path(cfg.scene_dir) if cfg.scene_dir else cfg.scene, on_disk=True)
-    plan = plan_trials(cfg, scene.tree, cfg.robot.radius_m)
+    plan = plan_trials(cfg, scene.tree, cfg.robot.radius_m, scene.collision_mesh)
     if not plan:
         raise ConfigError(f"no targets: no reachable branch of generations "
                           f"{list(cfg.generations)} in this scene")

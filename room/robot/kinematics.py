@@ -77,6 +77,30 @@ def hinge_transform(theta_a: float, theta_b: float, length: float, n: int) -> np
     return T
 
 
+def hinge_points(theta_a: np.ndarray, theta_b: np.ndarray, length: float, n: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`hinge_transform` vectorised over hinge angles of one shape (...): the positions
+    (..., n, 3) of the ends of the ``n`` links (the last: the tip) and the tip axis (..., 3),
+    base frame, metres."""
+    seg, half = length / n, n // 2
+    a, b = np.broadcast_arrays(np.asarray(theta_a, float) / half,
+                               np.asarray(theta_b, float) / half)
+    ca, sa, cb, sb = np.cos(a), np.sin(a), np.cos(b), np.sin(b)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    rx = np.stack([np.stack([o, z, z], -1), np.stack([z, ca, -sa], -1),
+                   np.stack([z, sa, ca], -1)], -2)
+    ry = np.stack([np.stack([cb, z, sb], -1), np.stack([z, o, z], -1),
+                   np.stack([-sb, z, cb], -1)], -2)
+    R = np.broadcast_to(np.eye(3), a.shape + (3, 3))
+    p = np.broadcast_to(np.array([0.0, 0.0, 0.5 * seg]), a.shape + (3,))
+    pts = []
+    for j in range(n):
+        R = R @ (rx if j % 2 == 0 else ry)
+        p = p + R[..., :, 2] * (seg if j < n - 1 else 0.5 * seg)
+        pts.append(p)
+    return np.stack(pts, -2), R[..., :, 2]
+
+
 def _hinge_axis(theta_a: float, theta_b: float, n: int) -> np.ndarray:
     """Tip axis (unit z of the end frame, base frame) of :func:`hinge_transform`."""
     half = n // 2

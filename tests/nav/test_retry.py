@@ -108,3 +108,42 @@ def test_mpc_retracts_when_stalled(wedged):
         g = goal.copy()
         g[4] = 0.05 - 0.002 * k
         assert nav._retreat({"goal": g}, dataclasses.replace(state, time_s=k * dt)) is None
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize("side", [(1.0, 0.0), (0.0, -1.0), (-0.6, 0.8)])
+def test_mpc_pushes_towards_the_goal_after_a_retract(wedged, side):
+    """After the retract the MPC pursues the goal direction for push_s: its bend rates turn the
+    tip axis (the hinge section's own kinematics) towards the goal, it inserts while the wall
+    force is low and stops inserting above force_soft_N; then it plans again."""
+    from room.nav.navigators import MPCConfig, MPCNavigator, _bend_base
+    from room.robot.kinematics import hinge_points
+
+    env, cfg, dt = wedged, MPCConfig(), 1.0 / 30.0
+    nav = MPCNavigator(cfg)
+    nav.reset(env, 0)
+    rc = env.sim.robot_cfg
+    state = dataclasses.replace(env.sim.state, q_target=np.array([0.3, -0.2, 0.0, 0.03]),
+                                max_force_N=0.0)
+    u = np.array([side[0], side[1], 1.0])
+    u /= np.linalg.norm(u)  # 45 degrees off the view axis (camera frame)
+    goal = np.array([*u, 0.01, 0.05, 1], np.float32)  # the same path left: a stall
+    k_end = int(round((cfg.jam_time_s + cfg.backoff_s) / dt)) + 2
+    for k in range(k_end):
+        nav._retreat({"goal": goal}, dataclasses.replace(state, time_s=k * dt))
+    assert nav._push_until == pytest.approx((k_end - 1) * dt + cfg.push_s, abs=2 * dt)
+    s = dataclasses.replace(state, time_s=k_end * dt)
+    a = nav._pursue({"goal": goal}, s)
+
+    def axis(q):  # tip axis in the camera frame for hinge targets q
+        T = np.linalg.inv(s.T_world_cam) @ _bend_base(s, rc)
+        _, ax = hinge_points(q[0], q[1], rc.bending_length_m, rc.bending_links)
+        return T[:3, :3] @ ax
+
+    q0 = s.q_target[:2]
+    q1 = q0 + a[:2] * np.asarray(rc.qdot_max[:2]) * 0.1  # 0.1 s of these rates
+    assert axis(q1) @ u > axis(q0) @ u + 1e-3  # turns towards the goal
+    assert a[2] == 0.0 and 0.0 < a[3] <= cfg.push_speed  # roll held, inserting
+    a_hard = nav._pursue({"goal": goal}, dataclasses.replace(s, max_force_N=1.0))
+    assert a_hard[3] == 0.0 and np.allclose(a_hard[:2], a[:2])  # wall: bend only
+    assert np.array_equal(nav._pursue({"goal": goal}, s), a)  # deterministic
