@@ -4,6 +4,7 @@
                                       [--frames 40] [--appearance-size 128] [--samples 16]
                                       [--threads 0]
                                       [--skip-timing] [--skip-appearance] [--keep DIR]
+                                      [--look default|realistic] [--views survey|plan]
 
 Timing (same run, same pose, the default phantom and camera at ``--size``): a full frame
 (every modality) from the raster, and from ``render.backend=cycles`` at 16 and 64 samples,
@@ -14,8 +15,9 @@ of samples or denoiser includes Cycles' integrator update, no mesh or BVH rebuil
 
 Appearance (``../shared/tools/appearance_gap.py`` against
 ``../shared/data/reference/bronchoscopy_features.npz``, ``--frames`` frames spread over the
-default trajectory plan as in bench_appearance.py): the raster and Cycles (``--samples``,
-denoised), each clean and through the default sensor model, and pybullet's TinyRenderer, all
+view distribution ``--views`` as in bench_appearance.py): the raster and Cycles
+(``--samples``, denoised), each clean and through the sensor model, in the look ``--look``
+(``render=LOOK sensor=LOOK``, bench_appearance.look_configs), and pybullet's TinyRenderer, all
 at ``--appearance-size`` (the tool reduces every frame to 128 x 128 before its features).
 """
 
@@ -88,12 +90,12 @@ def timing(scene, pose, size: int, repeat: int, threads: int, samples: list[int]
     print(f"load average {os.getloadavg()[0]:.1f} at the end (machine shared: noisy)")
 
 
-def render_set(scene, pairs, cam, render):
-    """Clean renders and sensor images (default SensorConfig) of (pose, time, previous pose,
+def render_set(scene, pairs, cam, render, sensor_cfg):
+    """Clean renders and sensor images (``sensor_cfg``) of (pose, time, previous pose,
     previous time) tuples, as bench_appearance.render_ours does."""
-    from room.sensor import SensorConfig, SensorModel
+    from room.sensor import SensorModel
 
-    sensor = SensorModel(SensorConfig())
+    sensor = SensorModel(sensor_cfg)
     clean, noisy, meta = [], [], {}
     with make_renderer(scene, cam, render) as r:
         for i, (T, t, T_prev, t_prev) in enumerate(pairs):
@@ -107,7 +109,10 @@ def render_set(scene, pairs, cam, render):
     return clean, noisy
 
 
-def appearance(scene, pairs, size: int, samples: int, threads: int, keep: Path | None) -> None:
+def appearance(scene, pairs, size: int, samples: int, threads: int, keep: Path | None,
+               look: str = "default") -> None:
+    import dataclasses
+
     from room.paths import shared_data_dir
 
     data = shared_data_dir()
@@ -118,16 +123,19 @@ def appearance(scene, pairs, size: int, samples: int, threads: int, keep: Path |
               "bronchoscopy_features.npz is absent (set ROOM_SHARED_DATA)")
         return
     cam = CameraConfig(width=size, height=size)
+    render, sensor = ba.look_configs(look)
+    cycles = dataclasses.replace(render, backend="cycles",
+                                 cycles=_cycles(samples, True, threads).cycles)
     sets = {}
     t0 = time.perf_counter()
-    sets["raster+sensor"], sets["raster"] = render_set(scene, pairs, cam, RenderConfig())[::-1]
+    sets["raster+sensor"], sets["raster"] = render_set(scene, pairs, cam, render, sensor)[::-1]
     t1 = time.perf_counter()
-    sets["cycles+sensor"], sets["cycles"] = render_set(
-        scene, pairs, cam, _cycles(samples, True, threads))[::-1]
+    sets["cycles+sensor"], sets["cycles"] = render_set(scene, pairs, cam, cycles, sensor)[::-1]
     t2 = time.perf_counter()
     sets["pybullet"], _ = ba.render_pybullet(scene, [p[0] for p in pairs],
                                              cam.intrinsics())
-    print(f"\nappearance: {len(pairs)} frames at {size}x{size}; raster {t1 - t0:.0f} s, "
+    print(f"\nappearance ({look} look): {len(pairs)} frames at {size}x{size}; "
+          f"raster {t1 - t0:.0f} s, "
           f"cycles ({samples} spp, denoised) {t2 - t1:.0f} s")
     with tempfile.TemporaryDirectory() as tmp:
         root = keep or Path(tmp)
@@ -155,18 +163,23 @@ def main() -> None:
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--skip-appearance", action="store_true")
     ap.add_argument("--keep", type=Path, default=None, help="keep the PNGs in this folder")
+    ap.add_argument("--look", default="default", choices=ba.LOOKS,
+                    help="render=LOOK sensor=LOOK presets for the appearance table")
+    ap.add_argument("--views", default="survey", choices=sorted(ba.VIEWS),
+                    help="view distribution of the appearance frames (bench_appearance.VIEWS)")
     args = ap.parse_args()
     if importlib.util.find_spec("bpy") is None:
         print("SKIP: bpy is not installed (the [cycles] extra; see docs/rendering.md)")
         return
     scene, desc = ba.load_scene(None)
-    pairs = ba.sample_frames(scene, args.frames)
+    pairs = ba.sample_frames(scene, args.frames, views=args.views)
     print(f"scene: {desc}")
     if not args.skip_timing:
         timing(scene, pairs[len(pairs) // 2][0], args.size, args.repeat, args.threads,
                [int(n) for n in args.timing_samples.split(",")])
     if not args.skip_appearance:
-        appearance(scene, pairs, args.appearance_size, args.samples, args.threads, args.keep)
+        appearance(scene, pairs, args.appearance_size, args.samples, args.threads, args.keep,
+                   args.look)
 
 
 if __name__ == "__main__":
