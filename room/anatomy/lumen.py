@@ -39,7 +39,8 @@ def passage_radius(mesh: trimesh.Trimesh, points: np.ndarray, tangents: np.ndarr
     p0 = np.asarray(points, float).reshape(-1, 3)
     t = np.asarray(tangents, float).reshape(-1, 3)
     if len(p0) != len(t):
-        raise ConfigError(f"passage_radius: {len(p0)} points but {len(t)} tangents")
+        raise ConfigError(f"passage_radius: {len(p0)} points but {len(t)} tangents: pass one "
+                          "tangent (the centerline direction) per point")
     if len(p0) == 0:
         return np.zeros(0)
     t = t / np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-12)
@@ -90,7 +91,9 @@ def branch_passage(mesh: trimesh.Trimesh, tree: CenterlineTree, spacing_m: float
     branch's local fitted radius of its centerline (further off it would find the sibling
     lumen at a bifurcation). ``max_generation``: only branches up to that generation."""
     if spacing_m <= 0 or not 0.0 <= search_fraction <= 1.0:
-        raise ConfigError("branch_passage: spacing_m > 0 and search_fraction in [0, 1]")
+        raise ConfigError(f"branch_passage: spacing_m = {spacing_m!r} and search_fraction = "
+                          f"{search_fraction!r}; use spacing_m > 0 (m) and search_fraction in "
+                          "[0, 1] (of the local lumen radius)")
     ids = [b.id for b in tree if max_generation is None or b.generation <= max_generation]
     samples = [branch_samples(tree, i, spacing_m) for i in ids]
     if not samples:

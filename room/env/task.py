@@ -89,8 +89,10 @@ def passage_margins(tree: CenterlineTree, mesh: Any, scope_radius_m: float,
     from room.anatomy.lumen import branch_passage
 
     if scope_radius_m <= 0 or link_length_m < 0 or not 0.0 < success_fraction <= 1.0:
-        raise ConfigError("passage_margins: scope_radius_m > 0, link_length_m >= 0, "
-                          "success_fraction in (0, 1]")
+        raise ConfigError(f"passage_margins: scope_radius_m = {scope_radius_m!r}, "
+                          f"link_length_m = {link_length_m!r}, success_fraction = "
+                          f"{success_fraction!r}; use scope_radius_m > 0 (m), link_length_m "
+                          ">= 0 (m) and success_fraction in (0, 1]")
     cand = {b.id for b in tree if all(tree[i].radius_m > scope_radius_m
                                       for i in tree.path_to(b.id))}
     bp = branch_passage(mesh, _Subset(tree, cand), spacing_m=spacing_m)

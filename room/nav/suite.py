@@ -40,8 +40,13 @@ def navigation_scope() -> RobotConfig:
     turned by rolling the whole scope (conf/robot/navigation.yaml); the bending section bends
     on hinges alternately about x and y (room.robot.model). The single-plane scope
     jams where a branch turns 40-53 degrees within one bending length of the previous turn in
-    a plane turned about 90 degrees: it has to roll a bent tip inside a narrow branch."""
-    return RobotConfig(bending_planes=2)
+    a plane turned about 90 degrees: it has to roll a bent tip inside a narrow branch.
+    The passive shaft is modelled with 32 links of 10 mm instead of the default 16 of 20 mm
+    (``shaft_links=32``): a real shaft is continuous, and a rigid 20 mm link across a turn of
+    the path bows ``L theta / 8`` off it (1.4 mm at the 31-degree entry of a phantom
+    generation-4 branch, in a 3 mm generation-3 lumen) where a continuous shaft does not;
+    with 20 mm links the shaft's end wedged in the generation-3 parent lumen."""
+    return RobotConfig(bending_planes=2, shaft_links=32)
 
 
 @dataclass(frozen=True)

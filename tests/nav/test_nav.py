@@ -281,3 +281,19 @@ def test_async_vector_env_over_processes():
         assert rew.shape == (2,) and np.all(rew > 0)
     finally:
         venv.close()
+
+
+def test_navigate_preset_is_the_navigation_scope():
+    """room-navigate's robot=navigation (conf/robot/navigation.yaml) and navigation_scope() are
+    the same scope: two tendon planes and a shaft of 10 mm links (the default's are 20 mm)."""
+    from room.compose import SCHEMAS, compose
+    from room.config import to_dataclass
+    from room.nav.suite import navigation_scope
+    from room.robot.config import RobotConfig
+
+    typed = to_dataclass(next(iter(SCHEMAS["navigate"]().values())), compose("navigate", []))
+    scope = navigation_scope()
+    assert typed.robot == scope
+    assert scope.bending_planes == 2
+    assert scope.shaft_length_m / scope.shaft_links == pytest.approx(0.010)
+    assert RobotConfig().shaft_links == 16  # the dataset's scope is unchanged

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import trimesh
 
-from room.anatomy.lumen import passage_radius
+from room.anatomy.lumen import branch_passage, passage_radius
 from room.anatomy.tree import Branch, CenterlineTree
-from room.env.task import passage_margins, reachable_branches
+from room.env.task import passage_margins, reachable_branches, target_candidates
+from room.errors import ConfigError
 
 SCOPE_R = 0.0021
 SEG = 64  # ring facets: the polygon's apothem is r cos(pi / 64), 0.12 % inside the circle
@@ -79,3 +80,20 @@ def test_a_narrowing_before_the_goal_blocks_the_branch():
     assert reachable_branches(tree, 0.0019, mesh=mesh) == [1, 2]  # a 3.8 mm scope fits
     # without the mesh: the tree's mean radii (5 mm) pass any scope under 4.5 mm
     assert reachable_branches(tree, SCOPE_R) == [1, 2]
+
+
+def test_bad_inputs_name_what_is_wrong():
+    """docs/reliability.md: each bad input names the setting and the allowed range."""
+    mesh, tree = _tube(lambda z: np.full_like(z, 0.005)), _tree()
+    with pytest.raises(ConfigError, match="3 points but 2 tangents"):
+        passage_radius(mesh, np.zeros((3, 3)), np.ones((2, 3)), 0.0)
+    with pytest.raises(ConfigError, match="spacing_m = 0.0"):
+        branch_passage(mesh, tree, spacing_m=0.0)
+    with pytest.raises(ConfigError, match="search_fraction = 1.5"):
+        branch_passage(mesh, tree, search_fraction=1.5)
+    with pytest.raises(ConfigError, match="scope_radius_m = -0.001"):
+        passage_margins(tree, mesh, -0.001)
+    with pytest.raises(ConfigError, match="success_fraction = 0.0"):
+        passage_margins(tree, mesh, SCOPE_R, success_fraction=0.0)
+    with pytest.raises(ConfigError, match="no reachable branch of generation 5"):
+        target_candidates(tree, SCOPE_R, generation=5, mesh=mesh)
