@@ -77,12 +77,12 @@ def hinge_transform(theta_a: float, theta_b: float, length: float, n: int) -> np
     return T
 
 
-def hinge_points(theta_a: np.ndarray, theta_b: np.ndarray, length: float, n: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`hinge_transform` vectorised over hinge angles of one shape (...): the positions
-    (..., n, 3) of the ends of the ``n`` links (the last: the tip) and the tip axis (..., 3),
-    base frame, metres."""
-    seg, half = length / n, n // 2
+def _hinge_rotations(theta_a: np.ndarray, theta_b: np.ndarray, n: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Rotations (..., 3, 3) of one x hinge and one y hinge of the alternating-hinge section
+    of ``n`` links bent by total angles ``(theta_a, theta_b)`` (rad, shared by n // 2 hinges
+    each), broadcast to one shape."""
+    half = n // 2
     a, b = np.broadcast_arrays(np.asarray(theta_a, float) / half,
                                np.asarray(theta_b, float) / half)
     ca, sa, cb, sb = np.cos(a), np.sin(a), np.cos(b), np.sin(b)
@@ -91,8 +91,18 @@ def hinge_points(theta_a: np.ndarray, theta_b: np.ndarray, length: float, n: int
                    np.stack([z, sa, ca], -1)], -2)
     ry = np.stack([np.stack([cb, z, sb], -1), np.stack([z, o, z], -1),
                    np.stack([-sb, z, cb], -1)], -2)
-    R = np.broadcast_to(np.eye(3), a.shape + (3, 3))
-    p = np.broadcast_to(np.array([0.0, 0.0, 0.5 * seg]), a.shape + (3,))
+    return rx, ry
+
+
+def hinge_points(theta_a: np.ndarray, theta_b: np.ndarray, length: float, n: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`hinge_transform` vectorised over hinge angles of one shape (...): the positions
+    (..., n, 3) of the ends of the ``n`` links (the last: the tip) and the tip axis (..., 3),
+    base frame, metres."""
+    seg = length / n
+    rx, ry = _hinge_rotations(theta_a, theta_b, n)
+    R = np.broadcast_to(np.eye(3), rx.shape)
+    p = np.broadcast_to(np.array([0.0, 0.0, 0.5 * seg]), rx.shape[:-1])
     pts = []
     for j in range(n):
         R = R @ (rx if j % 2 == 0 else ry)
@@ -118,15 +128,8 @@ def hinge_arc(theta_a: np.ndarray, theta_b: np.ndarray, n: int) -> tuple[np.ndar
     """(theta, phi) of the arc whose tip axis is that of the alternating-hinge section bent by
     hinge angles ``(theta_a, theta_b)`` (arrays of one shape): the inverse of
     :func:`hinge_command`, vectorised."""
-    half = n // 2
-    a, b = np.asarray(theta_a, float) / half, np.asarray(theta_b, float) / half
-    ca, sa, cb, sb = np.cos(a), np.sin(a), np.cos(b), np.sin(b)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    rx = np.stack([np.stack([o, z, z], -1), np.stack([z, ca, -sa], -1),
-                   np.stack([z, sa, ca], -1)], -2)
-    ry = np.stack([np.stack([cb, z, sb], -1), np.stack([z, o, z], -1),
-                   np.stack([-sb, z, cb], -1)], -2)
-    v = np.broadcast_to(np.array([0.0, 0.0, 1.0]), a.shape + (3,))
+    rx, ry = _hinge_rotations(theta_a, theta_b, n)
+    v = np.broadcast_to(np.array([0.0, 0.0, 1.0]), rx.shape[:-1])
     for j in reversed(range(n)):  # R_0 R_1 ... R_n-1 z, applied from the right
         v = np.einsum("...ij,...j->...i", rx if j % 2 == 0 else ry, v)
     th = np.arccos(np.clip(v[..., 2], -1.0, 1.0))
