@@ -357,8 +357,13 @@ def main() -> None:
         from room.sensor.profile import profile_dir
 
         knobs = REALISTIC_KNOBS if args.look == "realistic" else DEFAULT_KNOBS
+        gap = gap_tool()
+        if gap is None:
+            sys.exit("--calibrate needs ../shared/data/reference/bronchoscopy_features.npz "
+                     "(the colour-rendering curves are fitted to it)")
         prof = make_default_profile(ref, frames, [(p[2], p[3]) for p in pairs], knobs,
-                                    name=args.look, cfg=look_configs(args.look)[1])
+                                    name=args.look, cfg=look_configs(args.look)[1],
+                                    reference_features=gap[1])
         print(f"wrote {prof.save(profile_dir() / f'{args.look}.json')}; run again (without "
               "--calibrate) for the table with the new profile")
         return

@@ -1,7 +1,8 @@
 """room-fit-sensor: fit a sensor/appearance profile from real frames or their statistics.
 
     room-fit-sensor frames=DIR out=assets/sensor/NAME.json
-    room-fit-sensor reference=bronchoscopy_appearance.json calibrate=CLEAN_DIR out=default
+    room-fit-sensor reference=bronchoscopy_appearance.json calibrate=CLEAN_DIR out=default \
+        reference_features=bronchoscopy_features.npz
 
 Settings: room.sensor.fit.FitSensorConfig (conf/fit_sensor.yaml). Library code:
 room.sensor.fit / room.sensor.calibrate.
@@ -45,9 +46,13 @@ def run(cfg: FitSensorConfig) -> Path:
                                   vignetting_strength=cfg.vignetting_strength,
                                   vignetting_tan_half_width=cfg.vignetting_tan_half_width)
         prof = sc.profile_from_reference(cfg.reference, name, knobs)
+    if cfg.reference_features is not None and cfg.calibrate is None:
+        raise ConfigError("reference_features=NPZ fits the colour-rendering curves during "
+                          "calibration: give calibrate=CLEAN_DIR too")
     if cfg.calibrate is not None:
         clean = sf.read_frames(cfg.calibrate)
-        prof = sc.calibrate_profile(prof, clean, SensorConfig(), cfg.iterations, seed=cfg.seed)
+        prof = sc.calibrate_profile(prof, clean, SensorConfig(), cfg.iterations, seed=cfg.seed,
+                                    reference_features=cfg.reference_features)
         prof = dataclasses.replace(prof, calibration={
             **prof.calibration, "clean_renders": f"{len(clean)} frames from "
             f"{Path(cfg.calibrate).name}", "sensor_config": "SensorConfig() defaults"})

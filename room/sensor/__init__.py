@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         ColourConfig,
         ExposureConfig,
         GlareConfig,
+        GradingConfig,
         JpegConfig,
         LocalToneConfig,
         MotionBlurConfig,
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     # config
     "SensorConfig", "ExposureConfig", "VignettingConfig", "NoiseConfig", "BayerConfig",
-    "ColourConfig", "ToneConfig", "JpegConfig", "MotionBlurConfig", "BloomConfig",
+    "ColourConfig", "ToneConfig", "GradingConfig", "JpegConfig", "MotionBlurConfig", "BloomConfig",
     "LocalToneConfig", "GlareConfig", "AppearanceRandomization",
     # model, profile
     "SensorModel", "SensorProfile", "load_profile",
@@ -61,7 +62,7 @@ __all__ = [
 
 _WHERE = {  # public name -> the module that defines it
     **dict.fromkeys(("SensorConfig", "ExposureConfig", "VignettingConfig", "NoiseConfig",
-                     "BayerConfig", "ColourConfig", "ToneConfig", "JpegConfig",
+                     "BayerConfig", "ColourConfig", "ToneConfig", "GradingConfig", "JpegConfig",
                      "MotionBlurConfig", "BloomConfig", "LocalToneConfig", "GlareConfig",
                      "AppearanceRandomization"), "config"),
     "SensorModel": "model", "SensorProfile": "profile", "load_profile": "profile",

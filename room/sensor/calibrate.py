@@ -27,6 +27,7 @@ import numpy as np
 
 from room.errors import InputFileError
 from room.sensor import fit as sf
+from room.sensor import grading
 from room.sensor import stages as st
 from room.sensor.config import SensorConfig
 from room.sensor.model import SensorModel
@@ -76,12 +77,33 @@ a softer highlight shoulder, tuned the same way on 24 renders of its survey view
 def make_default_profile(reference: str | Path | dict, frames: Sequence,
                          prev_poses: Sequence | None = None,
                          knobs: ReferenceKnobs = DEFAULT_KNOBS, iterations: int = 6,
-                         name: str = "default", cfg=None) -> SensorProfile:
+                         name: str = "default", cfg=None,
+                         reference_features: str | Path | np.ndarray | None = None
+                         ) -> SensorProfile:
     """The default profile: :func:`profile_from_reference` with ``knobs``, calibrated on
     default renders (Frames of the default phantom, with (pose, time) of the frame before)
-    through the sensor settings ``cfg`` (default: SensorConfig())."""
+    through the sensor settings ``cfg`` (default: SensorConfig()); with the real frames'
+    ``reference_features`` (load_features) also its colour-rendering curves."""
     prof = profile_from_reference(reference, name, knobs)
-    return calibrate_profile(prof, frames, cfg, iterations=iterations, prev_poses=prev_poses)
+    return calibrate_profile(prof, frames, cfg, iterations=iterations, prev_poses=prev_poses,
+                             reference_features=reference_features)
+
+
+def load_features(path_or_array: str | Path | np.ndarray) -> np.ndarray:
+    """Real frames' appearance_gap.py feature vectors: an (N, 108) array, or a .npz with key
+    ``features`` (e.g. ../shared/data/reference/bronchoscopy_features.npz)."""
+    if isinstance(path_or_array, np.ndarray):
+        return path_or_array
+    p = Path(path_or_array)
+    if not p.is_file():
+        raise InputFileError(f"reference features {p} not found; pass the .npz of real "
+                             "frames' appearance_gap.py features (bronchoscopy_features.npz)")
+    try:
+        with np.load(p) as z:
+            return np.asarray(z["features"], np.float64)
+    except (OSError, ValueError, KeyError) as e:
+        raise InputFileError(f"reference features {p} unreadable ({e}); expected a .npz "
+                             "with an array 'features' (frames x 108)") from e
 
 
 def load_reference(path_or_stats: str | Path | dict) -> dict[str, Any]:
@@ -169,6 +191,7 @@ def profile_from_reference(reference: str | Path | dict, name: str = "default",
         tone_gamma=k.tone_gamma, tone_shoulder=k.tone_shoulder,
         hf_residual_std=float(p50["hf_residual_std"]),
         residual_psd_slope=float(p50["residual_psd_slope"]),
+        dark_fraction=float(p50["dark_fraction"]) if "dark_fraction" in p50 else None,
     )
     return sf.with_noise_level(prof, float(sigma), float(p50["mean_luminance"]),
                                k.read_fraction, k.colour_gains[1])
@@ -222,7 +245,9 @@ def _fit_blur(profile: SensorProfile, quiet_slope, width: int,
 
 def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
                       iterations: int = 4, seed: int = 0, intrinsics=None,
-                      prev_poses: Sequence | None = None) -> SensorProfile:
+                      prev_poses: Sequence | None = None,
+                      reference_features: str | Path | np.ndarray | None = None
+                      ) -> SensorProfile:
     """Tune the knobs that depend on the renderer so that the sensor output of the clean
     renders ``clean`` (uint8 sRGB arrays, or Frames) hits the profile's median targets:
     ``colour_gains`` (r/g, b/g), the noise level (a and b scaled together; residual std) and,
@@ -232,15 +257,28 @@ def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
     spectrum (log10 PSD + tilt (f - 0.5)).
     ``intrinsics`` of bare arrays are needed for cos^4 vignetting. With Frames, ``prev_poses``
     (per frame: (pose, time_s) of the frame before, or None) switch on motion blur as in a
-    dataset."""
+    dataset. With ``reference_features`` (real frames' appearance_gap.py feature vectors,
+    :func:`load_features`) every iteration first refits the colour-rendering curves
+    (room.sensor.grading.fit_curves: saturation, value and shadow desaturation to the
+    profile's ``dark_fraction``) on the output without them, so the knobs above are tuned on
+    the graded output (the optics blur too: the curves steepen or flatten the residual's
+    spectrum). No hue curve: it acts on 8-bit codes and doubles the steps of G - B on dark
+    pixels, which flattened the noise-free residual spectrum (slope -0.15) so that no blur up
+    to 2 px brought it to the target (-0.203)."""
     cfg = cfg or SensorConfig()
+    targets = None
+    if reference_features is not None:
+        targets = grading.reference_histograms(load_features(reference_features))
     clean = list(clean)
     if not clean:
         raise InputFileError("calibration needs at least one clean render")
 
-    def run(prof: SensorProfile, noise: bool = True) -> dict[str, float]:
+    def run(prof: SensorProfile, noise: bool = True, graded: bool = True,
+            images: bool = False) -> dict[str, float] | list[np.ndarray]:
         c = cfg if noise else dataclasses.replace(
             cfg, noise=dataclasses.replace(cfg.noise, enabled=False))
+        if not graded:
+            c = dataclasses.replace(c, grading=dataclasses.replace(c.grading, enabled=False))
         model = SensorModel(c, prof)
         rng = np.random.default_rng(seed)
         out = []
@@ -254,13 +292,24 @@ def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
                 prev = im.replace(T_world_cam=np.asarray(T_prev, float), time_s=float(t_prev),
                                   meta={})
             out.append(model.apply(im, prev_frame=prev, rng=rng).rgb)
-        return measure(out)
+        return out if images else measure(out)
 
+    def regrade(prof: SensorProfile) -> SensorProfile:
+        if targets is None:
+            return prof
+        fields = grading.fit_curves(run(prof, graded=False, images=True), None, *targets[1:],
+                                    dark=prof.dark_fraction)
+        return dataclasses.replace(prof, **fields)
+
+    profile = regrade(profile)  # the curves change the residual's spectrum: blur after them
     if profile.residual_psd_slope is not None and cfg.defocus_sigma_px is None:
         profile = _fit_blur(profile, lambda p: run(p, noise=False)["residual_psd_slope"],
                             _width(clean[0]))
+    # the noise level and spectrum below are fitted at this width
+    profile = dataclasses.replace(profile, noise_ref_width=_width(clean[0]))
     history, tilt = [], 0.0
     for _ in range(iterations):
+        profile = regrade(profile)
         quiet, noisy = run(profile, noise=False), run(profile)
         g = np.array(profile.colour_gains, dtype=np.float64)
         # Output ratios follow linear ratios to roughly the power 1/2.4 (sRGB); damped update.
@@ -279,8 +328,13 @@ def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
         profile = dataclasses.replace(
             tilt_spectrum(profile, step), colour_gains=tuple(float(v) for v in g),
             noise_shot_a=profile.noise_shot_a * scale, noise_read_b=profile.noise_read_b * scale)
+    profile = regrade(profile)  # the curves for the final gains and noise
     final = run(profile)
     calib = {**profile.calibration, "frames": len(clean), "final": final,
              "spectrum_tilt": tilt, "defocus_sigma_px": profile.defocus_sigma_px,
              "iterations": history}
+    if targets is not None:
+        calib["grading"] = {"reference_frames": len(load_features(reference_features)),
+                            **{f"{k}_hist": [float(v) for v in t] for k, t in
+                               zip(("hue", "saturation", "value"), targets, strict=True)}}
     return dataclasses.replace(profile, calibration=calib)

@@ -17,7 +17,7 @@ from room.sensor.stages import BAYER_PATTERNS
 
 __all__ = [
     "SensorConfig", "ExposureConfig", "VignettingConfig", "NoiseConfig", "BayerConfig",
-    "ColourConfig", "ToneConfig", "JpegConfig", "MotionBlurConfig", "BloomConfig",
+    "ColourConfig", "ToneConfig", "GradingConfig", "JpegConfig", "MotionBlurConfig", "BloomConfig",
     "LocalToneConfig", "GlareConfig", "AppearanceRandomization",
 ]
 
@@ -95,6 +95,15 @@ class ToneConfig:
     enabled: bool = True
     gamma: float | None = None
     shoulder: float | None = None
+
+
+@dataclass(frozen=True)
+class GradingConfig:
+    """The processor's colour rendering: the profile's saturation and value curves
+    (room.sensor.grading), applied to the developed 8-bit image. A profile without curves, or
+    ``enabled`` False: none."""
+
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -204,6 +213,7 @@ class SensorConfig:
     bayer: BayerConfig = field(default_factory=BayerConfig)
     colour: ColourConfig = field(default_factory=ColourConfig)
     tone: ToneConfig = field(default_factory=ToneConfig)
+    grading: GradingConfig = field(default_factory=GradingConfig)
     jpeg: JpegConfig = field(default_factory=JpegConfig)
     randomization: AppearanceRandomization = field(default_factory=AppearanceRandomization)
 

@@ -52,7 +52,10 @@ class FitSensorConfig:
     made the frames); reference only: ``read_fraction`` (signal-independent share of the noise
     variance), ``vignetting_strength`` (extra cos^4 falloff, 1 - s (1 - cos^4)),
     ``vignetting_tan_half_width`` (tan of the camera's half horizontal FOV; 0.787 = the default
-    600 px bronchoscope); ``iterations``: calibration iterations."""
+    600 px bronchoscope); ``iterations``: calibration iterations; ``reference_features``: with
+    ``calibrate``, the real frames' appearance_gap.py feature vectors (.npz, key ``features``,
+    e.g. bronchoscopy_features.npz) to fit the colour-rendering curves to (room.sensor.grading;
+    null: no curves)."""
 
     out: str = "???"  # required
     frames: str | None = None
@@ -66,6 +69,7 @@ class FitSensorConfig:
     vignetting_tan_half_width: float = 0.787
     iterations: int = 6
     seed: int = 0
+    reference_features: str | None = None
 
 
 def residual(gray: np.ndarray, sigma: float = RESIDUAL_SIGMA_PX) -> np.ndarray:

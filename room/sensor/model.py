@@ -25,7 +25,9 @@ all in linear light (the clean sRGB render is decoded first), each optional:
    white;
    optional Bayer mosaic + bilinear demosaic (OpenCV);
 8. colour-balance gains, tone curve (gamma, highlight shoulder, sRGB), 8-bit quantisation;
-9. optional JPEG compression.
+9. colour rendering: the profile's hue, saturation and value curves (``grading``, fitted to
+   the real frames' pooled HSV distributions, room.sensor.grading);
+10. optional JPEG compression.
 
 Settings: :class:`~room.sensor.config.SensorConfig` (Hydra group ``sensor``). Fitted quantities
 come from a :class:`SensorProfile` (``assets/sensor/<name>.json``); every ``None`` in the config
@@ -50,6 +52,7 @@ from room.errors import ConfigError
 from room.sensor import stages as st
 from room.sensor.config import SensorConfig
 from room.sensor.fused import finish_uint8
+from room.sensor.grading import apply_grading, grading_tables
 from room.sensor.profile import SensorProfile, load_profile
 from room.types import Frame, Intrinsics
 
@@ -85,6 +88,12 @@ class SensorModel:
             shoulder=_pick(c.tone.shoulder, p.tone_shoulder) if c.tone.enabled else 0.0,
         )
         self._cache: dict[tuple, np.ndarray] = {}
+        self._grading = grading_tables(p.saturation_curve_x, p.saturation_curve_y,
+                                       p.value_curve_x, p.value_curve_y, p.hue_curve_x,
+                                       p.hue_curve_y, p.shadow_desaturation,
+                                       p.shadow_saturation) if (
+            c.grading.enabled and (p.saturation_curve_x or p.value_curve_x or p.hue_curve_x
+                                   or p.shadow_desaturation)) else None
 
     def defocus_sigma(self, width: int) -> float:
         """Optics blur (px) for an image ``width`` pixels wide: the config's value, else the
@@ -169,8 +178,8 @@ class SensorModel:
         noisy = c.noise.enabled and c.noise.scale > 0
         gains = self._r.gains if c.colour.enabled else None
         if not c.bayer.enabled:  # noise and the steps below in one loop, bit for bit
-            noise = (self._noise_field(x.shape[:2], rng), *self._noise_coeffs()) if noisy \
-                else None
+            noise = (self._noise_field(x.shape[:2], rng), *self._noise_coeffs(x.shape[1])) \
+                if noisy else None
             out = finish_uint8(x, eq, full_well, gains, self._r.gamma, self._r.shoulder,
                                noise=noise, keep_colour=c.local_tone.keep_colour)
         else:
@@ -184,12 +193,15 @@ class SensorModel:
             np.clip(x, 0.0, 1.0, out=x)
             x = st.demosaic(st.bayer_mosaic(x, c.bayer.pattern), c.bayer.pattern)
             out = st.develop_uint8(x, gains, self._r.gamma, self._r.shoulder)
+        if self._grading is not None:
+            out = apply_grading(out, self._grading)
         if c.jpeg.enabled:
             out = st.jpeg_roundtrip(out, c.jpeg.quality)
         return out, info
 
     def noise_variance(self, signal: np.ndarray | float) -> np.ndarray:
-        """Model noise variance in linear light at linear ``signal``: scale^2 (a s + b)."""
+        """Model noise variance in linear light at linear ``signal``: scale^2 (a s + b), at the
+        profile's ``noise_ref_width`` (narrower frames: _noise_coeffs)."""
         s = np.clip(np.asarray(signal, dtype=np.float64), 0.0, 1.0)
         return self.cfg.noise.scale ** 2 * (self._r.shot_a * s + self._r.read_b)
 
@@ -308,7 +320,10 @@ class SensorModel:
             key = ("psd", h, w)
             if key not in self._cache:
                 p = self.profile
-                self._cache[key] = st.psd_filter(h, w, p.noise_psd_freq, p.noise_psd_log10)
+                # a reduced frame resolves the band [0, w / ref] of the reference spectrum
+                stretch = self._ref_width / w if self._ref_width > w else 1.0
+                self._cache[key] = st.psd_filter(h, w, np.asarray(p.noise_psd_freq) * stretch,
+                                                 p.noise_psd_log10)
             amp = self._cache[key]
         if c.channel_correlation >= 1.0:
             return st.correlated_noise(rng, (h, w), amp)
@@ -317,15 +332,31 @@ class SensorModel:
             self._cache[key] = st.channel_mix(3, c.channel_correlation)
         return st.correlated_noise(rng, (h, w, 3), amp, mix=self._cache[key])
 
-    def _noise_coeffs(self) -> tuple[np.float32, np.float32]:
-        """float32 (a, b) of the noise variance a clip(x) + b (linear light)."""
+    @property
+    def _ref_width(self) -> int:
+        """Width the noise level was fitted at, when it comes from the profile (0: any)."""
         c = self.cfg.noise
-        return (np.float32(c.scale ** 2 * self._r.shot_a),
-                np.float32(c.scale ** 2 * self._r.read_b))
+        from_profile = c.shot_a is None and c.read_b is None
+        return self.profile.noise_ref_width if from_profile else 0
+
+    def _noise_coeffs(self, width: int) -> tuple[np.float32, np.float32]:
+        """float32 (a, b) of the noise variance a clip(x) + b (linear light) in a frame
+        ``width`` pixels wide: the profile's, times the share of its noise variance a frame
+        reduced to that width keeps (stages.band_variance; 1 at or above its width)."""
+        c = self.cfg.noise
+        key = ("band", width)
+        if key not in self._cache:
+            ref, p = self._ref_width, self.profile
+            flat = c.spectrum != "profile"
+            self._cache[key] = st.band_variance(
+                p.noise_psd_freq, np.zeros(len(p.noise_psd_freq)) if flat
+                else p.noise_psd_log10, ref, width) if ref else 1.0
+        k = c.scale ** 2 * self._cache[key]
+        return np.float32(k * self._r.shot_a), np.float32(k * self._r.read_b)
 
     def _noise_std(self, x: np.ndarray) -> np.ndarray:
         """float32 sqrt(noise_variance(x)) (float32 arithmetic)."""
-        a, b = self._noise_coeffs()
+        a, b = self._noise_coeffs(x.shape[1])
         s = np.clip(x, 0.0, 1.0)
         s *= a
         s += b

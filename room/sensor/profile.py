@@ -22,6 +22,7 @@ from typing import Any
 from room.errors import ConfigError, InputFileError
 from room.fileio import write_atomic
 from room.paths import assets_dir
+from room.sensor.grading import check_curve
 
 FORMAT_VERSION = 1
 
@@ -48,6 +49,18 @@ class SensorProfile:
       image (scaled with the image width; 0 = none) that calibrate_profile chose so the
       renders' residual spectrum is as steep as the real one (a scope's lens is no perfect
       pinhole); used when the config leaves ``defocus_sigma_px`` null.
+    - ``hue_curve_x/_y``, ``saturation_curve_x/_y``, ``value_curve_x/_y``: the processor's
+      colour rendering, monotone curves of HSV hue (turns in [-0.5, 0.5], red at 0),
+      saturation and value in output units (room.sensor.grading, fitted by calibrate_profile
+      so the pooled distributions match the real frames'); empty: none.
+      ``shadow_desaturation`` k, ``shadow_saturation`` F: below HSV value 0.35 saturation S
+      moves toward F by k (1 - V / 0.35) of the way (room.sensor.grading.SHADOW_VALUE),
+      fitted so the output's ``dark_fraction`` (median share of luma < 0.15 inside the image
+      circle, the real frames' p50) is met.
+    - ``noise_ref_width``: the image width (px) at which ``noise_shot_a``/``noise_read_b`` and
+      the noise spectrum were fitted (0: any width). A narrower frame of the same camera is
+      that frame reduced: its noise keeps the band of the spectrum it still resolves, at the
+      variance that band carries (room.sensor.stages.band_variance).
     - ``calibration``: free-form record of how tuned knobs were chosen.
     """
 
@@ -72,6 +85,16 @@ class SensorProfile:
     residual_psd_slope: float | None = None
     defocus_sigma_px: float = 0.0
     defocus_ref_width: int = 0
+    noise_ref_width: int = 0
+    hue_curve_x: tuple[float, ...] = ()
+    hue_curve_y: tuple[float, ...] = ()
+    saturation_curve_x: tuple[float, ...] = ()
+    saturation_curve_y: tuple[float, ...] = ()
+    value_curve_x: tuple[float, ...] = ()
+    value_curve_y: tuple[float, ...] = ()
+    shadow_desaturation: float = 0.0
+    shadow_saturation: float = 0.0
+    dark_fraction: float | None = None
     calibration: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -91,10 +114,15 @@ class SensorProfile:
             problems.append("noise_shot_a and noise_read_b must be >= 0")
         if not 0 < self.target_mean_luminance < 1:
             problems.append("target_mean_luminance must lie in (0, 1)")
-        if self.defocus_sigma_px < 0:
-            problems.append("defocus_sigma_px must be >= 0")
+        if self.defocus_sigma_px < 0 or self.noise_ref_width < 0:
+            problems.append("defocus_sigma_px and noise_ref_width must be >= 0")
         if self.tone_gamma <= 0 or self.tone_shoulder < 0:
             problems.append("tone_gamma must be > 0 and tone_shoulder >= 0")
+        for c in ("saturation_curve", "value_curve"):
+            problems += check_curve(c, getattr(self, c + "_x"), getattr(self, c + "_y"))
+        problems += check_curve("hue_curve", self.hue_curve_x, self.hue_curve_y, -0.5, 0.5)
+        if not (0 <= self.shadow_desaturation <= 1 and 0 <= self.shadow_saturation <= 1):
+            problems.append("shadow_desaturation and shadow_saturation must lie in [0, 1]")
         if problems:
             raise ConfigError(f"sensor profile {self.name!r}: " + "; ".join(problems)
                               + ". Refit it with room-fit-sensor or fix the JSON.")

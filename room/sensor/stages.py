@@ -443,6 +443,21 @@ def psd_filter(h: int, w: int, freq, log10_psd) -> np.ndarray:
     return np.sqrt(p / mean_p).astype(np.float32)
 
 
+def band_variance(freq, log10_psd, ref: int, width: int) -> float:
+    """Share of the noise variance of a ``ref``-pixel-wide image (spectrum tabulated as in
+    :func:`psd_filter`) inside the band a ``width``-pixel reduction of it still resolves
+    (normalised frequency below width / ref on both axes; 1 when width >= ref). Reducing an
+    image averages away the rest: white noise keeps (width / ref)^2 of its variance."""
+    if width >= ref:
+        return 1.0
+    fr = radial_frequency(ref, ref)
+    fy = np.abs(np.fft.fftfreq(ref))[:, None] * 2.0
+    p = 10.0 ** np.interp(fr, np.asarray(freq, float), np.asarray(log10_psd, float))
+    p[0, 0] = 0.0
+    band = (fy <= width / ref) & (fy.T <= width / ref)
+    return float(p[band].sum() / p.sum())
+
+
 def correlated_noise(rng: np.random.Generator, shape: tuple[int, ...],
                      amp_filter: np.ndarray | None, mix: np.ndarray | None = None) -> np.ndarray:
     """Zero-mean, unit-variance Gaussian noise of ``shape`` ((H, W) or (H, W, C)); white when

@@ -22,7 +22,7 @@ def quiet(**changes) -> SensorConfig:
     """Every stage off but the ones given (as in test_model.py)."""
     off = {k: dataclasses.replace(getattr(SensorConfig(), k), enabled=False) for k in (
         "motion_blur", "vignetting", "exposure", "bloom", "local_tone", "glare", "noise",
-        "colour", "tone")}
+        "colour", "tone", "grading")}
     return SensorConfig(**{**off, **changes})
 
 

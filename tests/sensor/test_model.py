@@ -16,6 +16,7 @@ from room.sensor.config import (
     ColourConfig,
     ExposureConfig,
     GlareConfig,
+    GradingConfig,
     JpegConfig,
     LocalToneConfig,
     MotionBlurConfig,
@@ -38,7 +39,7 @@ def quiet(**changes) -> SensorConfig:
         exposure=ExposureConfig(enabled=False), bloom=BloomConfig(enabled=False),
         local_tone=LocalToneConfig(enabled=False), glare=GlareConfig(enabled=False),
         noise=NoiseConfig(enabled=False), colour=ColourConfig(enabled=False),
-        tone=ToneConfig(enabled=False))
+        tone=ToneConfig(enabled=False), grading=GradingConfig(enabled=False))
     return dataclasses.replace(base, **changes)
 
 

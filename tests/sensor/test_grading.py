@@ -1,0 +1,160 @@
+"""The colour-rendering curves (room.sensor.grading): exact HSV behaviour against skimage's own
+HSV conversion, the quantile fit, the profile's validation, the model's switch and the
+calibration that fits them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from room.errors import ConfigError, InputFileError
+from room.sensor import SensorConfig, SensorModel, SensorProfile
+from room.sensor import calibrate as sc
+from room.sensor import grading as gr
+
+SAT = ((0.0, 0.3, 0.6, 1.0), (0.0, 0.2, 0.5, 0.8))
+HUE = ((-0.5, -0.05, 0.05, 0.5), (-0.5, -0.08, 0.02, 0.5))
+VAL = ((0.0, 0.25, 0.7, 1.0), (0.0, 0.35, 0.75, 0.95))
+
+
+def _random_image(seed: int = 0, size: int = 64) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+
+
+def test_no_curves_is_the_identity():
+    im = _random_image()
+    out = gr.apply_grading(im, gr.grading_tables((), (), (), ()))
+    assert np.array_equal(out, im)
+
+
+def test_curves_change_hue_saturation_and_value_as_skimage_hsv():
+    # Reference: skimage's HSV round trip with the curves applied in float64. Ours computes
+    # HSV in float32 and reads the curves from tables: at most one code apart (rounding at .5).
+    skc = pytest.importorskip("skimage.color")
+    im = _random_image(1)
+    hsv = skc.rgb2hsv(im)
+    hue = np.where(hsv[..., 0] > 0.5, hsv[..., 0] - 1, hsv[..., 0])
+    hsv[..., 0] = np.interp(hue, *HUE) % 1.0
+    hsv[..., 1] = np.interp(hsv[..., 1], *SAT)
+    hsv[..., 2] = np.interp(hsv[..., 2], *VAL)
+    ref = np.clip(np.round(skc.hsv2rgb(hsv) * 255), 0, 255)
+    out = gr.apply_grading(im, gr.grading_tables(*SAT, *VAL, *HUE))
+    assert np.abs(out.astype(int) - ref).max() <= 1
+    grey = np.full((4, 4, 3), 100, np.uint8)  # grey stays grey, at the value curve's level
+    g = gr.apply_grading(grey, gr.grading_tables(*SAT, *VAL))
+    assert np.all(g == round(255 * np.interp(100 / 255, *VAL)))
+
+
+def _hsv_frames(n: int = 3) -> list[np.ndarray]:
+    """Frames (128 px: the area resize is the identity) of uniformly spread hue -0.02-0.02
+    turns, saturation 0.4-0.6 and value 0.3-0.9."""
+    skc = pytest.importorskip("skimage.color")
+    rng = np.random.default_rng(0)
+    ims = []
+    for _ in range(n):
+        hsv = np.stack([rng.uniform(-0.02, 0.02, (128, 128)) % 1.0,
+                        rng.uniform(0.4, 0.6, (128, 128)), rng.uniform(0.3, 0.9, (128, 128))], -1)
+        ims.append(np.round(skc.hsv2rgb(hsv) * 255).astype(np.uint8))
+    return ims
+
+
+def _hists(h, s, v) -> np.ndarray:
+    return np.concatenate([np.histogram(h % 1.0, 16, (0, 1))[0] / h.size,
+                           np.histogram(s, 16, (0, 1))[0] / s.size,
+                           np.histogram(v, 16, (0, 1))[0] / v.size])
+
+
+def test_fit_maps_the_pooled_distributions_onto_the_targets():
+    # Target histograms elsewhere than the frames' own: after the fitted curves the pooled
+    # 16-bin histograms must match the targets to within what 8-bit rounding and the knots'
+    # piecewise-linear interpolation leave (L1 < 0.15 of 3: each histogram ~0.02-0.06, mostly
+    # where a knot falls inside a bin) and be far from where they were.
+    ims = _hsv_frames()
+    hue_t = np.r_[np.zeros(14), 0.3, 0.7]  # -1/8..0 turns: all toward magenta
+    sat_t = np.r_[np.zeros(3), np.full(4, 0.25), np.zeros(9)]  # uniform on 0.1875-0.4375
+    val_t = np.r_[np.zeros(6), np.full(8, 0.1), 0.2, 0.0]  # 0.375-0.875 and a bump
+    target = np.concatenate([hue_t, sat_t, val_t])
+    curves = gr.fit_curves(ims, hue_t, sat_t, val_t)
+    tables = gr.grading_tables(*(curves[k] for k in (
+        "saturation_curve_x", "saturation_curve_y", "value_curve_x", "value_curve_y",
+        "hue_curve_x", "hue_curve_y")))
+    before = np.abs(_hists(*gr.feature_hsv(ims)) - target).sum()
+    after = np.abs(_hists(*gr.feature_hsv([gr.apply_grading(im, tables) for im in ims]))
+                   - target).sum()
+    assert before > 2.0 and after < 0.15, (before, after)
+
+
+def test_profile_rejects_bad_curves_and_round_trips_good_ones():
+    with pytest.raises(ConfigError, match="value_curve"):
+        SensorProfile(name="t", value_curve_x=(0.0, 0.5, 0.4), value_curve_y=(0.0, 0.5, 1.0))
+    with pytest.raises(ConfigError, match=r"hue_curve: knots must lie in \[-0.5, 0.5\]"):
+        SensorProfile(name="t", hue_curve_x=(-0.6, 0.5), hue_curve_y=(-0.5, 0.5))
+    with pytest.raises(ConfigError, match="saturation_curve"):
+        SensorProfile(name="t", saturation_curve_x=(0.0, 1.0), saturation_curve_y=(0.0,))
+    p = SensorProfile(name="t", saturation_curve_x=SAT[0], saturation_curve_y=SAT[1])
+    assert SensorProfile.from_dict(p.to_dict()) == p
+
+
+def test_the_model_grades_with_the_profile_curves_unless_switched_off():
+    im = _random_image(2, 96)
+    prof = SensorProfile(name="t", value_curve_x=VAL[0], value_curve_y=VAL[1],
+                         saturation_curve_x=SAT[0], saturation_curve_y=SAT[1])
+    bare = dataclasses.replace(prof, value_curve_x=(), value_curve_y=(),
+                               saturation_curve_x=(), saturation_curve_y=())
+    off = SensorConfig(grading=dataclasses.replace(SensorConfig().grading, enabled=False))
+
+    def run(cfg, p):
+        return SensorModel(cfg, p).process(im, np.random.default_rng(0))[0]
+
+    plain = run(SensorConfig(), bare)
+    assert np.array_equal(run(off, prof), plain)
+    graded = run(SensorConfig(), prof)
+    assert np.array_equal(graded, gr.apply_grading(plain, gr.grading_tables(*SAT, *VAL)))
+    assert not np.array_equal(graded, plain)
+
+
+def test_default_profile_carries_fitted_curves():
+    p = SensorModel().profile
+    assert len(p.value_curve_x) > 4 and len(p.saturation_curve_x) > 4
+    assert p.calibration["grading"]["reference_frames"] == 80
+
+
+def test_calibration_fits_curves_to_reference_features():
+    # Real-frame features whose S and V histograms sit elsewhere than the clean renders'
+    # output: the calibrated profile has curves and its graded output's pooled histograms are
+    # closer to them than the ungraded output's.
+    yy, xx = np.mgrid[0:128, 0:128]
+    base = 0.3 + 0.5 * np.hypot(xx - 64, yy - 64) / 90
+    clean = [np.clip(np.round(np.stack([base * c for c in (0.9, 0.6, 0.55)], -1) ** 0.45
+                              * 255 * k), 0, 255).astype(np.uint8) for k in (0.9, 1.0)]
+    feats = np.zeros((4, 108))
+    feats[:, 15] = feats[:, 0] = 0.5  # hue either side of red
+    feats[:, 16 + 4] = feats[:, 16 + 5] = 0.5  # saturation 0.25-0.375
+    feats[:, 32 + 9:32 + 14] = 0.2  # value 0.5625-0.875
+    prof = SensorProfile(name="t", r_over_g=1.4, b_over_g=1.05, noise_shot_a=1e-6,
+                         noise_read_b=1e-7, hf_residual_std=0.005,
+                         noise_psd_freq=(0.0, 1.5), noise_psd_log10=(-5.0, -5.0))
+    cal = sc.calibrate_profile(prof, clean, SensorConfig(), iterations=2,
+                               reference_features=feats)
+    assert cal.value_curve_x and cal.calibration["grading"]["reference_frames"] == 4
+    target = np.concatenate(gr.reference_histograms(feats))
+
+    def dist(p, cfg):
+        out = [SensorModel(cfg, p).process(im, np.random.default_rng(0))[0] for im in clean]
+        return np.abs(_hists(*gr.feature_hsv(out)) - target).sum()
+
+    off = SensorConfig(grading=dataclasses.replace(SensorConfig().grading, enabled=False))
+    assert dist(cal, SensorConfig()) < 0.5 * dist(cal, off)
+
+
+def test_reference_features_errors(tmp_path):
+    with pytest.raises(InputFileError, match="not found"):
+        sc.load_features(tmp_path / "missing.npz")
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, other=np.zeros(3))
+    with pytest.raises(InputFileError, match="features"):
+        sc.load_features(bad)
+    with pytest.raises(ConfigError, match="108|48"):
+        gr.reference_histograms(np.zeros((3, 10)))
