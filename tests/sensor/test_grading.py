@@ -158,3 +158,37 @@ def test_reference_features_errors(tmp_path):
         sc.load_features(bad)
     with pytest.raises(ConfigError, match="108|48"):
         gr.reference_histograms(np.zeros((3, 10)))
+
+
+@pytest.mark.parametrize("spectrum", ["profile", "white"])
+def test_noise_of_a_narrower_frame_is_the_reference_frame_reduced(spectrum):
+    # A 128-px frame of a camera whose noise was fitted on 600-px frames must look like its
+    # 600-px frame reduced to 128 px (area averaging): same noise std within 15 % (area
+    # averaging is not an ideal band limit; 4 frames of 16k pixels estimate a std to ~1 %; the
+    # noise is scaled up 8x so that 8-bit rounding, which the reduction averages, is negligible).
+    import cv2
+
+    from room.sensor import NoiseConfig
+
+    prof = dataclasses.replace(SensorModel().profile, noise_ref_width=600)
+    cfg = SensorConfig(noise=NoiseConfig(spectrum=spectrum, scale=8.0), **{
+        k: dataclasses.replace(getattr(SensorConfig(), k), enabled=False) for k in (
+            "motion_blur", "vignetting", "exposure", "bloom", "local_tone", "colour", "tone",
+            "grading")})
+    model = SensorModel(cfg, prof)
+    grey = np.full((600, 600, 3), 128, np.uint8)
+
+    def noise_std(img, size):
+        out = model.process(img, np.random.default_rng(1))[0][..., 1].astype(np.float32)
+        if out.shape[0] != size:
+            out = cv2.resize(out, (size, size), interpolation=cv2.INTER_AREA)
+        return float(out.std())
+
+    reduced = np.mean([noise_std(grey, 128) for _ in range(4)])
+    direct = np.mean([noise_std(grey[:128, :128], 128) for _ in range(4)])
+    full = noise_std(grey, 600)
+    assert direct == pytest.approx(reduced, rel=0.15)
+    assert direct < 0.8 * full  # and it is less than the full frame's
+    unscaled = SensorModel(cfg, dataclasses.replace(prof, noise_ref_width=0))
+    assert noise_std(grey, 600) == pytest.approx(
+        float(unscaled.process(grey, np.random.default_rng(1))[0][..., 1].std()), rel=1e-6)
