@@ -37,6 +37,7 @@ STAGES = {  # (module attribute holder, name) -> label
     "SensorModel._noise_std": "noise std",
     "st.develop_uint8": "colour + tone + 8-bit (tables)",
     "fused.finish_uint8": "clip, equalise, develop (fused)",
+    "grading.apply_grading": "colour rendering (HSV curves)",
 }
 
 
@@ -73,7 +74,7 @@ def main() -> None:
     depth = [0]
     for key, label in STAGES.items():
         owner_name, name = key.split(".")
-        owner = {"st": st, "fused": model_mod}.get(owner_name, SensorModel)
+        owner = {"st": st, "fused": model_mod, "grading": model_mod}.get(owner_name, SensorModel)
         _wrap(owner, name, label, acc, depth)
     scene, desc = load_scene(None)
     pairs = sample_frames(scene, a.frames + 2, views="plan")  # the default dataset's
