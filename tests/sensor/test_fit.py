@@ -189,3 +189,32 @@ def test_cli_fits_a_folder(tmp_path, run_cli):
                   f"out={tmp_path / 'bad.json'}")
     assert bad.returncode == 2 and "does not exist" in bad.stderr
     assert not (tmp_path / "bad.json").exists()
+
+
+@pytest.mark.realdata
+def test_cli_calibrates_with_reference_features(tmp_path, run_cli, shared_data):
+    """room-fit-sensor with the real frames' statistics, clean renders and their feature
+    vectors writes a profile with colour-rendering curves; the features without renders to
+    calibrate on is a usage error (exit 2, nothing written)."""
+    ref = shared_data / "reference"
+    yy, xx = np.mgrid[0:96, 0:96]
+    base = 0.3 + 0.5 * np.hypot(xx - 48, yy - 48) / 68
+    folder = tmp_path / "clean"
+    folder.mkdir()
+    for k in (0.9, 1.0):
+        im = st.to_uint8(np.stack([base * c for c in (0.9, 0.6, 0.55)], -1) ** 0.45 * k)
+        Image.fromarray(im).save(folder / f"{k}.png")
+    out = tmp_path / "graded.json"
+    r = run_cli("room.cli.fit_sensor", f"reference={ref / 'bronchoscopy_appearance.json'}",
+                f"calibrate={folder}", f"reference_features={ref / 'bronchoscopy_features.npz'}",
+                "iterations=1", f"out={out}")
+    assert r.returncode == 0, r.stderr
+    prof = load_profile(out)
+    assert prof.value_curve_x and prof.saturation_curve_x and not prof.hue_curve_x
+    assert prof.dark_fraction is not None and prof.noise_ref_width == 96
+    assert prof.calibration["grading"]["reference_frames"] == 80
+    bad = run_cli("room.cli.fit_sensor", f"reference={ref / 'bronchoscopy_appearance.json'}",
+                  f"reference_features={ref / 'bronchoscopy_features.npz'}",
+                  f"out={tmp_path / 'bad.json'}")
+    assert bad.returncode == 2 and "calibrate=CLEAN_DIR" in bad.stderr
+    assert not (tmp_path / "bad.json").exists()
