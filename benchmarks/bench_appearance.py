@@ -2,7 +2,7 @@
 
     python benchmarks/bench_appearance.py [--frames 40] [--keep DIR] [--save-clean DIR]
                                           [--scene DIR] [--backend raster] [--views survey]
-                                          [--look default|realistic]
+                                          [--look default|textured]
 
 Renders the default phantom scene (room.anatomy.load_scene with the default SceneConfig)
 with the default camera and render settings at frames spread evenly over a trajectory plan
@@ -32,8 +32,8 @@ Also prints the time per frame of the sensor model against the render (ms and ra
 ``--save-clean DIR`` writes the clean renders (used by room-fit-sensor calibrate=DIR).
 ``--calibrate`` remakes assets/sensor/default.json from the reference statistics and these
 renders (how the committed default profile was made: ``--calibrate --frames 24``); with
-``--look realistic`` it remakes assets/sensor/realistic.json for the realistic look
-(``render=realistic sensor=realistic``, docs/appearance.md).
+``--look textured`` it remakes assets/sensor/textured.json for the textured look
+(``render=textured sensor=textured``, docs/appearance.md).
 """
 
 from __future__ import annotations
@@ -143,7 +143,9 @@ def _centerline_sequences(scene, seed: int) -> list[tuple[np.ndarray, np.ndarray
     return seqs
 
 
-LOOKS = ("default", "realistic")
+LOOKS = ("default", "textured")
+GRADING_FIT = {"default": "staged", "textured": "interleaved"}
+"""How each look's committed profile fitted its colour rendering (calibrate_profile)."""
 """Looks: the Hydra presets ``render=<look> sensor=<look>`` (conf/render, conf/sensor)."""
 
 
@@ -172,24 +174,25 @@ def render_config(backend: str, look: str = "default"):
 def render_ours(scene, pairs, save_clean: Path | None, backend: str = "raster",
                 look: str = "default"):
     """Clean renders and sensor images (the look's SensorConfig) of (pose, previous pose) pairs.
-    The previous frame handed to the sensor carries the previous pose (motion blur) and the
-    last sensor gain (auto-exposure smoothing)."""
+    The previous frame handed to the sensor carries the previous pose (motion blur) but no
+    exposure state: each frame meters on its own, as a settled video does, and as the
+    calibration (room.sensor.calibrate) runs the sensor. (Carrying the gain of the previous
+    *sample*, another place in the airway, added a random exposure error of up to half the
+    two views' difference: the benchmark before 2026-12-04.)"""
     from room.render import CameraConfig, make_renderer
     from room.sensor import SensorModel
 
     sensor = SensorModel(look_configs(look)[1])
     clean, noisy, t_render, t_sensor, frames = [], [], [], [], []
-    meta = {}
     with make_renderer(scene, CameraConfig(), render_config(backend, look)) as r:
         for i, (T, t, T_prev, t_prev) in enumerate(pairs):
             t0 = time.perf_counter()
             f = r.render(T, index=i, time_s=float(t))
             t1 = time.perf_counter()
             prev = f.replace(T_world_cam=np.asarray(T_prev, float), time_s=float(t_prev),
-                             meta=meta)
+                             meta={})
             out = sensor.apply(f, prev_frame=prev)
             t2 = time.perf_counter()
-            meta = out.meta
             t_render.append(t1 - t0)
             t_sensor.append(t2 - t1)
             clean.append(f.rgb_clean)
@@ -353,17 +356,18 @@ def main() -> None:
     clean, noisy, intr, (t_r, t_s), gl, frames = render_ours(scene, pairs, args.save_clean,
                                                              args.backend, args.look)
     if args.calibrate:
-        from room.sensor.calibrate import DEFAULT_KNOBS, REALISTIC_KNOBS, make_default_profile
+        from room.sensor.calibrate import DEFAULT_KNOBS, TEXTURED_KNOBS, make_default_profile
         from room.sensor.profile import profile_dir
 
-        knobs = REALISTIC_KNOBS if args.look == "realistic" else DEFAULT_KNOBS
+        knobs = TEXTURED_KNOBS if args.look == "textured" else DEFAULT_KNOBS
         gap = gap_tool()
         if gap is None:
             sys.exit("--calibrate needs ../shared/data/reference/bronchoscopy_features.npz "
                      "(the colour-rendering curves are fitted to it)")
         prof = make_default_profile(ref, frames, [(p[2], p[3]) for p in pairs], knobs,
                                     name=args.look, cfg=look_configs(args.look)[1],
-                                    reference_features=gap[1])
+                                    reference_features=gap[1],
+                                    grading_fit=GRADING_FIT[args.look])
         print(f"wrote {prof.save(profile_dir() / f'{args.look}.json')}; run again (without "
               "--calibrate) for the table with the new profile")
         return

@@ -4,7 +4,7 @@
                                       [--frames 40] [--appearance-size 128] [--samples 16]
                                       [--threads 0]
                                       [--skip-timing] [--skip-appearance] [--keep DIR]
-                                      [--look default|realistic] [--views survey|plan]
+                                      [--look default|textured] [--views survey|plan]
 
 Timing (same run, same pose, the default phantom and camera at ``--size``): a full frame
 (every modality) from the raster, and from ``render.backend=cycles`` at 16 and 64 samples,
@@ -96,14 +96,13 @@ def render_set(scene, pairs, cam, render, sensor_cfg):
     from room.sensor import SensorModel
 
     sensor = SensorModel(sensor_cfg)
-    clean, noisy, meta = [], [], {}
+    clean, noisy = [], []
     with make_renderer(scene, cam, render) as r:
         for i, (T, t, T_prev, t_prev) in enumerate(pairs):
             f = r.render(T, index=i, time_s=float(t))
             prev = f.replace(T_world_cam=np.asarray(T_prev, float), time_s=float(t_prev),
-                             meta=meta)
+                             meta={})  # no exposure state: as bench_appearance.render_ours
             out = sensor.apply(f, prev_frame=prev)
-            meta = out.meta
             clean.append(f.rgb_clean)
             noisy.append(out.rgb)
     return clean, noisy

@@ -52,7 +52,8 @@ def run(cfg: FitSensorConfig) -> Path:
     if cfg.calibrate is not None:
         clean = sf.read_frames(cfg.calibrate)
         prof = sc.calibrate_profile(prof, clean, SensorConfig(), cfg.iterations, seed=cfg.seed,
-                                    reference_features=cfg.reference_features)
+                                    reference_features=cfg.reference_features,
+                                    grading_fit=cfg.grading_fit)
         prof = dataclasses.replace(prof, calibration={
             **prof.calibration, "clean_renders": f"{len(clean)} frames from "
             f"{Path(cfg.calibrate).name}", "sensor_config": "SensorConfig() defaults"})

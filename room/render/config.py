@@ -28,7 +28,9 @@ class LightConfig:
     intensity: float = 1.0  # relative; the exposure maps it to pixel values
     inner_cone_deg: float = 35.0
     outer_cone_deg: float = 75.0
-    ambient: float = 0.004  # stand-in for inter-reflections, relative to a wall 10 mm away
+    # stand-in for inter-reflections, relative to a wall 10 mm away: real frames keep some light
+    # deep in the lumen (the textured look, conf/render/textured.yaml: 0.004)
+    ambient: float = 0.02
     color: tuple[float, float, float] = (1.0, 0.97, 0.92)  # slightly warm white LED
 
     def __post_init__(self) -> None:
@@ -42,25 +44,27 @@ class LightConfig:
 
 @dataclass(frozen=True)
 class MaterialConfig:
-    """Procedural wet mucosa (linear albedo, before exposure and sRGB encoding)."""
+    """Procedural wet mucosa (linear albedo, before exposure and sRGB encoding). The defaults
+    are the default look's: about a third of the pattern contrast of the textured look
+    (conf/render/textured.yaml), as real frames carry (docs/appearance.md); the textured look
+    keeps the stronger pattern that feature-based visual odometry tracks."""
 
     base_color: tuple[float, float, float] = (0.66, 0.27, 0.29)
-    color_variation: float = 0.4  # amplitude of the large-scale mottling
-    # albedo change (R, G, B factors) per unit of mottling: less perfused patches turn
-    # yellowish (G up, R and B down, about iso-luminant), well-perfused ones magenta-red, as
-    # real frames' hues spread to both sides of red (issue 18: 20 % of their pixels are
-    # orange-red, G > B)
-    color_variation_rgb: tuple[float, float, float] = (-0.6, 1.0, -1.2)
+    color_variation: float = 0.5  # amplitude of the large-scale mottling
+    # albedo change (R, G, B factors) per unit of mottling: less perfused patches turn pale
+    # yellowish (G up, R and B down), well-perfused ones red, as real frames' hues spread to
+    # both sides of red (issue 18: 20 % of their pixels are orange-red, G > B)
+    color_variation_rgb: tuple[float, float, float] = (-0.5, 1.0, -0.4)
     color_scale_m: float = 0.012  # size of one mottling period
     vessel_density: float = 1.0  # 0 disables vessels
-    vessel_contrast: float = 0.55
+    vessel_contrast: float = 0.3
     vessel_scale_m: float = 0.008  # period of the large vessels; capillaries are 3x finer
-    ring_contrast: float = 0.35  # cartilage rings in generations <= ring_max_generation
+    ring_contrast: float = 0.12  # cartilage rings in generations <= ring_max_generation
     ring_pitch_m: float = 0.004
     ring_max_generation: int = 1
     ring_color: tuple[float, float, float] = (0.80, 0.50, 0.48)  # pale pink, not white
-    ring_bump: float = 0.015  # ring ridge height as a fraction of the pitch
-    bump_strength: float = 1.0  # relative height of the mucosal bumps
+    ring_bump: float = 0.005  # ring ridge height as a fraction of the pitch
+    bump_strength: float = 0.4  # relative height of the mucosal bumps
     bump_scale_m: float = 0.004
     roughness: float = 0.15  # of the specular lobe; wet mucosa: small sharp highlights
     specular: float = 0.05  # reflectance at normal incidence (water 0.02; a bit of sheen)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from room.errors import InputFileError
+from room.errors import ConfigError, InputFileError
 from room.sensor import fit as sf
 from room.sensor import grading
 from room.sensor import stages as st
@@ -62,31 +62,32 @@ class ReferenceKnobs:
     vignetting_tan_half_width: float = 0.787
 
 
-DEFAULT_KNOBS = ReferenceKnobs(tone_gamma=0.75, tone_shoulder=1.0, vignetting_strength=0.8)
-"""Tone curve and extra vignetting of assets/sensor/default.json, tuned by hand (with the
-default SensorConfig's brightness equalisation, local_tone.strength 0.55) on 24 default renders
-of the phantom so that they land inside the real frames' p10-p90 ranges: the dark fraction and
-the centre-to-edge ratio pull in opposite directions and depend on these knobs."""
+DEFAULT_KNOBS = ReferenceKnobs(tone_gamma=0.75, tone_shoulder=0.7, vignetting_strength=0.8)
+"""Tone curve and extra vignetting of assets/sensor/default.json (the default look), tuned by
+hand on 24 default renders of the phantom's survey views (``benchmarks/bench_appearance.py
+--calibrate --frames 24``) so that they land inside the real frames' p10-p90 ranges: the dark
+fraction and the centre-to-edge ratio pull in opposite directions and depend on these knobs."""
 
-REALISTIC_KNOBS = ReferenceKnobs(tone_gamma=0.75, tone_shoulder=0.7, vignetting_strength=0.8)
-"""The knobs of assets/sensor/realistic.json (the realistic look, conf/sensor/realistic.yaml):
-a softer highlight shoulder, tuned the same way on 24 renders of its survey views
-(``benchmarks/bench_appearance.py --look realistic --calibrate --frames 24``)."""
+TEXTURED_KNOBS = ReferenceKnobs(tone_gamma=0.75, tone_shoulder=1.0, vignetting_strength=0.8)
+"""The knobs of assets/sensor/textured.json (the textured look, conf/sensor/textured.yaml,
+with its stronger brightness equalisation, local_tone.strength 0.55): a harder highlight
+shoulder, tuned the same way (``bench_appearance.py --look textured --calibrate``)."""
 
 
 def make_default_profile(reference: str | Path | dict, frames: Sequence,
                          prev_poses: Sequence | None = None,
                          knobs: ReferenceKnobs = DEFAULT_KNOBS, iterations: int = 6,
                          name: str = "default", cfg=None,
-                         reference_features: str | Path | np.ndarray | None = None
-                         ) -> SensorProfile:
+                         reference_features: str | Path | np.ndarray | None = None,
+                         grading_fit: str = "staged") -> SensorProfile:
     """The default profile: :func:`profile_from_reference` with ``knobs``, calibrated on
     default renders (Frames of the default phantom, with (pose, time) of the frame before)
     through the sensor settings ``cfg`` (default: SensorConfig()); with the real frames'
-    ``reference_features`` (load_features) also its colour-rendering curves."""
+    ``reference_features`` (load_features) also its colour-rendering curves (``grading_fit``:
+    see calibrate_profile)."""
     prof = profile_from_reference(reference, name, knobs)
     return calibrate_profile(prof, frames, cfg, iterations=iterations, prev_poses=prev_poses,
-                             reference_features=reference_features)
+                             reference_features=reference_features, grading_fit=grading_fit)
 
 
 def load_features(path_or_array: str | Path | np.ndarray) -> np.ndarray:
@@ -246,8 +247,8 @@ def _fit_blur(profile: SensorProfile, quiet_slope, width: int,
 def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
                       iterations: int = 4, seed: int = 0, intrinsics=None,
                       prev_poses: Sequence | None = None,
-                      reference_features: str | Path | np.ndarray | None = None
-                      ) -> SensorProfile:
+                      reference_features: str | Path | np.ndarray | None = None,
+                      grading_fit: str = "staged") -> SensorProfile:
     """Tune the knobs that depend on the renderer so that the sensor output of the clean
     renders ``clean`` (uint8 sRGB arrays, or Frames) hits the profile's median targets:
     ``colour_gains`` (r/g, b/g), the noise level (a and b scaled together; residual std) and,
@@ -257,21 +258,30 @@ def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
     spectrum (log10 PSD + tilt (f - 0.5)).
     ``intrinsics`` of bare arrays are needed for cos^4 vignetting. With Frames, ``prev_poses``
     (per frame: (pose, time_s) of the frame before, or None) switch on motion blur as in a
-    dataset. With ``reference_features`` (real frames' appearance_gap.py feature vectors,
-    :func:`load_features`) every iteration first refits the colour-rendering curves
-    (room.sensor.grading.fit_curves: saturation, value and shadow desaturation to the
-    profile's ``dark_fraction``) on the output without them, so the knobs above are tuned on
-    the graded output (the optics blur too: the curves steepen or flatten the residual's
-    spectrum). No hue curve: it acts on 8-bit codes and doubles the steps of G - B on dark
-    pixels, which flattened the noise-free residual spectrum (slope -0.15) so that no blur up
-    to 2 px brought it to the target (-0.203)."""
+    dataset.
+
+    With ``reference_features`` (real frames' appearance_gap.py feature vectors,
+    :func:`load_features`) the colour rendering is fitted too, in three stages: (1) the knobs
+    above on the output without it; (2) its curves (room.sensor.grading.fit_curves:
+    saturation, value and shadow desaturation to the profile's ``dark_fraction``) on that
+    output; (3) the gains, noise level and spectrum tilt again on the graded output, the
+    curves and the blur kept. The curves stretch the value range and so raise the residual and
+    flatten its spectrum; stage 3 takes that back with less, steeper noise.
+    ``grading_fit="interleaved"`` instead refits the curves before the blur and at every
+    iteration (how assets/sensor/textured.json was made). Measured with
+    ``bench_appearance.py --frames 40`` (two samples of the survey views), each look fitted
+    both ways: on the default look's renders interleaved ran the blur to its 2 px cap and
+    left colour c2st at 0.97-0.99 (staged: 0.85 / 0.83); on the textured look's, staged
+    gave colour 0.87 / 0.90 and a residual slope outside the real range on one sample
+    (interleaved: 0.85 / 0.84, 8 of 8 statistics). No hue curve: it acts on
+    8-bit codes and doubles the steps of G - B on dark pixels, which flattened the noise-free
+    residual spectrum (slope -0.15) beyond what any blur up to 2 px brings back."""
     cfg = cfg or SensorConfig()
-    targets = None
-    if reference_features is not None:
-        targets = grading.reference_histograms(load_features(reference_features))
     clean = list(clean)
     if not clean:
         raise InputFileError("calibration needs at least one clean render")
+    if grading_fit not in ("staged", "interleaved"):
+        raise ConfigError(f"grading_fit={grading_fit!r}: 'staged' or 'interleaved'")
 
     def run(prof: SensorProfile, noise: bool = True, graded: bool = True,
             images: bool = False) -> dict[str, float] | list[np.ndarray]:
@@ -294,23 +304,56 @@ def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
             out.append(model.apply(im, prev_frame=prev, rng=rng).rgb)
         return out if images else measure(out)
 
-    def regrade(prof: SensorProfile) -> SensorProfile:
-        if targets is None:
-            return prof
-        fields = grading.fit_curves(run(prof, graded=False, images=True), None, *targets[1:],
-                                    dark=prof.dark_fraction)
-        return dataclasses.replace(prof, **fields)
-
-    profile = regrade(profile)  # the curves change the residual's spectrum: blur after them
+    targets = None if reference_features is None else grading.reference_histograms(
+        load_features(reference_features))
+    staged = targets is None or grading_fit == "staged"
+    graded = targets is None  # stage 1 without the colour rendering when it is to be fitted
+    if not staged:
+        profile, graded = _regrade(profile, run, targets), True
     if profile.residual_psd_slope is not None and cfg.defocus_sigma_px is None:
-        profile = _fit_blur(profile, lambda p: run(p, noise=False)["residual_psd_slope"],
+        profile = _fit_blur(profile, lambda p: run(p, False, graded)["residual_psd_slope"],
                             _width(clean[0]))
     # the noise level and spectrum below are fitted at this width
     profile = dataclasses.replace(profile, noise_ref_width=_width(clean[0]))
+    if staged:
+        profile, history, tilt = _tune(profile, lambda p, n: run(p, n, graded), iterations)
+    else:
+        history, tilt = [], 0.0
+        for _ in range(iterations):
+            profile, step, t = _tune(_regrade(profile, run, targets), run, 1)
+            tilt += t
+            history += [{**h, "tilt": tilt} for h in step]
+    calib = {**profile.calibration, "frames": len(clean), "defocus_sigma_px":
+             profile.defocus_sigma_px, "iterations": history, "grading_fit": grading_fit}
+    if targets is not None:
+        profile = _regrade(profile, run, targets)
+        if staged:
+            profile, graded_history, t = _tune(profile, run, iterations)
+            tilt += t
+            calib["graded_iterations"] = graded_history
+        calib["grading"] = {"reference_frames": len(load_features(reference_features)),
+                            **{f"{k}_hist": [float(v) for v in t] for k, t in
+                               zip(("hue", "saturation", "value"), targets, strict=True)}}
+    calib.update(final=run(profile), spectrum_tilt=tilt)
+    return dataclasses.replace(profile, calibration=calib)
+
+
+def _regrade(profile: SensorProfile, run, targets) -> SensorProfile:
+    """The profile with colour-rendering curves fitted (grading.fit_curves) to the real
+    frames' histograms ``targets`` on the output of ``run`` without them."""
+    return dataclasses.replace(profile, **grading.fit_curves(
+        run(profile, graded=False, images=True), None, *targets[1:],
+        dark=profile.dark_fraction))
+
+
+def _tune(profile: SensorProfile, run, iterations: int) -> tuple[SensorProfile, list, float]:
+    """``iterations`` damped updates of the colour gains, the noise level and (with a slope
+    target) the noise spectrum's tilt so that ``run(profile, noise)`` (measure() of the sensor
+    output, noise on or off) hits the profile's r/g, b/g, residual std and residual slope.
+    Returns the profile, the per-iteration record and the total tilt."""
     history, tilt = [], 0.0
     for _ in range(iterations):
-        profile = regrade(profile)
-        quiet, noisy = run(profile, noise=False), run(profile)
+        quiet, noisy = run(profile, False), run(profile, True)
         g = np.array(profile.colour_gains, dtype=np.float64)
         # Output ratios follow linear ratios to roughly the power 1/2.4 (sRGB); damped update.
         g[0] *= (profile.r_over_g / noisy["r_over_g"]) ** 2.0
@@ -328,13 +371,4 @@ def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
         profile = dataclasses.replace(
             tilt_spectrum(profile, step), colour_gains=tuple(float(v) for v in g),
             noise_shot_a=profile.noise_shot_a * scale, noise_read_b=profile.noise_read_b * scale)
-    profile = regrade(profile)  # the curves for the final gains and noise
-    final = run(profile)
-    calib = {**profile.calibration, "frames": len(clean), "final": final,
-             "spectrum_tilt": tilt, "defocus_sigma_px": profile.defocus_sigma_px,
-             "iterations": history}
-    if targets is not None:
-        calib["grading"] = {"reference_frames": len(load_features(reference_features)),
-                            **{f"{k}_hist": [float(v) for v in t] for k, t in
-                               zip(("hue", "saturation", "value"), targets, strict=True)}}
-    return dataclasses.replace(profile, calibration=calib)
+    return profile, history, tilt

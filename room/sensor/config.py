@@ -131,14 +131,14 @@ class LocalToneConfig:
     blur scale as a fraction of the image width. Applied after the noise (it amplifies it).
     ``keep_colour``: pixels whose brightest channel the gain lifts above white are scaled back
     whole (stages.scale_into_range: hue and saturation kept, a near wall stays red) instead of
-    clipped per channel (grey-pink). The realistic look (conf/sensor/realistic.yaml) uses a
-    weaker equalisation (0.3: the real frames' spread of brightness, HSV value 0.2-0.9) with
-    ``keep_colour``; the default keeps 0.55 and per-channel clipping (docs/appearance.md)."""
+    clipped per channel (grey-pink). The default is a weak equalisation (0.3: the real frames'
+    spread of brightness, HSV value 0.2-0.9) with ``keep_colour``; the textured look
+    (conf/sensor/textured.yaml) keeps 0.55 and per-channel clipping (docs/appearance.md)."""
 
     enabled: bool = True
-    strength: float = 0.55
+    strength: float = 0.3
     sigma_frac: float = 0.08
-    keep_colour: bool = False
+    keep_colour: bool = True
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class GlareConfig:
     the scene's mean colour instead of a near-black, strongly saturated red (real frames have
     no pixel darker than 1/16 or more saturated than 0.69 in HSV; issue 18 item 3)."""
 
-    enabled: bool = False  # on in the realistic look (conf/sensor/realistic.yaml)
+    enabled: bool = True  # off in the textured look (conf/sensor/textured.yaml)
     fraction: float = 0.03
 
 

@@ -55,7 +55,9 @@ class FitSensorConfig:
     600 px bronchoscope); ``iterations``: calibration iterations; ``reference_features``: with
     ``calibrate``, the real frames' appearance_gap.py feature vectors (.npz, key ``features``,
     e.g. bronchoscopy_features.npz) to fit the colour-rendering curves to (room.sensor.grading;
-    null: no curves)."""
+    null: no curves); ``grading_fit``: how ("staged": after the other knobs, which are then
+    retuned on the graded output; "interleaved": refitted at every iteration;
+    room.sensor.calibrate.calibrate_profile)."""
 
     out: str = "???"  # required
     frames: str | None = None
@@ -70,6 +72,7 @@ class FitSensorConfig:
     iterations: int = 6
     seed: int = 0
     reference_features: str | None = None
+    grading_fit: str = "staged"
 
 
 def residual(gray: np.ndarray, sigma: float = RESIDUAL_SIGMA_PX) -> np.ndarray:

@@ -100,20 +100,22 @@ def _inverse_cdf(hist: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.interp(QUANTILES, cdf[keep], edges[keep])
 
 
-def _knots(x: np.ndarray, y: np.ndarray, lo: float, hi: float, floor: bool = False
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _knots(x: np.ndarray, y: np.ndarray, lo: float, hi: float, floor: bool = False,
+           top: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Monotone knots through (x, y) (quantiles of ours -> targets), with lo -> lo (``floor``:
     lo and our minimum -> the target's 0.2 % quantile, nothing maps below the bulk of the
-    target's least values) and hi -> hi added: x strictly increasing (ties, i.e. flat regions
-    of our distribution, keep their first knot), y non-decreasing and inside [lo, hi]."""
+    target's least values) and hi -> ``top`` (default hi; nothing maps above it) added: x
+    strictly increasing (ties, i.e. flat regions of our distribution, keep their first knot),
+    y non-decreasing and inside [lo, top]."""
+    top = hi if top is None else top
     if floor:
         y = np.maximum(y, y[1])
-    xs, ys = [lo], [float(np.clip(y[0], lo, hi)) if floor else lo]
-    for xi, yi in zip(x, np.clip(y, lo, hi), strict=True):
+    xs, ys = [lo], [float(np.clip(y[0], lo, top)) if floor else lo]
+    for xi, yi in zip(x, np.clip(y, lo, top), strict=True):
         if xs[-1] + 1e-4 < xi < hi - 1e-4:
             xs.append(float(xi))
             ys.append(float(max(yi, ys[-1])))
-    return np.array(xs + [hi]), np.array(ys + [hi])
+    return np.array(xs + [hi]), np.array(ys + [top])
 
 
 REFINE_ROUNDS = 3
@@ -189,8 +191,10 @@ def fit_curves(images: Sequence[np.ndarray], hue_hist: np.ndarray | None, sat_hi
     aims = [t.copy() for t in targets]
     floor = float(np.interp(0.01, QUANTILES, targets[1]))
     for k in range(REFINE_ROUNDS + 1):
-        # saturation: none below the real frames' least (they have no grey pixels)
-        knots = [_knots(x, y, *r, floor=i == 1)
+        # saturation: none below the real frames' least (they have no grey pixels), none
+        # above their most (no real pixel is more saturated than ~0.6; an 8-bit code past it
+        # falls in histogram bins that are empty in every real frame)
+        knots = [_knots(x, y, *r, floor=i == 1, top=targets[1][-1] if i == 1 else None)
                  for i, (x, y, r) in enumerate(zip(ours, aims, ranges, strict=True))]
         shadow = _fit_shadow(images, knots, dark, floor)
         if k == REFINE_ROUNDS:

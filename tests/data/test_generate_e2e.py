@@ -232,21 +232,21 @@ def test_appearance_randomization_per_sequence(tmp_path, cache, monkeypatch):
     assert all(np.array_equal(x, y) for x, y in zip(firsts[0], firsts[1], strict=True))
 
 
-def test_realistic_look_through_the_cli(run_cli, cache, tmp_path):
-    """room-generate render=realistic sensor=realistic writes a valid dataset whose recorded
-    config carries the realistic look (its render settings and sensor profile), and
+def test_textured_look_through_the_cli(run_cli, cache, tmp_path):
+    """room-generate render=textured sensor=textured writes a valid dataset whose recorded
+    config carries the textured look (its render settings and sensor profile), and
     room-validate accepts it."""
     import yaml
 
     from room.data.reader import find_sequences
 
     out = tmp_path / "ds"
-    r = run_cli("room.cli.generate", *TINY, f"out={out}", "render=realistic",
-                "sensor=realistic", "++trajectory.max_frames=2", env=cli_env(cache))
+    r = run_cli("room.cli.generate", *TINY, f"out={out}", "render=textured",
+                "sensor=textured", "++trajectory.max_frames=2", env=cli_env(cache))
     assert r.returncode == 0, r.stderr[-3000:]
     assert run_cli("room.cli.validate", str(out), env=cli_env(cache)).returncode == 0
     seq = find_sequences(out)[0]
     cfg = yaml.safe_load((seq / "config.yaml").read_text())
-    assert cfg["sensor"]["profile"] == "realistic" and cfg["sensor"]["glare"]["enabled"]
-    assert cfg["render"]["material"]["vessel_contrast"] == 0.3
-    assert cfg["render"]["light"]["ambient"] == 0.02
+    assert cfg["sensor"]["profile"] == "textured" and not cfg["sensor"]["glare"]["enabled"]
+    assert cfg["render"]["material"]["vessel_contrast"] == 0.55
+    assert cfg["render"]["light"]["ambient"] == 0.004

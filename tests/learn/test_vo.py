@@ -38,16 +38,19 @@ def test_vo_config_errors_and_failure_fallback():
 
 
 def _render_run(**camera):
-    """20 frames, 1.5 mm apart, 1.5 mm off the axis, rendered at 160 x 160 (90 deg FOV)."""
+    """20 frames, 1.5 mm apart, 1.5 mm off the axis, rendered at 160 x 160 (90 deg FOV) in the
+    textured look (``render=textured``: the mucosa pattern feature-based VO is meant for; the
+    default look has a third of its contrast, as real frames do, and SIFT loses pairs on it,
+    docs/appearance.md)."""
     from room.anatomy.synthetic import tube_scene
+    from room.compose import compose_generate
     from room.render import make_renderer
     from room.render.camera import CameraConfig
-    from room.render.config import RenderConfig
 
     gt = np.stack([look_at([0.0015, -0.001, 0.01 + 0.0015 * i], [0.003, 0.0, 0.2], up=[0, 1, 0])
                    for i in range(20)])
     cam = CameraConfig(width=160, height=160, fov_deg=90.0, **camera)
-    with make_renderer(tube_scene(), cam, RenderConfig()) as r:
+    with make_renderer(tube_scene(), cam, compose_generate(["render=textured"]).render) as r:
         frames = [r.render(T, index=i) for i, T in enumerate(gt)]
     return gt, frames
 

@@ -54,7 +54,7 @@ def test_fused_tail_is_bit_identical(with_eq, with_gains, noise_channels, keep_c
         assert len(np.unique(ref)) > 100  # the test spans the tone curve, not only 0 and 255
 
 
-@pytest.mark.parametrize("look", ["default", "realistic"])
+@pytest.mark.parametrize("look", ["default", "textured"])
 def test_sensor_model_output_unchanged_by_the_fused_tail(monkeypatch, look):
     from room.compose import compose_generate
     from room.sensor import SensorModel

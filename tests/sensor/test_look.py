@@ -6,10 +6,11 @@ and saturation below 1/8 are empty in all 80 frames) and about 20 % orange-red p
 above blue). The old default look had neither property: near walls clipped to white and came
 out grey-blue after the colour gains and the equalisation, and the mottling never turned a
 pixel orange. These
-checks render the same three views of the Y-bifurcation with the old and the new default look
-and the realistic look (``render=realistic sensor=realistic``: 3x less pattern contrast, veiling
-glare, its own profile) and compare the colour and gradient features, computed as the tool does
-(HSV histograms and the luma gradient histogram of the image resized to 128 x 128).
+checks render the same three views of the Y-bifurcation with the old look, the default look
+(about a third of the textured look's pattern contrast, veiling glare, its own profile) and the
+textured look (``render=textured sensor=textured``: the default before 2026-12-04) and compare
+the colour and gradient features, computed as the tool does (HSV histograms and the luma
+gradient histogram of the image resized to 128 x 128).
 """
 
 from __future__ import annotations
@@ -88,23 +89,23 @@ def looks(yscene):
     from room.sensor import SensorConfig
 
     new_r, new_s = RenderConfig(), SensorConfig()
-    real = compose_generate(["render=realistic", "sensor=realistic"])
+    tex = compose_generate(["render=textured", "sensor=textured"])
     old_r = dataclasses.replace(new_r, highlight_percentile=100.0,
                                 material=dataclasses.replace(new_r.material, **OLD_MATERIAL))
     old_s = dataclasses.replace(
         new_s, noise=dataclasses.replace(new_s.noise, channel_correlation=0.8),
         exposure=dataclasses.replace(new_s.exposure, headroom_percentile=100.0))
     feats = {}
-    for name, r, s in (("old", old_r, old_s), ("new", new_r, new_s),
-                       ("realistic", real.render, real.sensor)):
+    for name, r, s in (("old", old_r, old_s), ("default", new_r, new_s),
+                       ("textured", tex.render, tex.sensor)):
         ims = _look(yscene, r, s)
         feats[name] = np.array([_colour_features(im) for im in ims])
         feats[name + "_gradient"] = np.array([_gradient_features(im) for im in ims])
     return feats
 
 
-@pytest.mark.parametrize("look", ["new", "realistic"])
-def test_default_look_has_no_grey_or_off_hue_pixels(looks, look):
+@pytest.mark.parametrize("look", ["default", "textured"])
+def test_look_has_no_grey_or_off_hue_pixels(looks, look):
     new, old = looks[look], looks["old"]
     off_hue = slice(2, 13)  # hue bins 2..12: empty in every real frame
     grey = slice(16, 18)  # saturation < 1/8: empty (< 0.1 % in any real frame)
@@ -116,8 +117,8 @@ def test_default_look_has_no_grey_or_off_hue_pixels(looks, look):
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("look", ["new", "realistic"])
-def test_default_look_colour_moves_toward_real_frames(looks, shared_data, look):
+@pytest.mark.parametrize("look", ["default", "textured"])
+def test_look_colour_moves_toward_real_frames(looks, shared_data, look):
     real = np.load(shared_data / "reference" / "bronchoscopy_features.npz")["features"]
     mean = real[:, :48].astype(float).mean(0)
     # L1 distance of the mean H, S, V histograms (0..6) to the real frames' mean
@@ -126,17 +127,18 @@ def test_default_look_colour_moves_toward_real_frames(looks, shared_data, look):
 
 
 @pytest.mark.realdata
-def test_realistic_look_gradients_move_toward_real_frames(looks, shared_data):
+def test_default_look_gradients_are_nearer_real_frames_than_textured(looks, shared_data):
     # Real frames are smooth at 128 x 128: 90 % of their pixels change by under 0.02 a pixel
-    # (gradient bins 0-1) and under 3 % by more than 0.03. The default pattern contrasts
-    # (vessels 0.55, rings 0.35 with 1.5 % ridges, bumps 1.0) put far more pixels in the steep
-    # bins; the realistic look (about a third of that contrast) must halve the L1 distance of
-    # the mean gradient histogram (0..2) to the real frames' mean on the same three views.
+    # (gradient bins 0-1) and under 3 % by more than 0.03. The textured look's pattern
+    # contrasts (vessels 0.55, rings 0.35 with 1.5 % ridges, bumps 1.0) put far more pixels in
+    # the steep bins; the default look (about a third of that contrast) must halve the L1
+    # distance of the mean gradient histogram (0..2) to the real frames' mean on the same
+    # three views.
     real = np.load(shared_data / "reference" / "bronchoscopy_features.npz")["features"]
     mean = real[:, 80:92].astype(float).mean(0)
     dist = {k: float(np.abs(looks[k + "_gradient"].mean(0) - mean).sum())
-            for k in ("new", "realistic")}
-    assert dist["realistic"] < 0.5 * dist["new"], dist
+            for k in ("default", "textured")}
+    assert dist["default"] < 0.5 * dist["textured"], dist
 
 
 def test_highlight_protection_keeps_near_walls_below_white(yscene):

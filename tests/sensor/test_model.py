@@ -203,9 +203,12 @@ def test_sensor_presets_compose():
             assert not cfg.enabled
         if name == "randomized":
             assert cfg.randomization.enabled
-        if name == "realistic":  # its own profile, glare and colour-keeping equalisation
-            assert cfg.profile == "realistic" and cfg.glare.enabled
+        if name == "default":  # glare and colour-keeping equalisation
+            assert cfg.profile == "default" and cfg.glare.enabled
             assert cfg.local_tone.keep_colour and cfg.local_tone.strength == 0.3
+        if name == "textured":  # its own profile, no glare, the stronger equalisation
+            assert cfg.profile == "textured" and not cfg.glare.enabled
+            assert not cfg.local_tone.keep_colour and cfg.local_tone.strength == 0.55
 
 
 def test_veiling_glare_adds_a_share_of_the_mean_colour():
