@@ -144,9 +144,9 @@ def _centerline_sequences(scene, seed: int) -> list[tuple[np.ndarray, np.ndarray
 
 
 LOOKS = ("default", "textured")
+"""Looks: the Hydra presets ``render=<look> sensor=<look>`` (conf/render, conf/sensor)."""
 GRADING_FIT = {"default": "staged", "textured": "interleaved"}
 """How each look's committed profile fitted its colour rendering (calibrate_profile)."""
-"""Looks: the Hydra presets ``render=<look> sensor=<look>`` (conf/render, conf/sensor)."""
 
 
 def look_configs(look: str):

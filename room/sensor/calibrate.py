@@ -271,7 +271,7 @@ def calibrate_profile(profile: SensorProfile, clean: Sequence, cfg=None,
     iteration (how assets/sensor/textured.json was made). Measured with
     ``bench_appearance.py --frames 40`` (two samples of the survey views), each look fitted
     both ways: on the default look's renders interleaved ran the blur to its 2 px cap and
-    left colour c2st at 0.97-0.99 (staged: 0.85 / 0.83); on the textured look's, staged
+    left colour c2st at 0.99 / 0.97 (staged: 0.85 / 0.83); on the textured look's, staged
     gave colour 0.87 / 0.90 and a residual slope outside the real range on one sample
     (interleaved: 0.85 / 0.84, 8 of 8 statistics). No hue curve: it acts on
     8-bit codes and doubles the steps of G - B on dark pixels, which flattened the noise-free

@@ -121,10 +121,12 @@ def test_default_profile_carries_fitted_curves():
     assert p.calibration["grading"]["reference_frames"] == 80
 
 
-def test_calibration_fits_curves_to_reference_features():
+@pytest.mark.parametrize("how", ["staged", "interleaved"])
+def test_calibration_fits_curves_to_reference_features(how):
     # Real-frame features whose S and V histograms sit elsewhere than the clean renders'
-    # output: the calibrated profile has curves and its graded output's pooled histograms are
-    # closer to them than the ungraded output's.
+    # output: the calibrated profile has curves (fitted either way: calibrate_profile's
+    # grading_fit) and its graded output's pooled histograms are closer to them than the
+    # ungraded output's.
     yy, xx = np.mgrid[0:128, 0:128]
     base = 0.3 + 0.5 * np.hypot(xx - 64, yy - 64) / 90
     clean = [np.clip(np.round(np.stack([base * c for c in (0.9, 0.6, 0.55)], -1) ** 0.45
@@ -137,8 +139,10 @@ def test_calibration_fits_curves_to_reference_features():
                          noise_read_b=1e-7, hf_residual_std=0.005,
                          noise_psd_freq=(0.0, 1.5), noise_psd_log10=(-5.0, -5.0))
     cal = sc.calibrate_profile(prof, clean, SensorConfig(), iterations=2,
-                               reference_features=feats)
+                               reference_features=feats, grading_fit=how)
     assert cal.value_curve_x and cal.calibration["grading"]["reference_frames"] == 4
+    assert cal.calibration["grading_fit"] == how
+    assert ("graded_iterations" in cal.calibration) == (how == "staged")
     target = np.concatenate(gr.reference_histograms(feats))
 
     def dist(p, cfg):
@@ -192,3 +196,11 @@ def test_noise_of_a_narrower_frame_is_the_reference_frame_reduced(spectrum):
     unscaled = SensorModel(cfg, dataclasses.replace(prof, noise_ref_width=0))
     assert noise_std(grey, 600) == pytest.approx(
         float(unscaled.process(grey, np.random.default_rng(1))[0][..., 1].std()), rel=1e-6)
+
+
+def test_calibration_rejects_unknown_grading_fit():
+    prof = SensorProfile(name="t", r_over_g=1.4, b_over_g=1.05, noise_shot_a=1e-6,
+                         noise_read_b=1e-7, hf_residual_std=0.005)
+    img = np.full((16, 16, 3), 128, np.uint8)
+    with pytest.raises(ConfigError, match="grading_fit"):
+        sc.calibrate_profile(prof, [img], SensorConfig(), grading_fit="joint")
