@@ -1,13 +1,14 @@
 """Sensor model vs render at 600 x 600: time per frame side by side, ratio and stage profile.
 
-    python benchmarks/bench_sensor.py [--frames 16] [--width 600]
+    python benchmarks/bench_sensor.py [--frames 16] [--width 600] [--look default|textured]
 
 Renders the default phantom with the default camera and render settings (every modality) at
 frames spread over the default trajectory plan (as bench_appearance.py), applies the default
-sensor model (conf/sensor/default.yaml) with each frame's true previous pose (motion blur,
-auto-exposure smoothing), and prints the median render and sensor times, their ratio (target:
-sensor <= 0.5 x render) and the median time of each sensor stage (room.sensor.stages functions
-and SensorModel helpers, timed by wrapping them; nested stages are counted in their parent).
+sensor model (conf/sensor/default.yaml; ``--look textured``: the textured look's render and
+sensor presets) with each frame's true previous pose (motion blur, auto-exposure smoothing),
+and prints the median render and sensor times, their ratio (target: sensor <= 0.5 x render)
+and the median time of each sensor stage (room.sensor.stages functions and SensorModel
+helpers, timed by wrapping them; nested stages are counted in their parent).
 """
 
 from __future__ import annotations
@@ -61,11 +62,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--width", type=int, default=600)
+    ap.add_argument("--look", default="default", choices=("default", "textured"))
     a = ap.parse_args()
-    from bench_appearance import load_scene, sample_frames
+    from bench_appearance import load_scene, look_configs, sample_frames
 
-    from room.render import CameraConfig, RenderConfig, make_renderer
-    from room.sensor import SensorConfig, SensorModel
+    from room.render import CameraConfig, make_renderer
+    from room.sensor import SensorModel
     from room.sensor import model as model_mod
 
     st = model_mod.st
@@ -78,10 +80,11 @@ def main() -> None:
         _wrap(owner, name, label, acc, depth)
     scene, desc = load_scene(None)
     pairs = sample_frames(scene, a.frames + 2, views="plan")  # the default dataset's
-    sensor = SensorModel(SensorConfig())
+    render_cfg, sensor_cfg = look_configs(a.look)
+    sensor = SensorModel(sensor_cfg)
     cam = CameraConfig(width=a.width, height=a.width)
     t_r, t_s, meta = [], [], {}
-    with make_renderer(scene, cam, RenderConfig()) as r:
+    with make_renderer(scene, cam, render_cfg) as r:
         for i, (T, t, T_prev, t_prev) in enumerate(pairs):
             t0 = time.perf_counter()
             f = r.render(T, index=i, time_s=float(t))
@@ -97,7 +100,8 @@ def main() -> None:
                 t_s.append(t2 - t1)
                 per_frame.append(dict(acc))
     tr, ts = 1e3 * np.median(t_r), 1e3 * np.median(t_s)
-    print(f"scene: {desc}; {len(t_r)} frames at {a.width} x {a.width}, all modalities")
+    print(f"scene: {desc}; {len(t_r)} frames at {a.width} x {a.width}, all modalities; look "
+          f"{a.look}")
     print(f"render {tr:.1f} ms, sensor model {ts:.1f} ms: sensor / render = {ts / tr:.2f} "
           "(target <= 0.50)")
     print("sensor stages (median ms per frame):")
