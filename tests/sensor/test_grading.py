@@ -204,3 +204,19 @@ def test_calibration_rejects_unknown_grading_fit():
     img = np.full((16, 16, 3), 128, np.uint8)
     with pytest.raises(ConfigError, match="grading_fit"):
         sc.calibrate_profile(prof, [img], SensorConfig(), grading_fit="joint")
+
+
+def test_hue_keeping_loop_matches_the_general_loop():
+    # Without a hue curve apply_grading takes the loop that keeps each pixel's channel order
+    # and places the middle channel between the new brightest and darkest (no hue sectors);
+    # against the general HSV loop on random pixels (every hue, saturation and value): at
+    # most one code apart (float32 rounding at .5) and equal on almost every pixel.
+    p = SensorModel().profile
+    t = gr.grading_tables(p.saturation_curve_x, p.saturation_curve_y, p.value_curve_x,
+                          p.value_curve_y, (), (), p.shadow_desaturation, p.shadow_saturation)
+    assert t[5] is not None and gr.grading_tables(*SAT, *VAL, *HUE)[5] is None
+    im = _random_image(3, 256)
+    general = np.empty_like(im)
+    gr._grade(im, *t[:5], general)
+    diff = np.abs(gr.apply_grading(im, t).astype(int) - general)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
