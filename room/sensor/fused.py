@@ -93,3 +93,32 @@ def finish_uint8(x: np.ndarray, eq: np.ndarray | None, full_well: float,
     _finish(np.ascontiguousarray(x, np.float32), field, np.float32(a), np.float32(b), e,
             np.float32(full_well), bool(keep_colour), g, base, edge, int(shift), out)
     return out
+
+
+@nb.njit(cache=True)
+def _mean_toned_luma(sub, gain, start, slope, value, shift, luma):
+    n = sub.shape[0]
+    y = np.empty(3 * n, np.float32)
+    bits = y.view(np.int32)
+    zero, one = np.float32(0.0), np.float32(1.0)
+    for i in range(n):
+        for k in range(3):
+            y[3 * i + k] = _clip(sub[i, k] * gain, zero, one)
+    acc = 0.0
+    for i in range(n):
+        lum = np.float32(0.0)
+        for k in range(3):
+            j = max(bits[3 * i + k] >> shift, 0)  # -0.0 has the sign bit set
+            lum += ((y[3 * i + k] - start[j]) * slope[j] + value[j]) * luma[k]
+        acc += lum
+    return acc / max(n, 1)
+
+
+def mean_toned_luma(sub: np.ndarray, gain: float, tone: st.ToneTable) -> float:
+    """Mean Rec. 601 luma of ``tone(sub * gain)`` for the (N, 3) float32 metering pixels
+    ``sub`` (SensorModel._log_gain's bisection): one loop instead of a dozen numpy passes per
+    step; the same float32 products and tone table, summed in float64 (numpy's float32
+    pairwise mean differs by ~1e-7 relative, far below the bisection's 2e-4)."""
+    return float(_mean_toned_luma(np.ascontiguousarray(sub, np.float32), np.float32(gain),
+                                  tone.start, tone.slope, tone.value, int(tone.SHIFT),
+                                  st.LUMA))

@@ -51,7 +51,7 @@ import numpy as np
 from room.errors import ConfigError
 from room.sensor import stages as st
 from room.sensor.config import SensorConfig
-from room.sensor.fused import finish_uint8
+from room.sensor.fused import finish_uint8, mean_toned_luma
 from room.sensor.grading import apply_grading, grading_tables
 from room.sensor.profile import SensorProfile, load_profile
 from room.types import Frame, Intrinsics
@@ -295,7 +295,7 @@ class SensorModel:
         tone = self._cache["tone"]
         for _ in range(16):  # bisection (monotone in the gain): log-gain to 2e-4, 0.02 %
             mid = 0.5 * (lo + hi)
-            lum = float(st.luminance(tone(sub * np.float32(np.exp(mid)))).mean())
+            lum = mean_toned_luma(sub, np.exp(mid), tone)
             lo, hi = (mid, hi) if lum < target else (lo, mid)
         g = 0.5 * (lo + hi)
         if prev is not None and e.smoothing > 0:

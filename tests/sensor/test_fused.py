@@ -66,3 +66,18 @@ def test_sensor_model_output_unchanged_by_the_fused_tail(monkeypatch, look):
     monkeypatch.setattr(model_mod, "finish_uint8", _reference)
     ref, _ = m.process(rgb, np.random.default_rng(5))
     assert np.array_equal(fused, ref)
+
+
+def test_metering_mean_equals_the_numpy_stages():
+    # The exposure bisection's mean luma of tone(sub * gain): the same float32 products and
+    # tone table as st.luminance(st.ToneTable(...)(sub * gain)).mean(), summed in float64
+    # instead of numpy's float32 pairwise sum: ~1e-7 relative apart (the bisection stops at
+    # 2e-4), on values below, inside and above the tone curve's range.
+    from room.sensor import stages as st
+    from room.sensor.fused import mean_toned_luma
+
+    tone = st.ToneTable(0.75, 0.7)
+    sub = (np.random.default_rng(4).uniform(-0.1, 1.0, (5000, 3)) ** 2 * 3).astype(np.float32)
+    for gain in (0.05, 0.4, 1.0, 3.0):
+        ref = float(st.luminance(tone(sub * np.float32(gain))).mean())
+        assert mean_toned_luma(sub, gain, tone) == pytest.approx(ref, rel=1e-6)
