@@ -41,6 +41,9 @@ class TaskConfig:
     force_limit_N: float = 1.5
     no_progress_s: float = 8.0  # failure: best progress grew by < no_progress_m in this time
     no_progress_m: float = 0.002
+    # ... counted while the tip is within this many local lumen radii of the path (the
+    # follower's lost_radius_factor: CT lumens are not circular)
+    progress_radius_factor: float = 1.5
     timeout_s: float = 0.0  # 0: 10 s + the path length at a quarter of full insertion speed
     lookahead_m: float = 0.01  # the next waypoint: this far along the path past the tip
 
@@ -48,7 +51,7 @@ class TaskConfig:
         if not 0.0 < self.success_fraction <= 1.0:
             raise ConfigError(f"success_fraction must be in (0, 1], got {self.success_fraction}")
         for k in ("dwell_s", "force_limit_N", "no_progress_s", "no_progress_m", "timeout_s",
-                  "lookahead_m"):
+                  "lookahead_m", "progress_radius_factor"):
             v = getattr(self, k)
             if not (np.isfinite(v) and v >= 0):
                 raise ConfigError(f"TaskConfig.{k} must be finite and >= 0, got {v!r}")
@@ -238,7 +241,9 @@ class NavTask:
         s, d, r = self.progress(tip)
         self.s_tip = s
         self.trace.append((el, *tip.tolist(), f))
-        if s > self._best + self.cfg.no_progress_m:
+        # progress counts with the tip near the path only: from a neighbouring lumen the tip
+        # projects onto the path wherever that is nearest, often far ahead of where it got
+        if s > self._best + self.cfg.no_progress_m and d <= self.cfg.progress_radius_factor * r:
             self._best, self._best_t = s, el
         inside = s >= self.s_goal and d <= r
         if inside:

@@ -260,15 +260,17 @@ class CenterlineFollower:
             v *= max(0.0, (cfg.force_max_N - f) / (cfg.force_max_N - cfg.force_soft_N))
         # jam recovery: no progress for jam_time_s -> back off for backoff_s, then retry
         t = float(state.time_s)
-        if s_tip > self._best_s + 0.001:
+        # progress counts only with the tip in the path's lumen: lost in a neighbouring
+        # lumen, its projection on the path can lie far ahead of where it really got
+        if s_tip > self._best_s + 0.001 and not lost:
             self._best_s, self._best_t = s_tip, t
         if self._backoff_until is None and t - self._best_t > cfg.jam_time_s and not self.done:
             self._on_jam(s_tip)
             self._backoff_until = t + cfg.backoff_s * cfg.retry_backoff_growth ** min(
                 self._jams - 1, 3)
         backing = self._backoff_until is not None and t < self._backoff_until
-        if self._backoff_until is not None and not backing:
-            self._backoff_until, self._best_t = None, t
+        if self._backoff_until is not None and not backing:  # a retry: judged on its own
+            self._backoff_until, self._best_s, self._best_t = None, s_tip, t
         if f > cfg.force_max_N or lost or roll_stuck or backing:
             v = -0.5 * cfg.insertion_speed_m_s
         if backing:  # relax the bend so that the tip frees itself and the roll settles

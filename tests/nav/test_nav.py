@@ -102,6 +102,45 @@ def test_task_outcomes():
     assert m["wall_contacts"] == 1 and m["peak_force_N"] == pytest.approx(0.1)
 
 
+def test_task_progress_counts_only_near_the_path():
+    """A tip in a neighbouring lumen projects onto the path wherever that is nearest: that is
+    no progress. Points ahead on the path, moved sideways by 1.6 local lumen radii (beyond
+    progress_radius_factor = 1.5), leave the best progress where it was, so the trial fails
+    no_progress_s after the last real progress; at 1.4 radii they count."""
+    from types import SimpleNamespace
+
+    from room.anatomy.synthetic import y_scene
+    from room.env.task import NavTask, TaskConfig
+
+    tree = y_scene().tree
+    cfg = TaskConfig(no_progress_s=1.0)
+
+    def state(t, p):
+        T = np.eye(4)
+        T[:3, 3] = p
+        return SimpleNamespace(time_s=t, T_world_tip=T, max_force_N=0.0,
+                               contacts=SimpleNamespace(link=np.zeros(0)))
+
+    def run(factor):
+        task = NavTask(tree, 1, cfg)
+        path = task.path
+        outs = []
+        for k in range(40):  # 2 s, creeping 1 mm every 0.05 s from 10 mm
+            s = 0.010 + 0.001 * k
+            i = int(np.searchsorted(path.s, s))
+            d = path.points[min(i + 1, len(path.s) - 1)] - path.points[max(i - 1, 0)]
+            side = np.cross(d, [0.0, 0.0, 1.0] if abs(d[2]) < 0.9 * np.linalg.norm(d)
+                            else [1.0, 0.0, 0.0])
+            side /= np.linalg.norm(side)
+            off = factor * path.radii[i] if k > 0 else 0.0  # the first sample on the path
+            outs.append(task.update(state(0.05 * k, path.points[i] + off * side)))
+        return outs
+
+    far = run(1.6)
+    assert "no_progress" in far and far.index("no_progress") <= 22  # 1 s after t = 0
+    assert "no_progress" not in run(1.4)
+
+
 def test_follower_trial_is_deterministic_and_succeeds():
     from room.nav.suite import make_env, make_navigator, run_trial
 

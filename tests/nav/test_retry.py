@@ -147,3 +147,67 @@ def test_mpc_pushes_towards_the_goal_after_a_retract(wedged, side):
     a_hard = nav._pursue({"goal": goal}, dataclasses.replace(s, max_force_N=1.0))
     assert a_hard[3] == 0.0 and np.allclose(a_hard[:2], a[:2])  # wall: bend only
     assert np.array_equal(nav._pursue({"goal": goal}, s), a)  # deterministic
+
+
+def _moved(state, p, t):
+    """The wedged state at time ``t`` with its tip moved to ``p`` (the rest of the scope kept:
+    only the tip's projection on the path matters to the progress bookkeeping)."""
+    T = state.T_world_tip.copy()
+    T[:3, 3] = p
+    return dataclasses.replace(state, T_world_tip=T, time_s=state.time_s + t)
+
+
+def test_follower_progress_counts_only_in_the_path_lumen(wedged):
+    """A lost tip (in a neighbouring lumen, farther than lost_radius_factor radii from the
+    path) projects onto the path wherever that is nearest, maybe far ahead: that is not
+    progress, so the jam comes jam_time_s after the last real progress."""
+    from room.nav.navigators import NAV_FOLLOWER
+    from room.robot.controllers import CenterlineFollower
+
+    env, cfg, dt = wedged, NAV_FOLLOWER, 1.0 / 30.0
+    state = env.sim.state
+    ctl = CenterlineFollower(env.scene.tree, 1, env.sim.robot_cfg, cfg, dt=dt)
+    ctl.command(state)
+    s0 = ctl.last["s_tip"]
+    path = ctl.path
+    i = int(np.searchsorted(path.s, s0 + 0.010))
+    d = path.points[i + 1] - path.points[i - 1]
+    side = np.cross(d, [1.0, 0.0, 0.0])
+    side *= 2.0 * cfg.lost_radius_factor * path.radii[i] / np.linalg.norm(side)
+    ctl.command(_moved(state, path.points[i] + side, 1.0))  # 10 mm ahead, lost
+    assert ctl.last["lost"] and ctl.last["s_tip"] > s0 + 0.005
+    assert ctl._best_s == pytest.approx(s0)
+    jam = None
+    for k in range(1, int(3.0 / dt)):
+        ctl.command(dataclasses.replace(state, time_s=state.time_s + 1.0 + k * dt))
+        if ctl.last["jams"] and jam is None:
+            jam = 1.0 + k * dt
+    assert jam == pytest.approx(cfg.jam_time_s, abs=2 * dt)
+
+
+def test_follower_retry_is_judged_from_where_it_starts(wedged):
+    """After backing off 6 mm, a retry that creeps forward (1 mm per second, still behind the
+    jam point) is progress: no second jam while it creeps."""
+    from room.nav.navigators import NAV_FOLLOWER
+    from room.robot.controllers import CenterlineFollower
+
+    env, cfg, dt = wedged, NAV_FOLLOWER, 1.0 / 30.0
+    state = env.sim.state
+    ctl = CenterlineFollower(env.scene.tree, 1, env.sim.robot_cfg, cfg, dt=dt)
+    t = 0.0
+    while ctl.last.get("jams", 0) == 0:  # wedged until the jam
+        ctl.command(dataclasses.replace(state, time_s=state.time_s + t))
+        t += dt
+    s_jam = ctl._jam_s
+    path = ctl.path
+    j0 = int(np.searchsorted(path.s, s_jam - 0.006))
+    while ctl.last["v"] < 0:  # backing off: the tip 6 mm back
+        ctl.command(_moved(state, path.points[j0], t))
+        t += dt
+    rows = []
+    for k in range(int(3.0 / dt)):  # creep forward at 1 mm/s
+        j = max(j0, int(np.searchsorted(path.s, path.s[j0] + 0.001 * k * dt)))
+        ctl.command(_moved(state, path.points[j], t + k * dt))
+        rows.append((ctl.last["v"], ctl.last["jams"]))
+    assert path.s[j] < s_jam  # still behind the jam point
+    assert all(v >= 0.0 and jams == 1 for v, jams in rows)
