@@ -55,6 +55,10 @@ class TaskConfig:
             v = getattr(self, k)
             if not (np.isfinite(v) and v >= 0):
                 raise ConfigError(f"TaskConfig.{k} must be finite and >= 0, got {v!r}")
+        if self.progress_radius_factor <= 0:
+            raise ConfigError("TaskConfig.progress_radius_factor must be > 0 (lumen radii from "
+                              f"the path within which progress counts), got "
+                              f"{self.progress_radius_factor!r}")
 
 
 def reachable_branches(tree: CenterlineTree, scope_radius_m: float,

@@ -336,3 +336,14 @@ def test_navigate_preset_is_the_navigation_scope():
     assert scope.bending_planes == 2
     assert scope.shaft_length_m / scope.shaft_links == pytest.approx(0.010)
     assert RobotConfig().shaft_links == 16  # the dataset's scope is unchanged
+
+
+@pytest.mark.parametrize("bad", [{"progress_radius_factor": 0.0},
+                                 {"progress_radius_factor": float("nan")},
+                                 {"no_progress_s": -1.0}])
+def test_task_config_rejects_bad_values(bad):
+    from room.env.task import TaskConfig
+    from room.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        TaskConfig(**bad)
