@@ -94,10 +94,11 @@ def _fit_sensor_schemas() -> dict[str, type]:
 def _navigate_schemas() -> dict[str, type]:
     from room.anatomy.prepare import SceneConfig
     from room.nav.suite import NavigateConfig
+    from room.render.config import RenderConfig
     from room.robot.config import RobotConfig
 
     return {"navigate_schema": NavigateConfig, "scene/schema": SceneConfig,
-            "robot/schema": RobotConfig}
+            "robot/schema": RobotConfig, "render/schema": RenderConfig}
 
 
 # primary config name -> the schemas its composition needs (imported only when used: the

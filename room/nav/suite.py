@@ -28,6 +28,7 @@ import numpy as np
 from room.anatomy.prepare import SceneConfig
 from room.env.task import TaskConfig, reachable_branches
 from room.errors import ConfigError
+from room.render.config import RenderConfig
 from room.robot.config import RobotConfig
 
 NAVIGATORS = ("follower", "mpc_gt", "mpc_pred", "random")
@@ -63,6 +64,9 @@ class NavigateConfig:
     # the scope (CLI: robot=navigation, the conf/robot presets): the navigation scope bends in
     # two tendon planes (4-way steering, as robotic bronchoscopes), see navigation_scope()
     robot: RobotConfig = field(default_factory=lambda: navigation_scope())
+    # the env's rendered look (CLI: render=default | textured, the conf/render presets): what
+    # mpc_pred's depth model sees; use the look its checkpoint was trained on
+    render: RenderConfig = field(default_factory=RenderConfig)
     out: str = "navigate_out"
     navigators: tuple[str, ...] = ("follower", "mpc_gt")
     generations: tuple[int, ...] = (1, 2, 3)
@@ -115,7 +119,7 @@ def make_env(cfg: NavigateConfig, observation: str):
                      start_roll_rad=cfg.start_roll_rad, task=cfg.task)
     cam = CameraConfig(width=n, height=n, distortion_model="none")
     return BronchoscopyNavEnv(scene=cfg.scene, robot=cfg.robot, camera=cam, task=task,
-                              scene_dir=cfg.scene_dir)
+                              render_config=cfg.render, scene_dir=cfg.scene_dir)
 
 
 def run_trial(env: Any, navigator: Any, target: int, seed: int, trace: bool = False
@@ -217,7 +221,7 @@ def run_suite(cfg: NavigateConfig) -> dict[str, Any]:
     conf = _jsonable(asdict(cfg) if dataclasses.is_dataclass(cfg.scene) else
                      {**{k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
                       "scene": str(cfg.scene), "task": asdict(cfg.task),
-                      "robot": asdict(cfg.robot)})
+                      "robot": asdict(cfg.robot), "render": asdict(cfg.render)})
     results = {"format": FORMAT, "scene": str(scene.path or cfg.scene), "config": conf,
                "wall_s": round(time.perf_counter() - w0, 2), "navigators": summarize(trials)}
     out = Path(cfg.out)

@@ -347,3 +347,24 @@ def test_task_config_rejects_bad_values(bad):
 
     with pytest.raises(ConfigError, match=next(iter(bad))):
         TaskConfig(**bad)
+
+
+def test_navigate_render_preset_reaches_the_env():
+    """room-navigate render=textured: the env renders the textured look (what a depth model
+    trained on that look must see); the default is RenderConfig()."""
+    from room.compose import compose
+    from room.config import to_dataclass
+    from room.nav.suite import NavigateConfig, make_env
+    from room.render.config import RenderConfig
+
+    assert to_dataclass(NavigateConfig, compose("navigate", [])).render == RenderConfig()
+    import dataclasses
+
+    cfg = to_dataclass(NavigateConfig, compose("navigate", ["render=textured"]))
+    cfg = dataclasses.replace(cfg, scene="y")
+    assert cfg.render != RenderConfig() and cfg.render.light.ambient == pytest.approx(0.004)
+    env = make_env(cfg, "none")
+    try:
+        assert env._render_args[1] == cfg.render
+    finally:
+        env.close()
