@@ -10,7 +10,8 @@ reach a target branch, observe the goal, judge success and failure, and measure 
 - Success: the tip stays inside the target branch's last ``success_fraction`` (arc length along
   the path, within the local lumen radius of it) for ``dwell_s`` seconds.
 - Failure: wall force above ``force_limit_N`` ("force"); less than ``no_progress_m`` of best
-  progress along the path within ``no_progress_s`` ("no_progress"); a simulation error
+  progress along the path within ``no_progress_s`` ("no_progress"; progress counts with the tip
+  within ``progress_radius_factor`` local lumen radii of the path); a simulation error
   ("sim_error"); running out of ``timeout_s`` ("timeout").
 - Metrics per trial (:meth:`NavTask.metrics`): success, outcome, time, tip path length, mean and
   peak wall force, wall contacts (control steps with a new robot-wall contact), final progress.
