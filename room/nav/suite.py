@@ -46,8 +46,10 @@ def navigation_scope() -> RobotConfig:
     (``shaft_links=32``): a real shaft is continuous, and a rigid 20 mm link across a turn of
     the path bows ``L theta / 8`` off it (1.4 mm at the 31-degree entry of a phantom
     generation-4 branch, in a 3 mm generation-3 lumen) where a continuous shaft does not;
-    with 20 mm links the shaft's end wedged in the generation-3 parent lumen."""
-    return RobotConfig(bending_planes=2, shaft_links=32)
+    with 20 mm links the shaft's end wedged in the generation-3 parent lumen. The feeder holds
+    the shaft straight behind the airway entry up to 0.02 N m (``feeder_torque_limit_Nm``, the
+    bending joints' limit), as a robot's feeder does outside the patient."""
+    return RobotConfig(bending_planes=2, shaft_links=32, feeder_torque_limit_Nm=0.02)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,11 @@ class RobotConfig:
     shaft_torque_limit_Nm: float = 0.001
     shaft_position_gain: float = 0.3
     shaft_velocity_gain: float = 0.5
+    # the robot's feeder (0: none): shaft joints whose link is still behind the airway entry
+    # hold the straight shape up to this torque, as the feeder and the tube it runs in carry
+    # the scope outside the patient; with none that part is a free chain, which buckles
+    # sideways under the insertion push once the tip is caught
+    feeder_torque_limit_Nm: float = 0.0
     # actuated bending-section joints (tendon drive)
     bend_torque_limit_Nm: float = 0.02
     bend_position_gain: float = 0.2
@@ -114,7 +119,8 @@ class RobotConfig:
             if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
                 bad(f"{name} must be a finite positive number, got {v!r}")
         for name in ("shaft_torque_limit_Nm", "shaft_position_gain", "shaft_velocity_gain",
-                     "bend_torque_limit_Nm", "bend_position_gain", "bend_velocity_gain"):
+                     "feeder_torque_limit_Nm", "bend_torque_limit_Nm", "bend_position_gain",
+                     "bend_velocity_gain"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
                 bad(f"{name} (stiffness/damping) must be finite and >= 0, got {v!r}")

@@ -49,9 +49,27 @@ class RobotBody:
             targetVelocities=[0.0] * n, positionGains=[cfg.shaft_position_gain] * n,
             velocityGains=[cfg.shaft_velocity_gain] * n, forces=[tau] * n,
             physicsClientId=self.c)
+        self._fed = np.zeros(self.n_links, bool)  # links the feeder holds straight
         self.set_targets(np.zeros(cfg.n_q))
 
     # ------------------------------------------------------------------------- actuation
+    def set_feeder(self, outside: np.ndarray) -> None:
+        """With a feeder (``RobotConfig.feeder_torque_limit_Nm`` > 0): the shaft joints of
+        the links still behind the airway entry (``outside``, per link) hold the straight
+        shape up to the feeder's torque, the others up to the shaft's own."""
+        cfg = self.cfg
+        if cfg.feeder_torque_limit_Nm <= 0.0:
+            return
+        fed = np.zeros(self.n_links, bool)
+        fed[self.shaft_ids] = np.asarray(outside, bool)[self.shaft_ids]
+        for k in np.flatnonzero(fed != self._fed):
+            tau = cfg.feeder_torque_limit_Nm if fed[k] else cfg.shaft_torque_limit_Nm
+            p.setJointMotorControl2(self.id, int(k), p.POSITION_CONTROL, targetPosition=0.0,
+                                    targetVelocity=0.0, positionGain=cfg.shaft_position_gain,
+                                    velocityGain=cfg.shaft_velocity_gain, force=tau * S * S,
+                                    physicsClientId=self.c)
+        self._fed = fed
+
     def set_targets(self, q: np.ndarray) -> None:
         """Servo targets for the actuated joints (SI joint vector, see RobotConfig); the
         motors approach them at most at the actuator speed limits."""

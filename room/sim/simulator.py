@@ -107,6 +107,7 @@ class Simulator:
         s = np.einsum("kij,i->kj", ends - self._entry[None, :, None], self._dir)
         on = s.min(axis=1) - self.robot_cfg.radius_m > self._s_cap + ENTRY_MARGIN_M
         on[0] = False  # the slider has no shape
+        self.body.set_feeder(~on)
         for k in np.flatnonzero(on != self._enabled):
             if on[k] and self.body.wall_gap(self.airway, int(k)) < 0.0:
                 on[k] = False  # wait until it is clear of the wall
