@@ -95,10 +95,16 @@ def rates_to(env: Any, q_target: np.ndarray) -> np.ndarray:
 #: (aim_gain_per_s) stays off: integrated against a wall it over-bends the tip into it. The
 #: tip counts as lost (back off) only beyond 1.5 mean lumen radii from the path: the CT
 #: scene's lumens are not circular, and at 1 radius the follower backed off at the carina
-#: with the tip free in the lumen.
+#: with the tip free in the lumen. While it backs off it holds its bend
+#: (``backoff_bend_factor=1``): past the opening of a branch that leaves at more than 90
+#: degrees (the carina crop's branch 6), the bent tip withdrawn a few millimetres hooks into
+#: the opening, as a bronchoscopist enters an upper lobe; relaxing the bend lost it. It is
+#: done only with the tip in the lumen (``goal_radius_factor=1``, the task's own test): a tip
+#: that overshoots past the target branch's end backs off into it instead of stopping there.
 NAV_FOLLOWER = FollowerConfig(force_soft_N=0.3, force_max_N=0.9,
                               retry_lookahead_short_m=0.005, retry_lookahead_long_m=0.016,
-                              retry_backoff_growth=1.5, lost_radius_factor=1.5)
+                              retry_backoff_growth=1.5, lost_radius_factor=1.5,
+                              backoff_bend_factor=1.0, goal_radius_factor=1.0)
 
 
 class FollowerNavigator(Navigator):

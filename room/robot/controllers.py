@@ -65,6 +65,11 @@ class FollowerConfig:
     retry_reset_m: float = 0.005  # a jam this far past the last one starts a new series
     lost_radius_factor: float = 1.0  # lost (back off): tip farther than this x the local
     # mean lumen radius from the path (wide, non-circular lumens need more than 1)
+    # 0: done (latched) once the tip's projection is within goal_margin_m of the branch end.
+    # > 0: done only while the tip is also within this x the local lumen radius of the path;
+    # past the goal but farther off (overshot beyond the branch end, into a child or against
+    # its wall) it backs off until it is back in the lumen
+    goal_radius_factor: float = 0.0
 
     def __post_init__(self) -> None:
         for k, v in vars(self).items():
@@ -229,7 +234,13 @@ class CenterlineFollower:
         q = np.asarray(state.q, float)
         tip = state.T_world_tip[:3, 3]
         s_tip, d_path, r_here = self.path.project(tip)
-        self.done = self.done or s_tip >= self.path.length - cfg.goal_margin_m
+        at_goal = s_tip >= self.path.length - cfg.goal_margin_m
+        overshot = False
+        if cfg.goal_radius_factor > 0.0:
+            self.done = at_goal and d_path <= cfg.goal_radius_factor * r_here
+            overshot = at_goal and not self.done
+        else:
+            self.done = self.done or at_goal
         lost = d_path > cfg.lost_radius_factor * r_here
         T_B = self._bend_base(state)
         look = self.path.point_at(s_tip + self._lookahead())
@@ -271,7 +282,7 @@ class CenterlineFollower:
         backing = self._backoff_until is not None and t < self._backoff_until
         if self._backoff_until is not None and not backing:  # a retry: judged on its own
             self._backoff_until, self._best_s, self._best_t = None, s_tip, t
-        if f > cfg.force_max_N or lost or roll_stuck or backing:
+        if f > cfg.force_max_N or lost or roll_stuck or backing or overshot:
             v = -0.5 * cfg.insertion_speed_m_s
         if backing:  # relax the bend so that the tip frees itself and the roll settles
             bend = bend * cfg.backoff_bend_factor
@@ -279,7 +290,7 @@ class CenterlineFollower:
             v = 0.0
         q3_t = float(np.clip(q[-1] + v * self.dt * 2.0, 0.0, rc.insertion_max_m))
         self.last = {"s_tip": s_tip, "d_path": d_path, "radius": r_here, "lost": lost,
-                     "roll_stuck": roll_stuck,
+                     "roll_stuck": roll_stuck, "overshot": overshot,
                      "roll_err": roll_err, "theta": theta, "v": v, "aim_err": aim_err,
                      "jams": self._jams}
         return JointCommand(np.array([*bend, q2_t, q3_t]), "position")

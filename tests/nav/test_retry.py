@@ -211,3 +211,60 @@ def test_follower_retry_is_judged_from_where_it_starts(wedged):
         rows.append((ctl.last["v"], ctl.last["jams"]))
     assert path.s[j] < s_jam  # still behind the jam point
     assert all(v >= 0.0 and jams == 1 for v, jams in rows)
+
+
+@pytest.mark.parametrize("factor", [1.0, 0.5])
+def test_follower_backs_off_with_its_bend_held(wedged, factor):
+    """While backing off the follower commands its bend times backoff_bend_factor: the
+    benchmark follower (1) holds it, so that a tip bent past a branch opening hooks into the
+    opening as it is withdrawn; the trajectory source's default (0.5) relaxes it."""
+    from room.nav.navigators import NAV_FOLLOWER
+    from room.robot.controllers import CenterlineFollower
+
+    env, dt = wedged, 1.0 / 30.0
+    # a far aim point (in branch 1, past the bifurcation): the tip bends towards it
+    cfg = dataclasses.replace(NAV_FOLLOWER, backoff_bend_factor=factor, lookahead_m=0.05)
+    state = dataclasses.replace(env.sim.state, max_force_N=0.0)
+    ctl = CenterlineFollower(env.scene.tree, 1, env.sim.robot_cfg, cfg, dt=dt)
+    bends, vs = [], []
+    for k in range(int(2.5 / dt)):
+        cmd = ctl.command(dataclasses.replace(state, time_s=state.time_s + k * dt))
+        bends.append(cmd.values[:2].copy())
+        vs.append(ctl.last["v"])
+    back = int(np.argmax(np.array(vs) < 0))
+    assert back > 0 and np.linalg.norm(bends[back - 1]) > 0.05  # bent when it jammed
+    # the aim is the same at the same state: only the back-off scales the bend
+    assert np.allclose(bends[back], factor * bends[back - 1], atol=1e-9)
+    if factor == 1.0:
+        assert NAV_FOLLOWER.backoff_bend_factor == 1.0
+
+
+
+def test_follower_is_done_only_in_the_lumen(wedged):
+    """goal_radius_factor = 1 (the benchmark follower): past the goal but more than one local
+    lumen radius off the path (overshot beyond the branch end) it is not done and backs off;
+    back within a radius it is done and stops. With 0 (the trajectory source's default) done
+    latches wherever the tip is."""
+    from room.nav.navigators import NAV_FOLLOWER
+    from room.robot.controllers import CenterlineFollower
+
+    env, dt = wedged, 1.0 / 30.0
+    state = dataclasses.replace(env.sim.state, max_force_N=0.0)
+    assert NAV_FOLLOWER.goal_radius_factor == 1.0
+    for factor in (1.0, 0.0):
+        cfg = dataclasses.replace(NAV_FOLLOWER, goal_radius_factor=factor, goal_margin_m=0.01)
+        ctl = CenterlineFollower(env.scene.tree, 1, env.sim.robot_cfg, cfg, dt=dt)
+        path = ctl.path
+        i = len(path.s) - 3  # 2 samples before the branch end: past the goal
+        d = path.points[i + 1] - path.points[i - 1]
+        side = np.cross(d, [1.0, 0.0, 0.0])
+        side /= np.linalg.norm(side)
+        r = path.radii[i]
+        ctl.command(_moved(state, path.points[i] + 1.2 * r * side, 0.0))  # off: overshot
+        assert ctl.last["s_tip"] >= path.length - cfg.goal_margin_m
+        if factor:
+            assert not ctl.done and ctl.last["overshot"] and ctl.last["v"] < 0
+        else:
+            assert ctl.done and ctl.last["v"] == 0.0
+        ctl.command(_moved(state, path.points[i] + 0.5 * r * side, dt))  # back in the lumen
+        assert ctl.done and ctl.last["v"] == 0.0 and not ctl.last["overshot"]
