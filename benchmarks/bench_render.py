@@ -39,9 +39,14 @@ instructions a pixel in llvmpipe's general sampler; two bilinear 2D or 2D-array 
 by hand save only 2-4 %, tried and dropped), bump mapping ~250 M (it feeds the lights, so the
 parts overlap). Ratio (1)/(2) <= 3 and (3)/RGB + depth >= 3 need a shading pass about half as
 costly, i.e. a simpler look (fewer light or texture terms), which changes the RGB bytes of every
-dataset and the appearance calibration (not done). Wall times on these shared machines move by
-+-20-30 % between runs and more under load (llvmpipe's two threads lose more to other jobs than
-single-threaded TinyRenderer: compare the CPU ratios too); compare the rows of one run only.
+dataset and the appearance calibration (not done). Timed rather than counted
+(``--shading-variant geometry``, 2026-12-04, idle, two runs: shading reduced to the exact depth
+and normals and a colour from the view direction), even no look at all leaves (1)/(2) at
+2.7-2.9 wall pinhole and 3.0-3.5 wall (3.9 CPU) with the lens, so on 2 llvmpipe cores no look
+meets the lens target and the pinhole one leaves no room for a look. Wall times on these
+shared machines move by +-20-30 % between runs and more under load (llvmpipe's two threads lose
+more to other jobs than single-threaded TinyRenderer: compare the CPU ratios too); compare the
+rows of one run only.
 
     python benchmarks/bench_render.py [--scene auto|procedural|phantom] [--frames 20]
                                       [--repeats 3]
@@ -225,7 +230,26 @@ def main() -> None:
                     help="runs per row, round robin; the fastest counts")
     ap.add_argument("--sizes", type=int, nargs="+", default=[600, 256])
     ap.add_argument("--no-pybullet", action="store_true")
+    ap.add_argument("--shading-variant", default="full",
+                    help="where the time goes: render with a variant of the shading program "
+                         "(benchmarks/shading_instructions.py: full, empty, geometry, "
+                         "no_lights, no_spec, no_tex, no_bump); 'geometry' keeps the exact "
+                         "depth and normals but no look, so its ratio is the floor of any "
+                         "look on this machine ('empty' drops the ground truth too)")
     args = ap.parse_args()
+    if args.shading_variant != "full":
+        from shading_instructions import EDITS
+
+        from room.render import shaders
+
+        if args.shading_variant not in EDITS:
+            ap.error(f"--shading-variant: one of {', '.join(EDITS)}")
+        old, new = EDITS[args.shading_variant]
+        if old not in shaders.SHADE_COMMON:
+            ap.error(f"--shading-variant {args.shading_variant}: the shader changed; update "
+                     "benchmarks/shading_instructions.py")
+        shaders.SHADE_COMMON = shaders.SHADE_COMMON.replace(old, new)
+        print(f"shading variant: {args.shading_variant} (not the shipped look)")
     t0 = time.perf_counter()
     if args.scene == "auto":
         try:

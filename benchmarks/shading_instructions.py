@@ -13,7 +13,9 @@ Needs valgrind (``apt-get install valgrind``) and a software rasterizer (Mesa ll
 ``LP_NUM_THREADS=0`` so shading runs in the calling thread). Each variant takes ~2-3 minutes
 (Python under valgrind). Scene: the analytic Y-tube seen from inside the trunk (every pixel
 hit). Variants: ``full`` (the shipped shader), ``empty`` (shade() returns at once: what is left
-is the geometry pass and the pass overhead), ``no_lights`` (no LED terms), ``no_spec`` (LEDs
+is the geometry pass and the pass overhead; no ground truth either, depth and normals are 0),
+``geometry`` (the exact depth and normals, a colour from the view direction only: no look at
+all, the floor of any look with exact ground truth), ``no_lights`` (no LED terms), ``no_spec`` (LEDs
 without the specular lobe), ``no_tex`` (constant texture value instead of the 3D lookup),
 ``no_bump`` (the interpolated normal instead of the bump-mapped one).
 """
@@ -36,6 +38,8 @@ EDITS = {  # variant -> (text in SHADE_COMMON, replacement)
     "empty": ("vec4 shade(int raw, vec3 ray, out vec4 geom) {",
               "vec4 shade(int raw, vec3 ray, out vec4 geom) {\n    geom = vec4(0.0);\n"
               "    return vec4(ray, 0.0);\n"),
+    "geometry": ("    vec3 view = normalize(-p);\n",
+                 "    vec3 view = normalize(-p);\n    return vec4(0.5 + 0.5 * view, 0.0);\n"),
     "no_lights": ("for (int i = 0; i < N_LIGHTS; ++i) {", "for (int i = 0; i < 0; ++i) {"),
     "no_spec": ("* pow(ndh, u_shininess);", "* 0.0;"),
     "no_tex": ("vec4 tx = texture(u_tex, pw * u_tex_freq);", "vec4 tx = vec4(0.5);"),
