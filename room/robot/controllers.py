@@ -107,7 +107,8 @@ def solve_bend(lateral: float, axial: float, length: float, theta_max: float) ->
 
 class CenterlineFollower:
     """Follow the centerline to ``target_branch_id``; ``command(state)`` returns position
-    targets. ``done`` is True once the tip is within ``goal_margin_m`` of the branch end."""
+    targets. ``done`` is True once the tip is within ``goal_margin_m`` of the branch end (with
+    ``goal_radius_factor`` > 0: while it is, within that many lumen radii of the path)."""
 
     def __init__(self, tree: CenterlineTree, target_branch_id: int,
                  robot: RobotConfig | None = None, cfg: FollowerConfig | None = None,
