@@ -28,7 +28,9 @@ the render stage (it observes rendered tip images), in its own stage between sen
 - Reset: the seed draws the target (``target_branch`` None: a reachable branch of
   ``target_generation``, or the deepest reachable ones), and the start: insertion in
   ``[0, start_insertion_m]`` and roll in ``[-start_roll_rad, start_roll_rad]``, driven there
-  before the first observation.
+  before the first observation. ``info["difficulty"]``: the target's difficulty, "normal" or
+  "hard" (its path turns more than ``task.hard_turn_deg`` within one bending length;
+  :func:`room.env.task.path_turn`).
 
 Images at ``image_size`` <= 128 px are rendered from the scene's collision mesh (the physics
 mesh, 25-30k triangles) unless ``observation_mesh="visual"``: at that size the visual mesh's
@@ -276,7 +278,8 @@ class BronchoscopyNavEnv(gym.Env):
 
     def _info(self, state, s_tip: float) -> dict[str, Any]:
         return {"target": self.target, "generation": self.nav.generation,
-                "progress_m": s_tip, "path_length_m": self.path.length,
+                "difficulty": self.nav.difficulty, "progress_m": s_tip,
+                "path_length_m": self.path.length,
                 "wall_force_N": state.max_force_N, "penetration_m": state.max_penetration_m,
                 "time_s": state.time_s, "outcome": self.nav.outcome}
 
@@ -307,7 +310,8 @@ class BronchoscopyNavEnv(gym.Env):
         self.target = int(target)
         rc = self.sim.robot_cfg
         self.nav = NavTask(self.scene.tree, self.target, self.task.task,
-                           rc.insertion_speed_max_m_s)
+                           rc.insertion_speed_max_m_s, rc.bending_length_m,
+                           rc.bending_length_m / rc.bending_links)
         self.path = self.nav.path
         self.sim.reset()
         state = self._drive_to_start(roll, ins)

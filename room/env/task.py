@@ -15,6 +15,13 @@ reach a target branch, observe the goal, judge success and failure, and measure 
   ("sim_error"); running out of ``timeout_s`` ("timeout").
 - Metrics per trial (:meth:`NavTask.metrics`): success, outcome, time, tip path length, mean and
   peak wall force, wall contacts (control steps with a new robot-wall contact), final progress.
+- Difficulty of a target (:func:`path_turn`, :func:`difficulty`): the largest turn of the path
+  within one bending-section length, up to the goal. Beyond ``hard_turn_deg`` (90 degrees) the
+  target is "hard": a bending section laid along such a stretch points its tip backwards with
+  respect to its base, so inserting the shaft (which pushes along the base) moves the tip away
+  from the goal; the tip gets round only as the wall bends the passive shaft, or by hooking the
+  bent tip into the opening while withdrawing. Up to 90 degrees ("normal") the bend alone
+  points the tip into the branch and insertion advances it.
 
 Lengths in metres, forces in newtons, times in seconds.
 """
@@ -47,6 +54,8 @@ class TaskConfig:
     progress_radius_factor: float = 1.5
     timeout_s: float = 0.0  # 0: 10 s + the path length at a quarter of full insertion speed
     lookahead_m: float = 0.01  # the next waypoint: this far along the path past the tip
+    # a target whose path turns more than this within one bending length is "hard" (above)
+    hard_turn_deg: float = 90.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.success_fraction <= 1.0:
@@ -56,6 +65,10 @@ class TaskConfig:
             v = getattr(self, k)
             if not (np.isfinite(v) and v >= 0):
                 raise ConfigError(f"TaskConfig.{k} must be finite and >= 0, got {v!r}")
+        if not 0.0 < self.hard_turn_deg <= 180.0:
+            raise ConfigError(f"TaskConfig.hard_turn_deg must be in (0, 180] degrees (the turn "
+                              f"within one bending length beyond which a target is hard), got "
+                              f"{self.hard_turn_deg!r}")
         if self.progress_radius_factor <= 0:
             raise ConfigError("TaskConfig.progress_radius_factor must be > 0 (lumen radii from "
                               f"the path within which progress counts), got "
@@ -155,6 +168,53 @@ def _required(tree: CenterlineTree, branch_id: int, s: np.ndarray, radius: float
     return radius + link * theta / 8.0
 
 
+def path_turn(path: CenterlinePath, window_m: float, s_max: float | None = None,
+              chord_m: float = 0.005) -> tuple[float, float]:
+    """(angle in rad, arc length in m where it starts) of the largest turn of ``path`` within
+    ``window_m`` of arc length (the angle between the path's tangents at two arc lengths at
+    most ``window_m`` apart), on ``[0, s_max]`` (default: the whole path). Tangents are chords
+    of ``chord_m`` centred on each sample: the scope's direction is that of a rigid link
+    (a bending-section link, 5 mm), which does not follow a turn shorter than itself; a point
+    tangent would also count a CT centerline's voxel-scale (0.5-0.8 mm) wiggles as turns."""
+    if window_m <= 0 or chord_m <= 0:
+        raise ConfigError(f"path_turn: window_m = {window_m!r}, chord_m = {chord_m!r}; both "
+                          "must be > 0 (m)")
+    s_max = path.length if s_max is None else min(float(s_max), path.length)
+    s = path.s[path.s <= s_max + 1e-12]
+    h = 0.5 * chord_m
+    t = np.stack([path.point_at(min(v + h, path.length)) - path.point_at(v - h) for v in s])
+    t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-15)
+    step = float(path.s[1] - path.s[0]) if len(path.s) > 1 else window_m
+    best, where = 0.0, 0.0
+    for k in range(1, min(len(s) - 1, int(round(window_m / step))) + 1):
+        a = np.arccos(np.clip((t[:-k] * t[k:]).sum(1), -1.0, 1.0))
+        i = int(np.argmax(a))
+        if a[i] > best:
+            best, where = float(a[i]), float(s[i])
+    return best, where
+
+
+def difficulty(turn_rad: float, hard_turn_deg: float = 90.0) -> str:
+    """"hard" when a path turns more than ``hard_turn_deg`` within one bending length (see the
+    module docstring), else "normal"."""
+    return "hard" if np.degrees(turn_rad) > hard_turn_deg else "normal"
+
+
+def target_turns(tree: CenterlineTree, ids: Any, bend_length_m: float,
+                 link_length_m: float = 0.005, success_fraction: float = 1.0 / 3.0
+                 ) -> dict[int, float]:
+    """Branch id -> :func:`path_turn` (rad) of the path to it within ``bend_length_m`` (the
+    scope's bending section; tangents over one ``link_length_m``), up to its goal (the start
+    of its last ``success_fraction``)."""
+    out = {}
+    for i in ids:
+        path = CenterlinePath(tree, int(i))
+        out[int(i)] = path_turn(path, bend_length_m,
+                                path.length - success_fraction * tree[int(i)].length_m,
+                                chord_m=link_length_m)[0]
+    return out
+
+
 def target_candidates(tree: CenterlineTree, scope_radius_m: float,
                       generation: int | None = None, **reach: Any) -> list[int]:
     """Targets a seed draws from: reachable branches of ``generation``; with None, the reachable
@@ -179,7 +239,8 @@ class NavTask:
     (or use only :meth:`goal` and :meth:`progress`)."""
 
     def __init__(self, tree: CenterlineTree, target: int, cfg: TaskConfig | None = None,
-                 insertion_speed_m_s: float = 0.02) -> None:
+                 insertion_speed_m_s: float = 0.02, bend_length_m: float = 0.03,
+                 link_length_m: float = 0.005) -> None:
         self.tree, self.target = tree, int(target)
         self.cfg = cfg or TaskConfig()
         self.path = CenterlinePath(tree, self.target)
@@ -187,6 +248,9 @@ class NavTask:
         self.generation = int(b.generation)
         self.s_end = self.path.length
         self.s_goal = self.s_end - self.cfg.success_fraction * b.length_m
+        # the target's difficulty for a scope whose bending section is bend_length_m long
+        self.turn_rad = path_turn(self.path, bend_length_m, self.s_goal, link_length_m)[0]
+        self.difficulty = difficulty(self.turn_rad, self.cfg.hard_turn_deg)
         self.timeout_s = self.cfg.timeout_s or 10.0 + self.path.length / (
             0.25 * insertion_speed_m_s)
         self.t0: float | None = None
@@ -280,4 +344,6 @@ class NavTask:
                 "mean_force_N": round(float(f.mean()), 5),
                 "peak_force_N": round(float(f.max()), 5), "wall_contacts": int(self.contacts),
                 "progress_m": round(self.s_tip, 5), "goal_s_m": round(self.s_goal, 5),
-                "path_m": round(self.s_end, 5)}
+                "path_m": round(self.s_end, 5),
+                "turn_deg": round(float(np.degrees(self.turn_rad)), 2),
+                "difficulty": self.difficulty}

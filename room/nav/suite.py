@@ -9,9 +9,15 @@ force limit, no progress, or timeout). ``results.json``::
     {"format": "room.navigate/1", "scene": ..., "config": {...},
      "navigators": {NAME: {"per_generation": {"G": {"trials": n, "successes": k,
                                                      "success_rate": k / n}},
+                           "per_difficulty": {"normal" | "hard": {same}},
                            "trials": [{"navigator", "target", "generation", "seed", "success",
                                        "outcome", "time_s", "path_length_m", "mean_force_N",
-                                       "peak_force_N", "wall_contacts", ...}]}}}
+                                       "peak_force_N", "wall_contacts", "turn_deg",
+                                       "difficulty", ...}]}}}
+
+A target is "hard" when its path turns more than ``task.hard_turn_deg`` (90 degrees) within one
+bending-section length (:func:`room.env.task.path_turn`): the tip then gets round only with
+the wall's help (:mod:`room.env.task`). ``difficulty=normal`` or ``hard`` runs only those.
 """
 
 from __future__ import annotations
@@ -26,12 +32,13 @@ from typing import Any
 import numpy as np
 
 from room.anatomy.prepare import SceneConfig
-from room.env.task import TaskConfig, reachable_branches
+from room.env.task import TaskConfig, difficulty, reachable_branches, target_turns
 from room.errors import ConfigError
 from room.render.config import RenderConfig
 from room.robot.config import RobotConfig
 
 NAVIGATORS = ("follower", "mpc_gt", "mpc_pred", "random")
+DIFFICULTIES = ("all", "normal", "hard")
 FORMAT = "room.navigate/1"
 
 
@@ -74,6 +81,8 @@ class NavigateConfig:
     generations: tuple[int, ...] = (1, 2, 3)
     targets: tuple[int, ...] = ()  # explicit branch ids (override generations)
     max_targets: int = 0  # per generation; 0 = all reachable
+    # all | normal | hard: only targets of that difficulty (task.hard_turn_deg, room.env.task)
+    difficulty: str = "all"
     seeds: int = 1
     seed: int = 0
     image_size: int = 64
@@ -91,6 +100,8 @@ class NavigateConfig:
         if "mpc_pred" in self.navigators and not self.checkpoint:
             raise ConfigError("navigator mpc_pred needs checkpoint=PATH (a .pt written by "
                               "room-finetune-depth)")
+        if self.difficulty not in DIFFICULTIES:
+            raise ConfigError(f"difficulty={self.difficulty!r}: choose from {DIFFICULTIES}")
         if self.seeds < 1 or self.seed < 0 or self.max_targets < 0 or self.jobs < 1:
             raise ConfigError("seeds >= 1, seed >= 0, max_targets >= 0, jobs >= 1")
 
@@ -148,7 +159,8 @@ def plan_trials(cfg: NavigateConfig, tree: Any, scope_radius_m: float,
                 mesh: Any = None) -> list[tuple]:
     """(navigator, target, seed) for every trial, in a fixed order; the targets: every branch
     the scope can reach (``room.env.task.reachable_branches``, on the scene's collision
-    ``mesh`` when given) of each generation, unless ``cfg.targets`` names them."""
+    ``mesh`` when given) of each generation and of ``cfg.difficulty``, unless ``cfg.targets``
+    names them."""
     if cfg.targets:
         targets = [int(t) for t in cfg.targets]
     else:
@@ -156,6 +168,12 @@ def plan_trials(cfg: NavigateConfig, tree: Any, scope_radius_m: float,
         ok = reachable_branches(tree, scope_radius_m, mesh=mesh,
                                 link_length_m=rc.bending_length_m / rc.bending_links,
                                 success_fraction=cfg.task.success_fraction)
+        if cfg.difficulty != "all":
+            turns = target_turns(tree, ok, rc.bending_length_m,
+                                 rc.bending_length_m / rc.bending_links,
+                                 cfg.task.success_fraction)
+            ok = [b for b in ok if difficulty(turns[b], cfg.task.hard_turn_deg) ==
+                  cfg.difficulty]
         rng = np.random.default_rng(cfg.seed)
         targets = []
         for g in cfg.generations:
@@ -178,16 +196,19 @@ def _run_group(cfg: NavigateConfig, name: str, trials: list[tuple]) -> list[dict
 
 
 def summarize(trials: list[dict]) -> dict[str, Any]:
+    """Per navigator: trials and successes per generation and per difficulty, the trials."""
     out: dict[str, Any] = {}
     for m in trials:
-        nav = out.setdefault(m["navigator"], {"per_generation": {}, "trials": []})
-        g = nav["per_generation"].setdefault(str(m["generation"]),
-                                             {"trials": 0, "successes": 0})
-        g["trials"] += 1
-        g["successes"] += int(m["success"])
+        nav = out.setdefault(m["navigator"], {"per_generation": {}, "per_difficulty": {},
+                                              "trials": []})
+        for key, group in ((str(m["generation"]), "per_generation"),
+                           (m["difficulty"], "per_difficulty")):
+            g = nav[group].setdefault(key, {"trials": 0, "successes": 0})
+            g["trials"] += 1
+            g["successes"] += int(m["success"])
         nav["trials"].append(m)
     for nav in out.values():
-        for g in nav["per_generation"].values():
+        for g in (*nav["per_generation"].values(), *nav["per_difficulty"].values()):
             g["success_rate"] = round(g["successes"] / g["trials"], 4)
         ok = [m for m in nav["trials"] if m["success"]]
         nav["mean_time_s_success"] = round(float(np.mean([m["time_s"] for m in ok])), 3) \
@@ -203,7 +224,7 @@ def run_suite(cfg: NavigateConfig) -> dict[str, Any]:
     plan = plan_trials(cfg, scene.tree, cfg.robot.radius_m, scene.collision_mesh)
     if not plan:
         raise ConfigError(f"no targets: no reachable branch of generations "
-                          f"{list(cfg.generations)} in this scene")
+                          f"{list(cfg.generations)} (difficulty {cfg.difficulty}) in this scene")
     groups: list[tuple[str, list]] = []
     chunks = max(1, cfg.jobs)
     for name in cfg.navigators:
@@ -242,23 +263,30 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+def _cell(g: dict | None) -> str:
+    if g is None:
+        return f"{'-':>10}"
+    return f"{g['successes']:>4}/{g['trials']:<3}{100 * g['success_rate']:>2.0f}%"
+
+
 def table(results: dict[str, Any]) -> str:
-    """Success per navigator and generation, with mean metrics over all trials."""
+    """Success per navigator, per generation and per difficulty (normal | hard), with mean
+    metrics over all trials."""
     navs = results["navigators"]
     gens = sorted({int(g) for n in navs.values() for g in n["per_generation"]})
     head = f"{'navigator':<12}" + "".join(f"{'gen ' + str(g):>10}" for g in gens) + \
-        f"{'all':>10}{'time s':>8}{'path m':>8}{'mean N':>8}{'peak N':>8}{'contacts':>9}"
+        f"{'normal':>10}{'hard':>10}{'all':>6}{'time s':>8}{'path m':>8}{'mean N':>8}" \
+        f"{'peak N':>8}{'contacts':>9}"
     rows = [head]
     for name, n in navs.items():
-        pg = n["per_generation"]
-        cells = "".join(f"{pg[str(g)]['successes']:>4}/{pg[str(g)]['trials']:<3}"
-                        f"{100 * pg[str(g)]['success_rate']:>2.0f}%" if str(g) in pg else
-                        f"{'-':>10}" for g in gens)
+        pd = n.get("per_difficulty", {})
+        cells = "".join(_cell(n["per_generation"].get(str(g))) for g in gens) + \
+            _cell(pd.get("normal")) + _cell(pd.get("hard"))
         tr = n["trials"]
         k = sum(m["success"] for m in tr)
         mean = {key: float(np.mean([m[key] for m in tr])) for key in (
             "time_s", "path_length_m", "mean_force_N", "peak_force_N", "wall_contacts")}.get
-        rows.append(f"{name:<12}{cells}{100 * k / len(tr):>9.0f}%{mean('time_s'):>8.1f}"
+        rows.append(f"{name:<12}{cells}{100 * k / len(tr):>5.0f}%{mean('time_s'):>8.1f}"
                     f"{mean('path_length_m'):>8.3f}{mean('mean_force_N'):>8.3f}"
                     f"{mean('peak_force_N'):>8.3f}{mean('wall_contacts'):>9.1f}")
     return "\n".join(rows)

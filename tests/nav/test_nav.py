@@ -242,10 +242,13 @@ def test_results_json_schema(tmp_path):
         assert g["trials"] == 2 and 0 <= g["successes"] <= 2
         for m in nav["trials"]:
             for k in ("success", "time_s", "path_length_m", "mean_force_N", "peak_force_N",
-                      "wall_contacts", "target", "generation", "seed", "outcome"):
+                      "wall_contacts", "target", "generation", "seed", "outcome", "turn_deg",
+                      "difficulty"):
                 assert k in m, k
+            assert m["difficulty"] == "normal"  # the Y's branches leave at 30-40 degrees
+        assert sum(d["trials"] for d in nav["per_difficulty"].values()) == len(nav["trials"])
     assert disk["navigators"]["follower"]["per_generation"]["1"]["successes"] == 2
-    assert "follower" in table(res) and "gen 1" in table(res)
+    assert "follower" in table(res) and "gen 1" in table(res) and "hard" in table(res)
 
 
 @pytest.mark.slow
