@@ -93,3 +93,19 @@ def test_plan_keeps_the_targets_of_one_difficulty():
     normal = NavigateConfig(scene="y", generations=(1,), navigators=("follower",),
                             difficulty="normal")
     assert plan_trials(normal, tree, 0.0021) == []
+
+
+def test_navigate_settings_reach_the_suite(run_cli, tmp_path):
+    """room-navigate difficulty=... and task.hard_turn_deg=... compose into the suite's config;
+    a wrong difficulty ends the command with exit 2 and the message, before any work."""
+    from room.compose import compose
+    from room.config import to_dataclass
+    from room.nav.suite import NavigateConfig
+
+    cfg = to_dataclass(NavigateConfig, compose("navigate", ["difficulty=normal",
+                                                            "task.hard_turn_deg=80"]))
+    assert cfg.difficulty == "normal" and cfg.task.hard_turn_deg == 80.0
+    r = run_cli("room.cli.navigate", "difficulty=easy", f"out={tmp_path / 'nav'}")
+    assert r.returncode == 2, r.stderr[-1500:]
+    assert "difficulty='easy'" in r.stderr and "Traceback" not in r.stderr, r.stderr[-1500:]
+    assert not (tmp_path / "nav" / "results.json").exists()
