@@ -265,8 +265,8 @@ def _jsonable(x: Any) -> Any:
 
 def _cell(g: dict | None) -> str:
     if g is None:
-        return f"{'-':>10}"
-    return f"{g['successes']:>4}/{g['trials']:<3}{100 * g['success_rate']:>2.0f}%"
+        return f"{'-':>13}"
+    return f"{g['successes']:>5}/{g['trials']:<3}{100 * g['success_rate']:>3.0f}%"
 
 
 def table(results: dict[str, Any]) -> str:
@@ -274,8 +274,8 @@ def table(results: dict[str, Any]) -> str:
     metrics over all trials."""
     navs = results["navigators"]
     gens = sorted({int(g) for n in navs.values() for g in n["per_generation"]})
-    head = f"{'navigator':<12}" + "".join(f"{'gen ' + str(g):>10}" for g in gens) + \
-        f"{'normal':>10}{'hard':>10}{'all':>6}{'time s':>8}{'path m':>8}{'mean N':>8}" \
+    head = f"{'navigator':<12}" + "".join(f"{'gen ' + str(g):>13}" for g in gens) + \
+        f"{'normal':>13}{'hard':>13}{'all':>6}{'time s':>8}{'path m':>8}{'mean N':>8}" \
         f"{'peak N':>8}{'contacts':>9}"
     rows = [head]
     for name, n in navs.items():
