@@ -1,7 +1,8 @@
 """``room-navigate out=DIR``: run the navigation benchmark (navigators x targets x seeds) on a
-scene, write ``DIR/results.json`` and print a success table. Settings: conf/navigate.yaml
-(``room.nav.suite.NavigateConfig``), e.g. ``navigators=[follower,mpc_gt] generations=[1,2,3]
-seeds=2 scene=carina_crop``; ``hydra/launcher=joblib -m seed=0,1`` runs suites in parallel,
+scene, write ``DIR/results.json`` and ``DIR/results.png`` and print a success table.
+Settings: conf/navigate.yaml (``room.nav.suite.NavigateConfig``), e.g.
+``navigators=[follower,mpc_gt] generations=[1,2,3] seeds=2 scene=carina_crop``;
+``hydra/launcher=joblib -m seed=0,1`` runs suites in parallel,
 ``jobs=N`` spreads one suite's trials over N processes (joblib)."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def main(cfg: DictConfig) -> None:
     nc = to_dataclass(NavigateConfig, cfg)
     results = run_suite(nc)
     print(table(results))
-    print(f"results: {nc.out}/results.json")
+    print(f"results: {nc.out}/results.json (plot: {nc.out}/results.png)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The navigation benchmark: navigators x targets x seeds on one scene, ``results.json`` and a
-table (``room-navigate``).
+"""The navigation benchmark: navigators x targets x seeds on one scene, ``results.json``, a
+table and ``results.png`` (every trial at its target's turn, :mod:`room.viz.navplot`)
+(``room-navigate``).
 
 A trial: :class:`room.env.BronchoscopyNavEnv` reset with the trial's seed (start insertion and
 roll) and target branch, the navigator stepping it until the task ends
@@ -252,7 +253,19 @@ def run_suite(cfg: NavigateConfig) -> dict[str, Any]:
     from room.fileio import write_atomic
 
     write_atomic(out / "results.json", json.dumps(results, indent=1))
+    write_atomic(out / "results.png", _figure_png(results))
     return results
+
+
+def _figure_png(results: dict[str, Any]) -> bytes:
+    """``room.viz.navplot.results_figure`` as PNG bytes (every trial at its target's turn)."""
+    import io
+
+    from room.viz.navplot import results_figure
+
+    buf = io.BytesIO()
+    results_figure(results).savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
 
 
 def _jsonable(x: Any) -> Any:

@@ -249,6 +249,12 @@ def test_results_json_schema(tmp_path):
         assert sum(d["trials"] for d in nav["per_difficulty"].values()) == len(nav["trials"])
     assert disk["navigators"]["follower"]["per_generation"]["1"]["successes"] == 2
     assert "follower" in table(res) and "gen 1" in table(res) and "hard" in table(res)
+    png = tmp_path / "results.png"  # every trial at its target's turn, one panel a navigator
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import cv2
+
+    h, w = cv2.imread(str(png)).shape[:2]
+    assert w > 1.5 * h  # two panels side by side
 
 
 @pytest.mark.slow
