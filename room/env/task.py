@@ -149,6 +149,12 @@ class _Subset:
         return self.tree[i]
 
 
+def _points_at(path: CenterlinePath, s: np.ndarray) -> np.ndarray:
+    """(N, 3) path points at arc lengths ``s`` (m), clamped to the path."""
+    s = np.clip(s, 0.0, path.length)
+    return np.stack([np.interp(s, path.s, path.points[:, k]) for k in range(3)], axis=-1)
+
+
 def _required(tree: CenterlineTree, branch_id: int, s: np.ndarray, radius: float,
               link: float) -> np.ndarray:
     """Scope radius + the sagitta of a rigid link across the turn of the centerline path
@@ -157,11 +163,8 @@ def _required(tree: CenterlineTree, branch_id: int, s: np.ndarray, radius: float
     s0 = path.length - tree[branch_id].length_m
     x = s0 + np.asarray(s)
 
-    def at(v: np.ndarray) -> np.ndarray:
-        v = np.clip(v, 0.0, path.length)
-        return np.stack([np.interp(v, path.s, path.points[:, k]) for k in range(3)], axis=-1)
-
-    a, b = at(x) - at(x - link / 2), at(x + link / 2) - at(x)
+    a = _points_at(path, x) - _points_at(path, x - link / 2)
+    b = _points_at(path, x + link / 2) - _points_at(path, x)
     na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
     cos = (a * b).sum(1) / np.maximum(na * nb, 1e-15)
     theta = np.where((na > 1e-9) & (nb > 1e-9), np.arccos(np.clip(cos, -1.0, 1.0)), 0.0)
@@ -181,8 +184,7 @@ def path_turn(path: CenterlinePath, window_m: float, s_max: float | None = None,
                           "must be > 0 (m)")
     s_max = path.length if s_max is None else min(float(s_max), path.length)
     s = path.s[path.s <= s_max + 1e-12]
-    h = 0.5 * chord_m
-    t = np.stack([path.point_at(min(v + h, path.length)) - path.point_at(v - h) for v in s])
+    t = _points_at(path, s + 0.5 * chord_m) - _points_at(path, s - 0.5 * chord_m)
     t /= np.maximum(np.linalg.norm(t, axis=1, keepdims=True), 1e-15)
     step = float(path.s[1] - path.s[0]) if len(path.s) > 1 else window_m
     best, where = 0.0, 0.0
