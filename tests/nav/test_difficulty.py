@@ -109,3 +109,36 @@ def test_navigate_settings_reach_the_suite(run_cli, tmp_path):
     assert r.returncode == 2, r.stderr[-1500:]
     assert "difficulty='easy'" in r.stderr and "Traceback" not in r.stderr, r.stderr[-1500:]
     assert not (tmp_path / "nav" / "results.json").exists()
+
+
+def _hard_targets(name):
+    from room.anatomy.load import load_scene
+    from room.env.task import reachable_branches
+    from room.nav.suite import navigation_scope
+
+    rc = navigation_scope()
+    scene = load_scene(name, on_disk=True)
+    ok = reachable_branches(scene.tree, rc.radius_m, mesh=scene.collision_mesh,
+                            link_length_m=rc.bending_length_m / rc.bending_links)
+    ok = [b for b in ok if scene.tree[b].generation <= 4]
+    turns = target_turns(scene.tree, ok, rc.bending_length_m,
+                         rc.bending_length_m / rc.bending_links)
+    return ok, sorted(b for b in ok if difficulty(turns[b]) == "hard"), turns
+
+
+@pytest.mark.slow
+def test_the_phantom_has_no_hard_target():
+    """The documented split (README, docs/simulation.md): every reachable phantom target up to
+    generation 4 turns at most 64 degrees within one bending length."""
+    ok, hard, turns = _hard_targets("phantom")
+    assert len(ok) == 23 and hard == []
+    assert np.degrees(max(turns.values())) == pytest.approx(63.5, abs=1.0)
+
+
+@pytest.mark.slow
+def test_carina_crop_hard_targets_are_branch_6_and_three_more(shared_data):
+    """On the real CT crop: branch 6 (about 98 degrees into it) and its subtree, and 10, 19,
+    22 are hard (12 of 26 reachable targets up to generation 4)."""
+    ok, hard, _ = _hard_targets("carina_crop")
+    assert len(ok) == 26
+    assert hard == [6, 10, 13, 14, 15, 19, 22, 28, 30, 31, 32, 33]
