@@ -49,6 +49,8 @@ def results_figure(results: dict[str, Any], hard_turn_deg: float | None = None) 
         ax.set_title(f"{name}: {counts}", fontsize=9)
         ax.set_xlabel("target's turn within one bending length [deg]")
         ax.set_ylim(0.0, max(1.15, float(y.max()) + 0.05))
+        ax.set_xlim(min(30.0, float(x.min()) - 5.0),
+                    max(hard_turn_deg + 20.0, float(x.max()) + 8.0))
         ax.legend(loc="lower left", fontsize=7)
     axes[0].set_ylabel("progress / goal arc length")
     fig.colorbar(sc, ax=list(axes), label="generation", fraction=0.03,
